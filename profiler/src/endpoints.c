@@ -1,0 +1,595 @@
+/*
+ * The profiles behind /debug/pprof/<name>, with Go's net/http/pprof
+ * semantics: the same parameters (debug, seconds), the same error texts and
+ * statuses, the same text formats for debug=1 and debug=2, and pprof
+ * protobuf otherwise.
+ */
+#include "internal.h"
+
+#include <inttypes.h>
+#include <limits.h>
+#include <malloc.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void set_error(nprof__response *res, int status, const char *text)
+{
+  res->status = status;
+  res->content_type = "text/plain; charset=utf-8";
+  res->disposition = NULL;
+  res->go_error = true;
+  res->body.len = 0;
+  if (nprof__buf_printf(&res->body, "%s\n", text) != 0)
+    res->body.len = 0;
+}
+
+static void set_ok(nprof__response *res, int debug, const char *name)
+{
+  res->status = 200;
+  if (debug) {
+    res->content_type = "text/plain; charset=utf-8";
+  } else {
+    res->content_type = "application/octet-stream";
+    res->disposition = name;
+  }
+}
+
+/* Go reads debug with strconv.Atoi and ignores errors: junk means 0. */
+static int parse_debug(const char *s)
+{
+  long v;
+  if (s && nprof__parse_long(s, -1000000, 1000000, &v) == 0)
+    return (int)v;
+  return 0;
+}
+
+static int cmp_pcs(const uintptr_t *a, int da, const uintptr_t *b, int db)
+{
+  if (da != db)
+    return da < db ? -1 : 1;
+  for (int i = 0; i < da; i++)
+    if (a[i] != b[i])
+      return a[i] < b[i] ? -1 : 1;
+  return 0;
+}
+
+/* ---- heap and allocs ---- */
+
+/* Sign-preserving nprof__heap_unsample (delta profiles go negative). */
+static void estimate(int64_t count, int64_t bytes, long rate, int64_t *c,
+                     int64_t *b)
+{
+  bool neg = count < 0 || bytes < 0;
+  nprof__heap_unsample(neg ? -count : count, neg ? -bytes : bytes, rate, c,
+                       b);
+  if (neg) {
+    *c = -*c;
+    *b = -*b;
+  }
+}
+
+static int heap_pprof(const nprof__heap_record *recs, long n, bool allocs,
+                      int64_t duration, nprof__buf *out)
+{
+  static const char *const types[] = {"alloc_objects/count",
+                                      "alloc_space/bytes",
+                                      "inuse_objects/count",
+                                      "inuse_space/bytes"};
+  long rate = nprof__heap_rate_get();
+  nprof__pprof *b = nprof__pprof_new(types, 4);
+  if (!b)
+    return NPROF_ENOMEM;
+  nprof__pprof_period(b, "space", "bytes", rate);
+  if (allocs)
+    nprof__pprof_default_type(b, "alloc_space");
+  if (duration)
+    nprof__pprof_duration(b, duration);
+  int rc = 0;
+  for (long i = 0; i < n && rc == 0; i++) {
+    const nprof__heap_record *r = &recs[i];
+    if (r->allocs == 0 && r->frees == 0)
+      continue;
+    int64_t v[4];
+    estimate(r->allocs, r->alloc_bytes, rate, &v[0], &v[1]);
+    estimate(r->allocs - r->frees, r->alloc_bytes - r->free_bytes, rate,
+             &v[2], &v[3]);
+    nprof__label label = {.key = "bytes", .num = (int64_t)r->size,
+                          .unit = "bytes"};
+    rc = nprof__pprof_add(b, r->pcs, r->depth, v, &label, 1);
+  }
+  if (rc == 0)
+    rc = nprof__pprof_write(b, out);
+  nprof__pprof_free(b);
+  return rc;
+}
+
+static int cmp_inuse_desc(const void *pa, const void *pb)
+{
+  const nprof__heap_record *a = pa, *b = pb;
+  int64_t ia = a->alloc_bytes - a->free_bytes;
+  int64_t ib = b->alloc_bytes - b->free_bytes;
+  if (ia != ib)
+    return ia > ib ? -1 : 1;
+  return a->alloc_bytes > b->alloc_bytes ? -1 : a->alloc_bytes < b->alloc_bytes;
+}
+
+static int memory_stats(nprof__buf *out)
+{
+  nprof__procstat ps;
+  nprof__procstat_read(&ps);
+  nprof__heap_stats hs;
+  nprof__heap_stats_get(&hs);
+  struct mallinfo2 mi = mallinfo2();
+  return nprof__buf_printf(
+      out,
+      "\n# process memory (nprof; Go's runtime.MemStats has no C analogue)\n"
+      "# VmRSS = %lld\n# VmHWM = %lld\n# VmSize = %lld\n"
+      "# Threads = %ld\n"
+      "# malloc arena = %zu\n# malloc mmapped = %zu\n"
+      "# malloc in use = %zu\n# malloc free = %zu\n"
+      "# sampled heap in use (estimate) = %lld\n"
+      "# sampled heap objects (estimate) = %lld\n"
+      "# sampled heap allocated (estimate) = %lld\n"
+      "# NPROF_HEAP_RATE = %ld\n# heap samples = %lld\n"
+      "# profiler own memory = %zu\n",
+      (long long)ps.rss_bytes, (long long)ps.peak_rss_bytes,
+      (long long)ps.vm_bytes, ps.threads, mi.arena, mi.hblkhd, mi.uordblks,
+      mi.fordblks, (long long)hs.inuse_bytes, (long long)hs.inuse_objects,
+      (long long)hs.alloc_bytes, hs.rate, (long long)hs.samples,
+      nprof__pages_in_use());
+}
+
+/* Go's legacy heap text: raw sampled counts, "@ heap/<2*rate>" so that
+ * pprof's legacy parser can unsample them. */
+static int heap_text(nprof__heap_record *recs, long n, nprof__buf *out)
+{
+  qsort(recs, (size_t)n, sizeof(*recs), cmp_inuse_desc);
+  int64_t t[4] = {0, 0, 0, 0};
+  for (long i = 0; i < n; i++) {
+    t[0] += recs[i].allocs - recs[i].frees;
+    t[1] += recs[i].alloc_bytes - recs[i].free_bytes;
+    t[2] += recs[i].allocs;
+    t[3] += recs[i].alloc_bytes;
+  }
+  int rc = nprof__buf_printf(out,
+                             "heap profile: %lld: %lld [%lld: %lld] @ "
+                             "heap/%ld\n",
+                             (long long)t[0], (long long)t[1],
+                             (long long)t[2], (long long)t[3],
+                             2 * nprof__heap_rate_get());
+  for (long i = 0; i < n && rc == 0; i++) {
+    const nprof__heap_record *r = &recs[i];
+    rc = nprof__buf_printf(out, "%lld: %lld [%lld: %lld]",
+                           (long long)(r->allocs - r->frees),
+                           (long long)(r->alloc_bytes - r->free_bytes),
+                           (long long)r->allocs, (long long)r->alloc_bytes);
+    if (rc == 0)
+      rc = nprof__text_addrs(out, r->pcs, r->depth);
+    if (rc == 0)
+      rc = nprof__text_stack(out, r->pcs, r->depth);
+    if (rc == 0)
+      rc = nprof__buf_append(out, "\n", 1);
+  }
+  if (rc == 0)
+    rc = memory_stats(out);
+  return rc;
+}
+
+static int cmp_record_id(const void *pa, const void *pb)
+{
+  const nprof__heap_record *a = pa, *b = pb;
+  return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/* A delta profile: what changed over `seconds` (Go's serveDeltaProfile). */
+static int heap_delta(bool allocs, long seconds, nprof__response *res)
+{
+  nprof__heap_record *before, *after;
+  long n0 = nprof__heap_snapshot(&before);
+  if (n0 < 0)
+    return (int)n0;
+  int64_t t0 = nprof__now_ns();
+  if (!nprof__server_sleep(seconds)) {
+    free(before);
+    set_error(res, 503, "the profiling server is stopping");
+    return 0;
+  }
+  long n1 = nprof__heap_snapshot(&after);
+  if (n1 < 0) {
+    free(before);
+    return (int)n1;
+  }
+  /* Buckets are never freed and keep their identity: match by id. */
+  qsort(before, (size_t)n0, sizeof(*before), cmp_record_id);
+  for (long i = 0; i < n1; i++) {
+    nprof__heap_record *r = &after[i];
+    nprof__heap_record *old = bsearch(r, before, (size_t)n0, sizeof(*before),
+                                      cmp_record_id);
+    if (old) {
+      r->allocs -= old->allocs;
+      r->alloc_bytes -= old->alloc_bytes;
+      r->frees -= old->frees;
+      r->free_bytes -= old->free_bytes;
+    }
+  }
+  int rc = heap_pprof(after, n1, allocs, nprof__now_ns() - t0, &res->body);
+  free(before);
+  free(after);
+  return rc;
+}
+
+static int serve_heap(bool allocs, int debug, nprof__response *res)
+{
+  nprof__heap_record *recs;
+  long n = nprof__heap_snapshot(&recs);
+  if (n < 0)
+    return (int)n;
+  int rc = debug ? heap_text(recs, n, &res->body)
+                 : heap_pprof(recs, n, allocs, 0, &res->body);
+  free(recs);
+  return rc;
+}
+
+/* ---- count profiles: goroutine (threads) and application profiles ---- */
+
+static int cmp_thread(const void *pa, const void *pb)
+{
+  const nprof__thread *a = pa, *b = pb;
+  int c = cmp_pcs(a->pcs, a->depth < 0 ? 0 : a->depth, b->pcs,
+                  b->depth < 0 ? 0 : b->depth);
+  if (c)
+    return c;
+  return a->tid < b->tid ? -1 : a->tid > b->tid;
+}
+
+static const char *state_name(char s)
+{
+  switch (s) {
+  case 'R':
+    return "running";
+  case 'S':
+    return "sleeping";
+  case 'D':
+    return "disk sleep";
+  case 'T':
+    return "stopped";
+  case 't':
+    return "tracing stop";
+  case 'Z':
+    return "zombie";
+  case 'X':
+    return "dead";
+  case 'I':
+    return "idle";
+  default:
+    return "unknown";
+  }
+}
+
+/* debug=2: one block per thread, like Go's full goroutine dump. */
+static int threads_dump(const nprof__thread *t, long n, nprof__buf *out)
+{
+  int rc = 0;
+  for (long i = 0; i < n && rc == 0; i++) {
+    rc = nprof__buf_printf(out, "thread %d \"%s\" [%s]:\n", (int)t[i].tid,
+                           t[i].name, state_name(t[i].state));
+    if (t[i].depth < 0 && rc == 0)
+      rc = nprof__buf_printf(out, "(no stack: the thread blocks the "
+                                  "capture signal)\n");
+    for (int k = 0; k < t[i].depth && rc == 0; k++) {
+      nprof__sym sym;
+      nprof__symbolize(t[i].pcs[k], &sym);
+      rc = nprof__buf_printf(out, "%s(...)\n\t%s:%d +%#" PRIxPTR "\n",
+                             sym.function, sym.file ? sym.file : "?",
+                             sym.line, sym.offset);
+    }
+    if (rc == 0)
+      rc = nprof__buf_append(out, "\n", 1);
+  }
+  return rc;
+}
+
+static int serve_goroutine(int debug, nprof__response *res)
+{
+  nprof__thread *t;
+  long n = nprof__threads_capture(&t);
+  if (n < 0)
+    return (int)n;
+  nprof__buf *out = &res->body;
+  int rc = 0;
+  qsort(t, (size_t)n, sizeof(*t), cmp_thread);
+  if (debug >= 2) {
+    rc = threads_dump(t, n, out);
+    free(t);
+    return rc;
+  }
+  nprof__pprof *b = NULL;
+  if (debug)
+    rc = nprof__buf_printf(out, "goroutine profile: total %ld\n", n);
+  else {
+    static const char *const types[] = {"goroutine/count"};
+    b = nprof__pprof_new(types, 1);
+    if (!b)
+      rc = NPROF_ENOMEM;
+    else {
+      nprof__pprof_period(b, "goroutine", "count", 1);
+      nprof__pprof_comment(b, "goroutine = OS thread (libnprof)");
+    }
+  }
+  nprof__label *labels = malloc(((size_t)n * 2 + 1) * sizeof(*labels));
+  if (!labels)
+    rc = NPROF_ENOMEM;
+  /* Threads are sorted by stack: aggregate each run of equal stacks into
+   * one sample, labelled with every member's name and tid. */
+  for (long i = 0; i < n && rc == 0;) {
+    int depth = t[i].depth < 0 ? 0 : t[i].depth;
+    long j = i;
+    int nl = 0;
+    while (j < n && cmp_pcs(t[j].pcs, t[j].depth < 0 ? 0 : t[j].depth,
+                            t[i].pcs, depth) == 0) {
+      bool seen = false;
+      for (long k = i; k < j; k++)
+        if (strcmp(t[k].name, t[j].name) == 0)
+          seen = true;
+      if (!seen)
+        labels[nl++] = (nprof__label){.key = "thread", .str = t[j].name};
+      labels[nl++] = (nprof__label){.key = "tid", .num = t[j].tid};
+      j++;
+    }
+    int64_t count = j - i;
+    if (debug) {
+      rc = nprof__buf_printf(out, "%lld", (long long)count);
+      if (rc == 0)
+        rc = nprof__text_addrs(out, t[i].pcs, depth);
+      for (long k = i; k < j && rc == 0; k++)
+        rc = nprof__buf_printf(out, "# thread %d \"%s\"\n", (int)t[k].tid,
+                               t[k].name);
+      if (rc == 0)
+        rc = nprof__text_stack(out, t[i].pcs, depth);
+      if (rc == 0)
+        rc = nprof__buf_append(out, "\n", 1);
+    } else {
+      rc = nprof__pprof_add(b, t[i].pcs, depth, &count, labels, nl);
+    }
+    i = j;
+  }
+  if (rc == 0 && b)
+    rc = nprof__pprof_write(b, out);
+  nprof__pprof_free(b);
+  free(labels);
+  free(t);
+  return rc;
+}
+
+static int cmp_count_stack(const void *pa, const void *pb)
+{
+  const nprof__count_stack *a = pa, *b = pb;
+  return cmp_pcs(a->pcs, a->depth, b->pcs, b->depth);
+}
+
+/* Go's printCountProfile: identical stacks aggregated, in pprof or text. */
+static int count_profile(const char *name, nprof__count_stack *s, long n,
+                         int debug, nprof__buf *out)
+{
+  qsort(s, (size_t)n, sizeof(*s), cmp_count_stack);
+  long total = 0;
+  for (long i = 0; i < n; i++)
+    total += s[i].count;
+  nprof__pprof *b = NULL;
+  int rc = 0;
+  if (debug) {
+    rc = nprof__buf_printf(out, "%s profile: total %ld\n", name, total);
+  } else {
+    char type[NPROF_NAME_MAX + 8];
+    snprintf(type, sizeof(type), "%s/count", name);
+    const char *types[] = {type};
+    b = nprof__pprof_new(types, 1);
+    if (!b)
+      return NPROF_ENOMEM;
+    nprof__pprof_period(b, name, "count", 1);
+  }
+  for (long i = 0; i < n && rc == 0;) {
+    long j = i;
+    int64_t count = 0;
+    while (j < n && cmp_count_stack(&s[j], &s[i]) == 0)
+      count += s[j++].count;
+    if (debug) {
+      rc = nprof__buf_printf(out, "%lld", (long long)count);
+      if (rc == 0)
+        rc = nprof__text_addrs(out, s[i].pcs, s[i].depth);
+      if (rc == 0)
+        rc = nprof__text_stack(out, s[i].pcs, s[i].depth);
+      if (rc == 0)
+        rc = nprof__buf_append(out, "\n", 1);
+    } else {
+      rc = nprof__pprof_add(b, s[i].pcs, s[i].depth, &count, NULL, 0);
+    }
+    i = j;
+  }
+  if (rc == 0 && b)
+    rc = nprof__pprof_write(b, out);
+  nprof__pprof_free(b);
+  return rc;
+}
+
+/* ---- dispatch ---- */
+
+void nprof__endpoint_profile(const nprof__request *req, nprof__response *res)
+{
+  const char *name = req->name;
+  bool heap = strcmp(name, "heap") == 0;
+  bool allocs = strcmp(name, "allocs") == 0;
+  bool goroutine = strcmp(name, "goroutine") == 0;
+  nprof__count_stack *custom = NULL;
+  int ncustom = 0;
+  if (!heap && !allocs && !goroutine) {
+    ncustom = nprof__custom_stacks(name, &custom);
+    if (ncustom == NPROF_ENOENT) {
+      set_error(res, 404, "Unknown profile");
+      return;
+    }
+  }
+  int rc = 0;
+  int debug = parse_debug(req->debug);
+  nprof__symbolize_refresh();
+  if (req->seconds && *req->seconds) {
+    long sec;
+    if (nprof__parse_long(req->seconds, 1, LONG_MAX,
+                          &sec) != 0)
+      set_error(res, 400,
+                "invalid value for \"seconds\" - must be a positive integer");
+    else if (!heap && !allocs)
+      set_error(res, 400, "\"seconds\" parameter is not supported for this "
+                          "profile type");
+    else if (sec > NPROF_MAX_SECONDS)
+      set_error(res, 400, "profile duration exceeds server's WriteTimeout");
+    else if (debug != 0)
+      set_error(res, 400, "seconds and debug params are incompatible");
+    else {
+      set_ok(res, 0, allocs ? "allocs-delta" : "heap-delta");
+      rc = heap_delta(allocs, sec, res);
+    }
+  } else if (heap || allocs) {
+    set_ok(res, debug, name);
+    rc = serve_heap(allocs, debug, res);
+  } else if (goroutine) {
+    set_ok(res, debug, name);
+    rc = serve_goroutine(debug, res);
+  } else if (ncustom >= 0) {
+    set_ok(res, debug, name);
+    rc = count_profile(name, custom, ncustom, debug, &res->body);
+  } else {
+    rc = ncustom;
+  }
+  free(custom);
+  if (rc != 0) {
+    char text[128];
+    snprintf(text, sizeof(text), "could not produce the profile: %s",
+             nprof_strerror(rc));
+    set_error(res, 500, text);
+  }
+}
+
+/* ---- symbol: Go's pprof.Symbol ---- */
+
+void nprof__endpoint_symbol(const char *query, size_t len,
+                            nprof__response *res)
+{
+  res->status = 200;
+  res->content_type = "text/plain; charset=utf-8";
+  /* pprof only checks that this is non-zero. */
+  int rc = nprof__buf_printf(&res->body, "num_symbols: 1\n");
+  nprof__symbolize_refresh();
+  size_t i = 0;
+  while (i < len && rc == 0) {
+    size_t j = i;
+    while (j < len && query[j] != '+')
+      j++;
+    /* One word: an address in Go's strconv.ParseUint base-0 syntax. */
+    char word[32];
+    size_t n = j - i;
+    while (n && (query[i + n - 1] == '\n' || query[i + n - 1] == '\r' ||
+                 query[i + n - 1] == ' '))
+      n--;
+    if (n > 0 && n < sizeof(word)) {
+      memcpy(word, query + i, n);
+      word[n] = '\0';
+      char *end;
+      unsigned long long pc = strtoull(word, &end, 0);
+      if (*end == '\0' && word[0] != '-' && word[0] != '+' && pc != 0) {
+        nprof__sym sym;
+        nprof__symbolize((uintptr_t)pc, &sym);
+        if (sym.known)
+          rc = nprof__buf_printf(&res->body, "%#llx %s\n", pc, sym.function);
+      }
+    }
+    i = j + 1;
+  }
+  if (rc != 0)
+    set_error(res, 500, "could not symbolize: out of memory");
+}
+
+/* ---- index ---- */
+
+typedef struct index_ctx {
+  nprof__buf *out;
+  int rc;
+} index_ctx;
+
+static int index_row(nprof__buf *out, long count, const char *name)
+{
+  if (count < 0)
+    return nprof__buf_printf(out,
+                             "<tr><td></td><td><a href='%s?debug=1'>%s</a>"
+                             "</td></tr>\n",
+                             name, name);
+  return nprof__buf_printf(out,
+                           "<tr><td>%ld</td><td><a href='%s?debug=1'>%s</a>"
+                           "</td></tr>\n",
+                           count, name, name);
+}
+
+static void index_custom(const char *name, long count, void *arg)
+{
+  index_ctx *c = arg;
+  if (c->rc == 0)
+    c->rc = index_row(c->out, count, name);
+}
+
+void nprof__endpoint_index(nprof__response *res)
+{
+  nprof__buf *out = &res->body;
+  nprof__heap_stats hs;
+  nprof__heap_stats_get(&hs);
+  long threads = nprof__threads_count();
+  res->status = 200;
+  res->content_type = "text/html; charset=utf-8";
+  int rc = nprof__buf_printf(
+      out,
+      "<html>\n<head>\n<title>/debug/pprof/</title>\n<style>\n"
+      ".profile-name{display:inline-block; width:6rem;}\n</style>\n"
+      "</head>\n<body>\n/debug/pprof/\n<br>\n"
+      "<p>Set debug=1 as a query parameter to export in legacy text "
+      "format</p>\n<br>\nTypes of profiles available:\n<table>\n"
+      "<thead><td>Count</td><td>Profile</td></thead>\n");
+  if (rc == 0)
+    rc = index_row(out, (long)hs.buckets, "allocs");
+  if (rc == 0)
+    rc = index_row(out, -1, "cmdline");
+  if (rc == 0)
+    rc = index_row(out, threads, "goroutine");
+  if (rc == 0)
+    rc = index_row(out, (long)hs.buckets, "heap");
+  index_ctx ctx = {out, rc};
+  if (rc == 0)
+    nprof__custom_list(index_custom, &ctx);
+  rc = ctx.rc;
+  if (rc == 0)
+    rc = nprof__buf_printf(
+        out,
+        "</table>\n<a href=\"goroutine?debug=2\">full goroutine stack "
+        "dump</a> (one block per OS thread)\n<br>\n<p>\nProfile "
+        "Descriptions:\n<ul>\n"
+        "<li><div class=profile-name>allocs: </div> A sampling of all past "
+        "memory allocations (malloc family, mean one sample per "
+        "NPROF_HEAP_RATE = %ld bytes)</li>\n"
+        "<li><div class=profile-name>cmdline: </div> The command line "
+        "invocation of the current program</li>\n"
+        "<li><div class=profile-name>goroutine: </div> Stack traces of all "
+        "OS threads, captured at the moment of the request (a C program's "
+        "goroutines are its threads)</li>\n"
+        "<li><div class=profile-name>heap: </div> A sampling of memory "
+        "allocations of live objects. You can specify the gc GET parameter "
+        "for Go compatibility; it has no effect.</li>\n"
+        "<li><div class=profile-name>symbol: </div> Address to function "
+        "name lookups (POST or GET 0x..+0x..), as pprof uses them</li>\n"
+        "<li><div class=profile-name>vars: </div> <a href='../vars'>/debug/"
+        "vars</a>: process and profiler figures and the application's "
+        "published variables (JSON, like Go's expvar)</li>\n"
+        "</ul>\n</p>\n</body>\n</html>\n",
+        hs.rate);
+  if (rc != 0)
+    set_error(res, 500, "could not write the index: out of memory");
+}

@@ -1,0 +1,398 @@
+/*
+ * The HTTP server: libmicrohttpd, one thread per connection (a CPU or delta
+ * profile holds its connection for seconds while others are served), with
+ * caps on connections, header memory (oversized headers get 431/413 from
+ * the library) and POST bodies. We create and bind the listening socket
+ * ourselves so a bind error is reported precisely and port 0 works.
+ *
+ * Routes, as Go's net/http/pprof and expvar:
+ *   /debug/pprof/            index (HTML)
+ *   /debug/pprof/cmdline     NUL-separated argv
+ *   /debug/pprof/symbol      GET num_symbols, POST/GET 0x..+0x.. lookups
+ *   /debug/pprof/<name>      heap, allocs, goroutine, application profiles
+ *   /debug/vars              JSON
+ */
+#include "internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_CONNECTIONS 64
+#define MAX_POST_BODY (1 << 20)
+#define HEADER_MEMORY (64 << 10)
+#define IDLE_TIMEOUT_S 120
+
+typedef struct server {
+  struct MHD_Daemon *daemon;
+  int fd;
+  char address[128];
+} server;
+
+/* Guarded by server_lock. */
+static pthread_mutex_t server_lock = PTHREAD_MUTEX_INITIALIZER;
+static server *running;
+
+/* Delta profiles sleep on this; stopping the server wakes them. */
+static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sleep_cond = PTHREAD_COND_INITIALIZER;
+static bool stopping;
+
+typedef struct request_ctx {
+  nprof__buf body;
+  bool too_large;
+} request_ctx;
+
+bool nprof__server_sleep(long seconds)
+{
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += seconds;
+  pthread_mutex_lock(&sleep_lock);
+  while (!stopping &&
+         pthread_cond_timedwait(&sleep_cond, &sleep_lock, &until) != ETIMEDOUT)
+    ;
+  bool ok = !stopping;
+  pthread_mutex_unlock(&sleep_lock);
+  return ok;
+}
+
+static enum MHD_Result send_response(struct MHD_Connection *conn,
+                                     nprof__response *res)
+{
+  size_t len = res->body.len;
+  char *data = res->body.data;
+  res->body.data = NULL;
+  struct MHD_Response *r = MHD_create_response_from_buffer(
+      len, data ? data : (char *)"", data ? MHD_RESPMEM_MUST_FREE
+                                          : MHD_RESPMEM_PERSISTENT);
+  if (!r) {
+    free(data);
+    return MHD_NO;
+  }
+  MHD_add_response_header(r, "Content-Type", res->content_type);
+  MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+  if (res->go_error)
+    MHD_add_response_header(r, "X-Go-Pprof", "1");
+  if (res->disposition) {
+    char value[160];
+    snprintf(value, sizeof(value), "attachment; filename=\"%s\"",
+             res->disposition);
+    MHD_add_response_header(r, "Content-Disposition", value);
+  }
+  if (res->status == 405)
+    MHD_add_response_header(r, "Allow", "GET, HEAD, POST");
+  enum MHD_Result ret = MHD_queue_response(conn, (unsigned)res->status, r);
+  MHD_destroy_response(r);
+  return ret;
+}
+
+static void plain(nprof__response *res, int status, const char *text)
+{
+  res->status = status;
+  res->content_type = "text/plain; charset=utf-8";
+  res->body.len = 0;
+  nprof__buf_printf(&res->body, "%s\n", text);
+}
+
+/* Rebuilds a GET symbol query ("0x1+0x2") from the arguments MHD parsed:
+ * it takes the whole query as keys, with '+' already turned into ' '. */
+static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind,
+                                     const char *key, const char *value)
+{
+  (void)kind;
+  nprof__buf *q = cls;
+  if (q->len)
+    nprof__buf_append(q, "+", 1);
+  for (const char *p = key; *p; p++)
+    nprof__buf_append(q, *p == ' ' ? "+" : p, 1);
+  if (value && *value) {
+    nprof__buf_append(q, "+", 1);
+    nprof__buf_append(q, value, strlen(value));
+  }
+  return MHD_YES;
+}
+
+static void route(struct MHD_Connection *conn, const char *url,
+                  const char *method, request_ctx *ctx, nprof__response *res)
+{
+  static const char prefix[] = "/debug/pprof/";
+  bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+  if (!post && strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+      strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+    plain(res, 405, "method not allowed");
+    return;
+  }
+  if (ctx->too_large) {
+    plain(res, 413, "request body too large");
+    return;
+  }
+  if (strcmp(url, "/debug/vars") == 0) {
+    res->status = 200;
+    res->content_type = "application/json; charset=utf-8";
+    if (nprof__vars_write(&res->body) != 0)
+      plain(res, 500, "could not write the variables");
+    return;
+  }
+  if (strcmp(url, "/debug/pprof") == 0 || strcmp(url, prefix) == 0) {
+    nprof__endpoint_index(res);
+    return;
+  }
+  if (strncmp(url, prefix, sizeof(prefix) - 1) != 0) {
+    plain(res, 404, "404 page not found");
+    return;
+  }
+  const char *name = url + sizeof(prefix) - 1;
+  if (strcmp(name, "cmdline") == 0) {
+    res->status = 200;
+    res->content_type = "text/plain; charset=utf-8";
+    if (nprof__cmdline(&res->body) != 0)
+      plain(res, 500, "could not read the command line");
+    return;
+  }
+  if (strcmp(name, "symbol") == 0) {
+    if (post) {
+      nprof__endpoint_symbol(ctx->body.data ? ctx->body.data : "",
+                             ctx->body.len, res);
+    } else {
+      nprof__buf q;
+      nprof__buf_init(&q, MAX_POST_BODY);
+      MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query,
+                                &q);
+      nprof__endpoint_symbol(q.data ? q.data : "", q.len, res);
+      nprof__buf_free(&q);
+    }
+    return;
+  }
+  nprof__request req = {
+      .name = name,
+      .debug = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
+                                           "debug"),
+      .seconds = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
+                                             "seconds"),
+  };
+  nprof__endpoint_profile(&req, res);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+  (void)cls;
+  (void)version;
+  /* This is one of MHD's threads: keep its allocations out of the heap
+   * profile for good. */
+  nprof__t_internal = 1;
+  request_ctx *ctx = *con_cls;
+  if (!ctx) {
+    ctx = calloc(1, sizeof(*ctx));
+    if (!ctx)
+      return MHD_NO;
+    nprof__buf_init(&ctx->body, MAX_POST_BODY);
+    *con_cls = ctx;
+    return MHD_YES;
+  }
+  if (*upload_size) {
+    if (!ctx->too_large &&
+        nprof__buf_append(&ctx->body, upload, *upload_size) != 0)
+      ctx->too_large = true; /* keep reading, answer 413 at the end */
+    *upload_size = 0;
+    return MHD_YES;
+  }
+  nprof__response res = {.status = 500,
+                         .content_type = "text/plain; charset=utf-8"};
+  nprof__buf_init(&res.body, (size_t)1 << 30);
+  route(conn, url, method, ctx, &res);
+  enum MHD_Result ret = send_response(conn, &res);
+  nprof__buf_free(&res.body);
+  return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn,
+                         void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+  (void)cls;
+  (void)conn;
+  (void)toe;
+  request_ctx *ctx = *con_cls;
+  if (ctx) {
+    nprof__buf_free(&ctx->body);
+    free(ctx);
+    *con_cls = NULL;
+  }
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+  (void)cls;
+  (void)fmt;
+  (void)ap;
+  /* MHD reports every client that hangs up early; that is not news. */
+}
+
+/* Parses "host:port", "[v6]:port" or ":port" into a socket address. */
+static int resolve(const char *addr, struct sockaddr_storage *ss,
+                   socklen_t *len)
+{
+  char host[256];
+  const char *port;
+  if (addr[0] == '[') {
+    const char *close = strchr(addr, ']');
+    if (!close || close[1] != ':' || (size_t)(close - addr) >= sizeof(host))
+      return NPROF_EADDR;
+    memcpy(host, addr + 1, (size_t)(close - addr - 1));
+    host[close - addr - 1] = '\0';
+    port = close + 2;
+  } else {
+    const char *colon = strrchr(addr, ':');
+    if (!colon || (size_t)(colon - addr) >= sizeof(host))
+      return NPROF_EADDR;
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = '\0';
+    port = colon + 1;
+  }
+  long p;
+  if (nprof__parse_long(port, 0, 65535, &p) != 0)
+    return NPROF_EADDR;
+  if (!*host) /* ":port": loopback, never every interface by surprise */
+    snprintf(host, sizeof(host), "127.0.0.1");
+  struct addrinfo hints, *ai = NULL;
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai)
+    return NPROF_EADDR;
+  memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+  *len = ai->ai_addrlen;
+  freeaddrinfo(ai);
+  return 0;
+}
+
+int nprof__server_start(const char *addr)
+{
+  nprof__t_internal++;
+  int result = 0;
+  server *s = NULL;
+  int fd = -1;
+  pthread_mutex_lock(&server_lock);
+  if (running) {
+    result = NPROF_EALREADY;
+    goto out;
+  }
+  struct sockaddr_storage ss;
+  socklen_t len;
+  result = resolve(addr, &ss, &len);
+  if (result)
+    goto out;
+  fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  if (fd < 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+      bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 64) != 0) {
+    nprof__log("cannot listen on %s: %s", addr, strerror(errno));
+    result = NPROF_ELISTEN;
+    goto out;
+  }
+  s = calloc(1, sizeof(*s));
+  if (!s) {
+    result = NPROF_ENOMEM;
+    goto out;
+  }
+  char host[INET6_ADDRSTRLEN] = "?";
+  len = sizeof(ss);
+  getsockname(fd, (struct sockaddr *)&ss, &len);
+  if (ss.ss_family == AF_INET6) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+    inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+    snprintf(s->address, sizeof(s->address), "[%s]:%d", host,
+             ntohs(a->sin6_port));
+  } else {
+    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+    inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+    snprintf(s->address, sizeof(s->address), "%s:%d", host,
+             ntohs(a->sin_port));
+  }
+  pthread_mutex_lock(&sleep_lock);
+  stopping = false;
+  pthread_mutex_unlock(&sleep_lock);
+  /* poll(), not select(): a busy host has descriptors beyond 1024. */
+  unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
+                   MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+                   MHD_USE_ITC | MHD_USE_ERROR_LOG;
+  if (ss.ss_family == AF_INET6)
+    flags |= MHD_USE_IPv6;
+  s->daemon = MHD_start_daemon(
+      flags, 0, NULL, NULL, on_request, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
+      MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEADER_MEMORY,
+      MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+      MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+  if (!s->daemon) {
+    nprof__log("cannot start the HTTP server on %s", addr);
+    result = NPROF_ESYSTEM;
+    goto out;
+  }
+  s->fd = fd;
+  running = s;
+  s = NULL;
+  fd = -1;
+out:
+  pthread_mutex_unlock(&server_lock);
+  if (fd >= 0)
+    close(fd);
+  free(s);
+  nprof__t_internal--;
+  return result;
+}
+
+int nprof__server_stop(void)
+{
+  nprof__t_internal++;
+  pthread_mutex_lock(&server_lock);
+  server *s = running;
+  running = NULL;
+  pthread_mutex_unlock(&server_lock);
+  if (s) {
+    pthread_mutex_lock(&sleep_lock);
+    stopping = true;
+    pthread_cond_broadcast(&sleep_cond);
+    pthread_mutex_unlock(&sleep_lock);
+    /* Quiescing hands the listening socket back, so it is closed here
+     * exactly once; stopping then waits for in-flight requests. */
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    MHD_stop_daemon(s->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+      close(fd);
+    free(s);
+  }
+  nprof__t_internal--;
+  return s ? 0 : NPROF_ENOENT;
+}
+
+const char *nprof__server_address(void)
+{
+  pthread_mutex_lock(&server_lock);
+  const char *a = running ? running->address : NULL;
+  pthread_mutex_unlock(&server_lock);
+  return a;
+}
+
+void nprof__server_forget(void)
+{
+  /* In a fork child the server's threads do not exist: drop the state
+   * without joining them, and free the port for the parent alone. */
+  if (running) {
+    close(running->fd);
+    running = NULL;
+  }
+  pthread_mutex_init(&server_lock, NULL);
+}

@@ -1,0 +1,308 @@
+/*
+ * libnprof internals shared across the library's files (prefix nprof__).
+ * Nothing here is exported from libnprof.so.
+ */
+#ifndef NPROF_INTERNAL_H
+#define NPROF_INTERNAL_H
+
+#include "nprof.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define NPROF_MAX_DEPTH 64
+#define NPROF_NAME_MAX 64
+
+#define nprof__likely(x) __builtin_expect(!!(x), 1)
+#define nprof__unlikely(x) __builtin_expect(!!(x), 0)
+
+/* ---- util.c: logging, the reentrancy guard, buffers, parsing ---- */
+
+/* Nonzero while this thread runs profiler code (stack capture, a request
+ * handler): its allocations are served but never sampled, which keeps the
+ * profiler out of its own profiles and breaks malloc -> unwind -> malloc
+ * recursion. Initial-exec TLS: a plain %fs-relative load, no call. */
+extern _Thread_local int nprof__t_internal
+    __attribute__((tls_model("initial-exec")));
+
+/* Writes "nprof: <message>\n" to stderr with one write(2); keeps errno. */
+void nprof__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Growable byte buffer with a hard cap (curl's dynbuf habit): every buffer
+ * that grows from outside input must refuse to grow past `max`. */
+typedef struct nprof__buf {
+  char *data;
+  size_t len;
+  size_t cap;
+  size_t max;
+} nprof__buf;
+
+void nprof__buf_init(nprof__buf *b, size_t max);
+void nprof__buf_free(nprof__buf *b);
+/* Returns 0, NPROF_ENOMEM, or NPROF_EINVAL when `max` would be exceeded.
+ * The buffer stays NUL-terminated after every successful call. */
+int nprof__buf_append(nprof__buf *b, const void *p, size_t n);
+int nprof__buf_printf(nprof__buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int nprof__buf_vprintf(nprof__buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+/* Appends `s` as a JSON string literal, quotes included. */
+int nprof__buf_json_string(nprof__buf *b, const char *s, size_t n);
+
+/* Parses a decimal integer in [min, max] that fills the whole string.
+ * Returns 0 or NPROF_EINVAL, leaving *out untouched on failure. */
+int nprof__parse_long(const char *s, long min, long max, long *out);
+
+/* Validates a profile or variable name: 1-64 of [A-Za-z0-9_.-]. */
+bool nprof__name_valid(const char *name);
+
+/* Monotonic and wall clocks in nanoseconds. */
+int64_t nprof__now_ns(void);
+int64_t nprof__wall_ns(void);
+
+/* Anonymous memory straight from the kernel, for tables the allocator hooks
+ * use (they must not call malloc). Returns NULL on failure. */
+void *nprof__pages_alloc(size_t size);
+void nprof__pages_free(void *p, size_t size);
+/* Bytes currently held through nprof__pages_alloc (the profiler's own). */
+size_t nprof__pages_in_use(void);
+
+/* ---- stack.c: unwinding (libunwind, reads DWARF CFI) ---- */
+
+/* Stacks hold "call site" addresses: a caller's return address minus one, so
+ * that symbolization lands on the call instruction's line. Only the first
+ * frame of a signal-context stack is an exact pc. */
+
+/* Captures the caller's stack, skipping `skip` frames above the caller.
+ * Returns the depth (0..max). Not async-signal-safe in general; safe in
+ * malloc hooks under nprof__t_internal. */
+int nprof__stack_capture(uintptr_t *pcs, int max, int skip);
+
+/* Captures the stack interrupted by a signal, from the handler's ucontext.
+ * Async-signal-safe for local unwinding. */
+int nprof__stack_capture_signal(uintptr_t *pcs, int max, void *ucontext);
+
+/* ---- heap.c: heap sampling (the state behind the malloc hooks) ---- */
+
+/* Bytes this thread may still allocate before the next sample. The malloc
+ * fast path only subtracts from it; see heap.c for the distribution. */
+extern _Thread_local int64_t nprof__t_heap_countdown
+    __attribute__((tls_model("initial-exec")));
+
+/* Slow path, taken when an allocation of `size` exhausts the countdown:
+ * decides whether this allocation is sampled and rearms the countdown. */
+bool nprof__heap_should_sample(size_t size);
+
+/* Header placed just before a sampled block. The tag is the pointer XOR a
+ * per-process secret; on an ordinary glibc chunk the same 8 bytes hold the
+ * chunk's size field, so a match there is vanishingly rare and is confirmed
+ * against the live-sample table before it is trusted. */
+typedef struct nprof__heap_header {
+  uint32_t slot;   /* index in the live-sample table */
+  uint32_t offset; /* bytes from the glibc block's start to the user pointer */
+  uint64_t tag;    /* nprof__heap_tag(user pointer) */
+} nprof__heap_header;
+
+extern uint64_t nprof__heap_secret;
+static inline uint64_t nprof__heap_tag(const void *p)
+{
+  return (uint64_t)(uintptr_t)p ^ nprof__heap_secret;
+}
+static inline nprof__heap_header *nprof__heap_header_of(const void *p)
+{
+  return (nprof__heap_header *)p - 1;
+}
+
+/* Records a sampled block (user pointer `p`, requested `size`) allocated at
+ * `pcs`. Returns the slot index, or -1 when the tables cannot grow (the
+ * caller then serves the allocation unsampled). */
+int64_t nprof__heap_record_alloc(void *p, size_t size, const uintptr_t *pcs,
+                                 int depth);
+/* Confirms that `p`, whose header tag matched, is a live sampled block and
+ * records its free. Returns true and sets *size when it was. */
+bool nprof__heap_record_free(void *p, size_t *size);
+/* The requested size of a live sampled block, or false if `p` is not one. */
+bool nprof__heap_sampled_size(const void *p, size_t *size);
+
+/* Sets up the secret and fork handlers once; idempotent and cheap. */
+void nprof__heap_init(void);
+int nprof__heap_rate_set(long rate);
+long nprof__heap_rate_get(void);
+
+/* One heap record: a (stack, block size) pair with raw sampled counts. The
+ * stack points into the profiler's never-freed bucket memory. */
+typedef struct nprof__heap_record {
+  const void *id; /* stable identity across snapshots (delta profiles) */
+  const uintptr_t *pcs;
+  int depth;
+  size_t size; /* block size of this bucket */
+  int64_t allocs, alloc_bytes, frees, free_bytes;
+} nprof__heap_record;
+
+/* Copies every record out (malloc'd array owned by the caller). Returns the
+ * count, or NPROF_ENOMEM. */
+long nprof__heap_snapshot(nprof__heap_record **out);
+
+/* Go's scaleHeapSample: turns sampled (count, bytes) into unbiased
+ * estimates for a sampling rate, given blocks of equal size. */
+void nprof__heap_unsample(int64_t count, int64_t bytes, long rate,
+                          int64_t *est_count, int64_t *est_bytes);
+
+typedef struct nprof__heap_stats {
+  long rate;
+  int64_t samples;       /* sampled allocations recorded */
+  int64_t live_samples;  /* sampled blocks not yet freed */
+  int64_t buckets;
+  int64_t inuse_objects; /* unsampled estimates */
+  int64_t inuse_bytes;
+  int64_t alloc_objects;
+  int64_t alloc_bytes;
+} nprof__heap_stats;
+void nprof__heap_stats_get(nprof__heap_stats *st);
+
+/* ---- symbolize.c: addresses to names (libdw from elfutils) ---- */
+
+typedef struct nprof__sym {
+  const char *function; /* never NULL; "0x..." when unknown */
+  const char *file;     /* NULL when unknown */
+  int line;
+  uintptr_t offset; /* addr - function start, 0 when unknown */
+  bool known;       /* a symbol table named it */
+} nprof__sym;
+
+/* Rereads /proc/self/maps so code loaded since the last call resolves.
+ * Call once per request, before a batch of nprof__symbolize(). */
+void nprof__symbolize_refresh(void);
+/* Resolves `addr`. The strings live until the process ends (interned).
+ * Thread-safe (one lock). */
+void nprof__symbolize(uintptr_t addr, nprof__sym *out);
+
+typedef struct nprof__mapping {
+  uintptr_t start, limit, offset;
+  const char *path;     /* interned */
+  const char *build_id; /* hex, interned; "" when none */
+} nprof__mapping;
+/* The executable mappings of the process. Returns a malloc'd array (caller
+ * frees the array, not the strings) and its length, or -1. */
+long nprof__mappings(nprof__mapping **out);
+
+/* ---- pprof.c: profile.proto encoder ---- */
+
+typedef struct nprof__pprof nprof__pprof;
+
+typedef struct nprof__label {
+  const char *key;
+  const char *str; /* NULL for a numeric label */
+  int64_t num;
+  const char *unit; /* for numeric labels, may be NULL */
+} nprof__label;
+
+/* A builder for one profile with `ntypes` sample types given as
+ * "type/unit" pairs. Returns NULL on ENOMEM. */
+nprof__pprof *nprof__pprof_new(const char *const *types, int ntypes);
+void nprof__pprof_free(nprof__pprof *b);
+void nprof__pprof_period(nprof__pprof *b, const char *type, const char *unit,
+                         int64_t period);
+void nprof__pprof_default_type(nprof__pprof *b, const char *type);
+void nprof__pprof_duration(nprof__pprof *b, int64_t nanos);
+void nprof__pprof_comment(nprof__pprof *b, const char *text);
+/* Adds a sample; `values` has one entry per sample type. Returns 0 or
+ * NPROF_ENOMEM. */
+int nprof__pprof_add(nprof__pprof *b, const uintptr_t *pcs, int depth,
+                     const int64_t *values, const nprof__label *labels,
+                     int nlabels);
+/* Serializes, gzip-compresses and appends to `out`. Returns 0 or an error. */
+int nprof__pprof_write(nprof__pprof *b, nprof__buf *out);
+
+/* Appends Go's "#\t0x...\tfunc+0x..\tfile:line" lines for a stack. */
+int nprof__text_stack(nprof__buf *out, const uintptr_t *pcs, int depth);
+/* Appends " @ 0x.. 0x.." (the legacy text's address list) and a newline. */
+int nprof__text_addrs(nprof__buf *out, const uintptr_t *pcs, int depth);
+
+/* ---- threads.c: every thread's stack, captured by signal ---- */
+
+typedef struct nprof__thread {
+  pid_t tid;
+  char name[16];
+  char state; /* the letter from /proc/<pid>/task/<tid>/stat */
+  int depth;  /* -1: the thread did not answer (signal blocked) */
+  uintptr_t pcs[NPROF_MAX_DEPTH];
+} nprof__thread;
+
+/* Installs the capture signal's handler (NPROF_SIGNAL, else the highest free
+ * real-time signal). Returns 0 or NPROF_ESYSTEM. */
+int nprof__threads_init(void);
+/* Captures every thread. Returns a malloc'd array and its length, or a
+ * negative error. One capture runs at a time. */
+long nprof__threads_capture(nprof__thread **out);
+/* The number of threads of the process (from /proc), or -1. */
+long nprof__threads_count(void);
+
+/* ---- custom.c: application-defined profiles ---- */
+
+typedef void (*nprof__custom_visit_fn)(const char *name, long count,
+                                       void *arg);
+void nprof__custom_list(nprof__custom_visit_fn fn, void *arg);
+
+typedef struct nprof__count_stack {
+  int depth;
+  long count;
+  uintptr_t pcs[NPROF_MAX_DEPTH];
+} nprof__count_stack;
+/* Copies out the stacks of application profile `name` (count 1 each).
+ * Returns how many (malloc'd array in *out), or NPROF_ENOENT. */
+int nprof__custom_stacks(const char *name, nprof__count_stack **out);
+
+/* ---- vars.c and procstat.c: /debug/vars ---- */
+
+int nprof__vars_write(nprof__buf *out);
+
+typedef struct nprof__procstat {
+  int64_t rss_bytes, peak_rss_bytes, vm_bytes;
+  long threads, open_fds;
+  double cpu_user_s, cpu_sys_s, uptime_s;
+} nprof__procstat;
+void nprof__procstat_read(nprof__procstat *ps);
+/* The process's command line as NUL-separated argv (from /proc). */
+int nprof__cmdline(nprof__buf *out);
+
+/* ---- endpoints.c: the profiles behind /debug/pprof/<name> ---- */
+
+typedef struct nprof__request {
+  const char *name;    /* the part after /debug/pprof/ */
+  const char *debug;   /* query values as sent, NULL when absent */
+  const char *seconds;
+} nprof__request;
+
+typedef struct nprof__response {
+  int status;
+  const char *content_type;
+  const char *disposition; /* attachment file name, or NULL */
+  bool go_error;           /* Go's serveError: X-Go-Pprof: 1 */
+  nprof__buf body;
+} nprof__response;
+
+/* Serves one profile request into `res` (status, body, headers). */
+void nprof__endpoint_profile(const nprof__request *req, nprof__response *res);
+void nprof__endpoint_index(nprof__response *res);
+void nprof__endpoint_symbol(const char *query, size_t len,
+                            nprof__response *res);
+
+/* ---- http.c: the server ---- */
+int nprof__server_start(const char *addr);
+int nprof__server_stop(void);
+const char *nprof__server_address(void);
+/* In a fork child: forget the parent's server without touching it. */
+void nprof__server_forget(void);
+
+/* Sleeps `seconds` for a delta profile; returns false when the server is
+ * stopping (the request is then answered with an error). */
+bool nprof__server_sleep(long seconds);
+/* Longest `seconds` a request may ask for (Go's WriteTimeout analogue). */
+#define NPROF_MAX_SECONDS 3600
+
+#endif /* NPROF_INTERNAL_H */

@@ -1,0 +1,113 @@
+/*
+ * The public entry points: activation (linked or preloaded), options,
+ * errors. A library inside someone else's process never aborts it: every
+ * failure here is returned, or said once on stderr when preloaded.
+ */
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+NPROF_EXTERN const char *nprof_strerror(int err)
+{
+  if (err >= 0)
+    return "success";
+  switch ((nprof_error)err) {
+  case NPROF_EINVAL:
+    return "invalid argument";
+  case NPROF_ENOMEM:
+    return "out of memory";
+  case NPROF_EADDR:
+    return "bad listen address (want host:port, [v6]:port or :port)";
+  case NPROF_ELISTEN:
+    return "cannot listen on the address";
+  case NPROF_EALREADY:
+    return "the profiling server is already running";
+  case NPROF_EEXIST:
+    return "the name or key already exists";
+  case NPROF_ENOENT:
+    return "no such profile, key or server";
+  case NPROF_ESYSTEM:
+    return "a system call failed";
+  }
+  return "unknown error";
+}
+
+NPROF_EXTERN void nprof_options_init(nprof_options *opts)
+{
+  if (!opts)
+    return;
+  memset(opts, 0, sizeof(*opts));
+  opts->heap_rate = -1;
+}
+
+static void fork_child(void)
+{
+  nprof__server_forget();
+}
+
+static void init_once(void)
+{
+  nprof__heap_init();
+  pthread_atfork(NULL, NULL, fork_child);
+}
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+NPROF_EXTERN int nprof_start(const nprof_options *opts)
+{
+  pthread_once(&once, init_once);
+  nprof_options defaults;
+  if (!opts) {
+    nprof_options_init(&defaults);
+    opts = &defaults;
+  }
+  if (opts->heap_rate > (1L << 40))
+    return NPROF_EINVAL;
+  const char *addr = opts->listen_addr;
+  if (!addr || !*addr)
+    addr = getenv("NPROF_LISTEN");
+  if (!addr || !*addr)
+    addr = NPROF_DEFAULT_LISTEN;
+  if (nprof__threads_init() != 0)
+    nprof__log("no free real-time signal: the goroutine profile will show "
+               "no stacks");
+  int rc = nprof__server_start(addr);
+  if (rc == 0 && opts->heap_rate >= 0)
+    nprof__heap_rate_set(opts->heap_rate);
+  return rc;
+}
+
+NPROF_EXTERN int nprof_stop(void)
+{
+  return nprof__server_stop();
+}
+
+NPROF_EXTERN const char *nprof_listen_address(void)
+{
+  return nprof__server_address();
+}
+
+NPROF_EXTERN int nprof_heap_rate_set(long rate)
+{
+  return nprof__heap_rate_set(rate);
+}
+
+NPROF_EXTERN long nprof_heap_rate(void)
+{
+  return nprof__heap_rate_get();
+}
+
+/* Preloaded (or linked) with NPROF_LISTEN set: serve from the start. */
+__attribute__((constructor)) static void nprof_preload_init(void)
+{
+  pthread_once(&once, init_once);
+  const char *addr = getenv("NPROF_LISTEN");
+  if (!addr || !*addr)
+    return;
+  int rc = nprof_start(NULL);
+  if (rc != 0)
+    nprof__log("profiling server off: %s (NPROF_LISTEN=%s)",
+               nprof_strerror(rc), addr);
+}

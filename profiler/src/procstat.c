@@ -1,0 +1,107 @@
+/* Process figures for /debug/vars and the text profiles, read from /proc. */
+#include "internal.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+/* Reads "Name:   123 kB" from /proc/self/status. */
+static int64_t status_kb(const char *status, const char *key)
+{
+  const char *p = strstr(status, key);
+  if (!p)
+    return 0;
+  return strtoll(p + strlen(key), NULL, 10);
+}
+
+static double process_uptime(void)
+{
+  char buf[1024];
+  FILE *f = fopen("/proc/self/stat", "re");
+  if (!f)
+    return 0;
+  size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  /* Field 22 (starttime, in clock ticks since boot) counts from the last
+   * ')' (field 2 may contain spaces). */
+  char *p = strrchr(buf, ')');
+  if (!p)
+    return 0;
+  unsigned long long start = 0;
+  int field = 2;
+  for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " ")) {
+    if (++field == 22) {
+      start = strtoull(tok, NULL, 10);
+      break;
+    }
+  }
+  double up = 0;
+  f = fopen("/proc/uptime", "re");
+  if (!f)
+    return 0;
+  if (fscanf(f, "%lf", &up) != 1)
+    up = 0;
+  fclose(f);
+  long hz = sysconf(_SC_CLK_TCK);
+  double t = up - (double)start / (double)(hz > 0 ? hz : 100);
+  return t > 0 ? t : 0;
+}
+
+static long count_fds(void)
+{
+  DIR *d = opendir("/proc/self/fd");
+  if (!d)
+    return -1;
+  long n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)))
+    if (e->d_name[0] != '.')
+      n++;
+  closedir(d);
+  return n - 1; /* the directory stream's own descriptor */
+}
+
+void nprof__procstat_read(nprof__procstat *ps)
+{
+  memset(ps, 0, sizeof(*ps));
+  char status[4096];
+  FILE *f = fopen("/proc/self/status", "re");
+  if (f) {
+    size_t n = fread(status, 1, sizeof(status) - 1, f);
+    fclose(f);
+    status[n] = '\0';
+    ps->rss_bytes = status_kb(status, "VmRSS:") * 1024;
+    ps->peak_rss_bytes = status_kb(status, "VmHWM:") * 1024;
+    ps->vm_bytes = status_kb(status, "VmSize:") * 1024;
+    ps->threads = (long)status_kb(status, "Threads:");
+  }
+  ps->open_fds = count_fds();
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) == 0) {
+    ps->cpu_user_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6;
+    ps->cpu_sys_s = (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+  }
+  ps->uptime_s = process_uptime();
+}
+
+int nprof__cmdline(nprof__buf *out)
+{
+  FILE *f = fopen("/proc/self/cmdline", "re");
+  if (!f)
+    return NPROF_ESYSTEM;
+  char chunk[4096];
+  size_t n;
+  int rc = 0;
+  while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+    rc = nprof__buf_append(out, chunk, n);
+  fclose(f);
+  /* /proc ends every argument with NUL; Go joins them with NUL, so the
+   * last one goes. */
+  if (rc == 0 && out->len && out->data[out->len - 1] == '\0')
+    out->len--;
+  return rc;
+}

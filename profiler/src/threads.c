@@ -1,0 +1,278 @@
+/*
+ * Every thread's stack at the moment of a request (the C analogue of Go's
+ * goroutine profile).
+ *
+ * The requesting thread lists /proc/self/task, prepares one slot per thread
+ * in memory allocated before any signal is sent, and sends each thread the
+ * capture signal with tgkill(). The handler finds its slot by tid, unwinds
+ * from the interrupted context with libunwind (async-signal-safe for local
+ * unwinding) and marks the slot done. The requester waits for all slots with
+ * a deadline; a thread that blocks the signal is reported without a stack.
+ *
+ * The capture signal is a real-time signal whose disposition was SIG_DFL
+ * (or NPROF_SIGNAL): an application's own handlers are never replaced. The
+ * handler stays installed for the life of the process, because a signal that
+ * arrives late must never meet the default action (which would kill it).
+ */
+#include "internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { SLOT_WAITING = 0, SLOT_BUSY = 1, SLOT_DONE = 2 };
+
+typedef struct capture_slot {
+  pid_t tid;
+  atomic_int state;
+  int depth;
+  uintptr_t pcs[NPROF_MAX_DEPTH];
+} capture_slot;
+
+typedef struct capture {
+  capture_slot *slots;
+  size_t n;
+} capture;
+
+/* Read in the signal handler: the capture in progress, or NULL. Written by
+ * the requester under capture_lock. `inflight` counts handlers that may be
+ * looking at it, so the requester frees the slots only once it is zero. */
+static _Atomic(capture *) current;
+static atomic_int inflight;
+static int capture_signal;
+static pthread_mutex_t capture_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int init_result;
+
+static void on_capture_signal(int sig, siginfo_t *info, void *uc)
+{
+  (void)sig;
+  (void)info;
+  int saved = errno;
+  atomic_fetch_add(&inflight, 1);
+  capture *c = atomic_load(&current);
+  if (c) {
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    for (size_t i = 0; i < c->n; i++) {
+      capture_slot *s = &c->slots[i];
+      int expected = SLOT_WAITING;
+      if (s->tid == tid &&
+          atomic_compare_exchange_strong(&s->state, &expected, SLOT_BUSY)) {
+        s->depth = nprof__stack_capture_signal(s->pcs, NPROF_MAX_DEPTH, uc);
+        atomic_store(&s->state, SLOT_DONE);
+        break;
+      }
+    }
+  }
+  atomic_fetch_sub(&inflight, 1);
+  errno = saved;
+}
+
+static int signal_is_free(int sig)
+{
+  struct sigaction old;
+  if (sigaction(sig, NULL, &old) != 0)
+    return 0;
+  return !(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL;
+}
+
+static void init(void)
+{
+  int sig = 0;
+  const char *env = getenv("NPROF_SIGNAL");
+  if (env) {
+    long v;
+    if (nprof__parse_long(env, SIGRTMIN, SIGRTMAX, &v) == 0 &&
+        signal_is_free((int)v)) {
+      sig = (int)v;
+    } else {
+      nprof__log("NPROF_SIGNAL=%s is not a free real-time signal (%d..%d)",
+                 env, SIGRTMIN, SIGRTMAX);
+    }
+  }
+  for (int s = SIGRTMAX - 1; !sig && s > SIGRTMIN + 2; s--)
+    if (signal_is_free(s))
+      sig = s;
+  if (!sig) {
+    init_result = NPROF_ESYSTEM;
+    return;
+  }
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_sigaction = on_capture_signal;
+  /* SA_RESTART: interrupted system calls resume where they can. */
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigfillset(&sa.sa_mask);
+  if (sigaction(sig, &sa, NULL) != 0) {
+    init_result = NPROF_ESYSTEM;
+    return;
+  }
+  capture_signal = sig;
+}
+
+int nprof__threads_init(void)
+{
+  pthread_once(&init_once, init);
+  return init_result;
+}
+
+/* Reads the thread's name and state from /proc. */
+static void read_task(pid_t tid, nprof__thread *t)
+{
+  char path[64], buf[512];
+  snprintf(t->name, sizeof(t->name), "?");
+  t->state = '?';
+  snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+  FILE *f = fopen(path, "re");
+  if (!f)
+    return;
+  size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  /* "tid (comm) S ...": comm may hold spaces and parentheses; the state
+   * follows the last ')'. */
+  char *open = strchr(buf, '(');
+  char *close = strrchr(buf, ')');
+  if (!open || !close || close < open)
+    return;
+  size_t len = (size_t)(close - open - 1);
+  if (len >= sizeof(t->name))
+    len = sizeof(t->name) - 1;
+  memcpy(t->name, open + 1, len);
+  t->name[len] = '\0';
+  if (close[1] == ' ' && close[2])
+    t->state = close[2];
+}
+
+static long list_tids(pid_t **out)
+{
+  DIR *d = opendir("/proc/self/task");
+  if (!d)
+    return NPROF_ESYSTEM;
+  size_t n = 0, cap = 64;
+  pid_t *tids = malloc(cap * sizeof(*tids));
+  struct dirent *e;
+  while (tids && (e = readdir(d))) {
+    long v;
+    if (nprof__parse_long(e->d_name, 1, INT32_MAX, &v) != 0)
+      continue;
+    if (n == cap) {
+      cap *= 2;
+      pid_t *t = realloc(tids, cap * sizeof(*t));
+      if (!t) {
+        free(tids);
+        tids = NULL;
+        break;
+      }
+      tids = t;
+    }
+    tids[n++] = (pid_t)v;
+  }
+  closedir(d);
+  if (!tids)
+    return NPROF_ENOMEM;
+  *out = tids;
+  return (long)n;
+}
+
+long nprof__threads_count(void)
+{
+  pid_t *tids;
+  long n = list_tids(&tids);
+  if (n >= 0)
+    free(tids);
+  return n;
+}
+
+long nprof__threads_capture(nprof__thread **out)
+{
+  int rc = nprof__threads_init();
+  if (rc)
+    return rc;
+  pid_t *tids;
+  long n = list_tids(&tids);
+  if (n < 0)
+    return n;
+  capture c = {.slots = calloc((size_t)n, sizeof(capture_slot)),
+               .n = (size_t)n};
+  nprof__thread *threads = calloc((size_t)n, sizeof(*threads));
+  if (!c.slots || !threads) {
+    free(c.slots);
+    free(threads);
+    free(tids);
+    return NPROF_ENOMEM;
+  }
+  pid_t self = (pid_t)syscall(SYS_gettid);
+  pid_t pid = getpid();
+
+  pthread_mutex_lock(&capture_lock);
+  for (long i = 0; i < n; i++)
+    c.slots[i].tid = tids[i];
+  atomic_store(&current, &c);
+  size_t pending = 0;
+  for (long i = 0; i < n; i++) {
+    capture_slot *s = &c.slots[i];
+    if (s->tid == self) {
+      s->depth = nprof__stack_capture(s->pcs, NPROF_MAX_DEPTH, 0);
+      atomic_store(&s->state, SLOT_DONE);
+    } else if (syscall(SYS_tgkill, pid, s->tid, capture_signal) == 0) {
+      pending++;
+    } else {
+      s->tid = 0; /* exited meanwhile */
+    }
+  }
+  /* Wait for the answers: a thread runs its handler as soon as it is
+   * scheduled, unless it blocks the signal. Bounded: 200 ms plus 1 ms per
+   * hundred threads. */
+  int64_t deadline = nprof__now_ns() + (200 + n / 100) * 1000000LL;
+  while (pending && nprof__now_ns() < deadline) {
+    size_t done = 0;
+    for (long i = 0; i < n; i++)
+      if (c.slots[i].tid && c.slots[i].tid != self &&
+          atomic_load(&c.slots[i].state) == SLOT_DONE)
+        done++;
+    if (done == pending)
+      break;
+    struct timespec ts = {0, 500000};
+    nanosleep(&ts, NULL);
+  }
+  atomic_store(&current, NULL);
+  /* A handler that read `current` before the store may still write its
+   * slot; wait for it (bounded) before the slots go. */
+  int64_t drain = nprof__now_ns() + 1000000000LL;
+  while (atomic_load(&inflight) && nprof__now_ns() < drain) {
+    struct timespec ts = {0, 100000};
+    nanosleep(&ts, NULL);
+  }
+  bool leak = atomic_load(&inflight) != 0;
+  pthread_mutex_unlock(&capture_lock);
+
+  size_t k = 0;
+  for (long i = 0; i < n; i++) {
+    capture_slot *s = &c.slots[i];
+    if (!s->tid)
+      continue;
+    nprof__thread *t = &threads[k++];
+    t->tid = s->tid;
+    read_task(s->tid, t);
+    if (atomic_load(&s->state) == SLOT_DONE) {
+      t->depth = s->depth;
+      memcpy(t->pcs, s->pcs, (size_t)s->depth * sizeof(uintptr_t));
+    } else {
+      t->depth = -1;
+    }
+  }
+  /* Never free memory a stuck handler might still write. */
+  if (!leak)
+    free(c.slots);
+  free(tids);
+  *out = threads;
+  return (long)k;
+}

@@ -1,0 +1,200 @@
+/* Small helpers: logging, capped buffers, number parsing, page memory. */
+#include "internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+_Thread_local int nprof__t_internal __attribute__((tls_model("initial-exec")));
+
+static atomic_size_t pages_in_use;
+
+void nprof__log(const char *fmt, ...)
+{
+  int saved = errno;
+  char line[512];
+  int n = snprintf(line, sizeof(line), "nprof: ");
+  va_list ap;
+  va_start(ap, fmt);
+  int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+  va_end(ap);
+  if (m < 0)
+    m = 0;
+  size_t len = (size_t)n + (size_t)m;
+  if (len > sizeof(line) - 2)
+    len = sizeof(line) - 2;
+  line[len++] = '\n';
+  /* One write: lines from several threads do not interleave. */
+  ssize_t rc = write(STDERR_FILENO, line, len);
+  (void)rc;
+  errno = saved;
+}
+
+void nprof__buf_init(nprof__buf *b, size_t max)
+{
+  b->data = NULL;
+  b->len = 0;
+  b->cap = 0;
+  b->max = max;
+}
+
+void nprof__buf_free(nprof__buf *b)
+{
+  free(b->data);
+  b->data = NULL;
+  b->len = b->cap = 0;
+}
+
+static int buf_reserve(nprof__buf *b, size_t extra)
+{
+  if (extra > b->max || b->len > b->max - extra)
+    return NPROF_EINVAL;
+  size_t need = b->len + extra + 1; /* room for the terminating NUL */
+  if (need <= b->cap)
+    return 0;
+  size_t cap = b->cap ? b->cap : 256;
+  while (cap < need)
+    cap *= 2;
+  char *p = realloc(b->data, cap);
+  if (!p)
+    return NPROF_ENOMEM;
+  b->data = p;
+  b->cap = cap;
+  return 0;
+}
+
+int nprof__buf_append(nprof__buf *b, const void *p, size_t n)
+{
+  int rc = buf_reserve(b, n);
+  if (rc)
+    return rc;
+  if (n)
+    memcpy(b->data + b->len, p, n);
+  b->len += n;
+  b->data[b->len] = '\0';
+  return 0;
+}
+
+int nprof__buf_vprintf(nprof__buf *b, const char *fmt, va_list ap)
+{
+  va_list ap2;
+  va_copy(ap2, ap);
+  char small[256];
+  int n = vsnprintf(small, sizeof(small), fmt, ap2);
+  va_end(ap2);
+  if (n < 0)
+    return NPROF_EINVAL;
+  if ((size_t)n < sizeof(small))
+    return nprof__buf_append(b, small, (size_t)n);
+  int rc = buf_reserve(b, (size_t)n);
+  if (rc)
+    return rc;
+  vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+  b->len += (size_t)n;
+  return 0;
+}
+
+int nprof__buf_printf(nprof__buf *b, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  int rc = nprof__buf_vprintf(b, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+int nprof__buf_json_string(nprof__buf *b, const char *s, size_t n)
+{
+  int rc = nprof__buf_append(b, "\"", 1);
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '"' || c == '\\')
+      rc = nprof__buf_printf(b, "\\%c", c);
+    else if (c < 0x20 || c == 0x7f)
+      rc = nprof__buf_printf(b, "\\u%04x", c);
+    else
+      rc = nprof__buf_append(b, &s[i], 1);
+  }
+  if (rc == 0)
+    rc = nprof__buf_append(b, "\"", 1);
+  return rc;
+}
+
+int nprof__parse_long(const char *s, long min, long max, long *out)
+{
+  if (!s || !*s)
+    return NPROF_EINVAL;
+  int saved = errno;
+  errno = 0;
+  char *end;
+  long v = strtol(s, &end, 10);
+  int bad = errno != 0 || *end != '\0' || v < min || v > max ||
+            !(*s == '-' || (*s >= '0' && *s <= '9'));
+  errno = saved;
+  if (bad)
+    return NPROF_EINVAL;
+  *out = v;
+  return 0;
+}
+
+bool nprof__name_valid(const char *name)
+{
+  if (!name)
+    return false;
+  size_t n = strlen(name);
+  if (n == 0 || n > NPROF_NAME_MAX)
+    return false;
+  for (size_t i = 0; i < n; i++) {
+    char c = name[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+      return false;
+  }
+  return true;
+}
+
+int64_t nprof__now_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t nprof__wall_ns(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void *nprof__pages_alloc(size_t size)
+{
+  int saved = errno;
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  errno = saved;
+  if (p == MAP_FAILED)
+    return NULL;
+  atomic_fetch_add_explicit(&pages_in_use, size, memory_order_relaxed);
+  return p;
+}
+
+void nprof__pages_free(void *p, size_t size)
+{
+  if (!p)
+    return;
+  int saved = errno;
+  munmap(p, size);
+  errno = saved;
+  atomic_fetch_sub_explicit(&pages_in_use, size, memory_order_relaxed);
+}
+
+size_t nprof__pages_in_use(void)
+{
+  return atomic_load_explicit(&pages_in_use, memory_order_relaxed);
+}

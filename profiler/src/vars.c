@@ -1,0 +1,176 @@
+/*
+ * Published variables and /debug/vars, after Go's expvar: a JSON object
+ * with "cmdline", the process's figures, the profiler's own, and every
+ * variable the application created with nprof_var_new_*().
+ *
+ * Registration takes a lock; updates are single atomic operations, so they
+ * are safe anywhere, signal handlers included.
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct nprof_var {
+  struct nprof_var *next;
+  bool is_float;
+  _Atomic int64_t value; /* a double's bits for float variables */
+  char name[NPROF_NAME_MAX + 1];
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static nprof_var *vars; /* guarded by lock; newest first */
+
+static const char *const reserved[] = {"cmdline", "process", "nprof",
+                                       "memstats"};
+
+static nprof_var *var_new(const char *name, bool is_float)
+{
+  if (!nprof__name_valid(name))
+    return NULL;
+  for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+    if (strcmp(name, reserved[i]) == 0)
+      return NULL;
+  nprof__t_internal++;
+  nprof_var *v = calloc(1, sizeof(*v));
+  nprof__t_internal--;
+  if (!v)
+    return NULL;
+  v->is_float = is_float;
+  strcpy(v->name, name);
+  pthread_mutex_lock(&lock);
+  for (nprof_var *o = vars; o; o = o->next) {
+    if (strcmp(o->name, name) == 0) {
+      pthread_mutex_unlock(&lock);
+      nprof__t_internal++;
+      free(v);
+      nprof__t_internal--;
+      return NULL;
+    }
+  }
+  v->next = vars;
+  vars = v;
+  pthread_mutex_unlock(&lock);
+  return v;
+}
+
+NPROF_EXTERN nprof_var *nprof_var_new_int(const char *name)
+{
+  return var_new(name, false);
+}
+
+NPROF_EXTERN nprof_var *nprof_var_new_float(const char *name)
+{
+  return var_new(name, true);
+}
+
+NPROF_EXTERN void nprof_var_add(nprof_var *v, int64_t delta)
+{
+  if (v && !v->is_float)
+    atomic_fetch_add_explicit(&v->value, delta, memory_order_relaxed);
+}
+
+NPROF_EXTERN void nprof_var_set(nprof_var *v, int64_t value)
+{
+  if (v && !v->is_float)
+    atomic_store_explicit(&v->value, value, memory_order_relaxed);
+}
+
+NPROF_EXTERN int64_t nprof_var_get(const nprof_var *v)
+{
+  if (!v || v->is_float)
+    return 0;
+  return atomic_load_explicit(&((nprof_var *)v)->value, memory_order_relaxed);
+}
+
+NPROF_EXTERN void nprof_var_set_float(nprof_var *v, double value)
+{
+  if (!v || !v->is_float)
+    return;
+  int64_t bits;
+  memcpy(&bits, &value, sizeof(bits));
+  atomic_store_explicit(&v->value, bits, memory_order_relaxed);
+}
+
+NPROF_EXTERN double nprof_var_get_float(const nprof_var *v)
+{
+  if (!v || !v->is_float)
+    return 0;
+  int64_t bits =
+      atomic_load_explicit(&((nprof_var *)v)->value, memory_order_relaxed);
+  double d;
+  memcpy(&d, &bits, sizeof(d));
+  return d;
+}
+
+/* JSON has no NaN or infinity: those are written as null. */
+static int json_double(nprof__buf *out, double d)
+{
+  if (!isfinite(d))
+    return nprof__buf_printf(out, "null");
+  return nprof__buf_printf(out, "%.17g", d);
+}
+
+int nprof__vars_write(nprof__buf *out)
+{
+  int rc = nprof__buf_printf(out, "{\n\"cmdline\": [");
+  nprof__buf cmd;
+  nprof__buf_init(&cmd, 1 << 20);
+  if (rc == 0 && nprof__cmdline(&cmd) == 0) {
+    size_t start = 0;
+    for (size_t i = 0; i <= cmd.len && rc == 0; i++) {
+      if (i == cmd.len || cmd.data[i] == '\0') {
+        if (start)
+          rc = nprof__buf_append(out, ", ", 2);
+        if (rc == 0)
+          rc = nprof__buf_json_string(out, cmd.data + start, i - start);
+        start = i + 1;
+      }
+    }
+  }
+  nprof__buf_free(&cmd);
+
+  nprof__procstat ps;
+  nprof__procstat_read(&ps);
+  if (rc == 0)
+    rc = nprof__buf_printf(
+        out,
+        "],\n\"process\": {\"pid\": %d, \"rss_bytes\": %lld, "
+        "\"peak_rss_bytes\": %lld, \"vm_bytes\": %lld, \"threads\": %ld, "
+        "\"open_fds\": %ld, \"cpu_user_seconds\": %.3f, "
+        "\"cpu_sys_seconds\": %.3f, \"uptime_seconds\": %.3f},\n",
+        (int)getpid(), (long long)ps.rss_bytes, (long long)ps.peak_rss_bytes,
+        (long long)ps.vm_bytes, ps.threads, ps.open_fds, ps.cpu_user_s,
+        ps.cpu_sys_s, ps.uptime_s);
+
+  nprof__heap_stats hs;
+  nprof__heap_stats_get(&hs);
+  if (rc == 0)
+    rc = nprof__buf_printf(
+        out,
+        "\"nprof\": {\"heap_rate\": %ld, \"heap_inuse_bytes\": %lld, "
+        "\"heap_inuse_objects\": %lld, \"heap_alloc_bytes\": %lld, "
+        "\"heap_alloc_objects\": %lld, \"heap_samples\": %lld, "
+        "\"heap_live_samples\": %lld, \"heap_buckets\": %lld, "
+        "\"self_bytes\": %zu}",
+        hs.rate, (long long)hs.inuse_bytes, (long long)hs.inuse_objects,
+        (long long)hs.alloc_bytes, (long long)hs.alloc_objects,
+        (long long)hs.samples, (long long)hs.live_samples,
+        (long long)hs.buckets, nprof__pages_in_use());
+
+  pthread_mutex_lock(&lock);
+  for (nprof_var *v = vars; v && rc == 0; v = v->next) {
+    rc = nprof__buf_printf(out, ",\n\"%s\": ", v->name);
+    if (rc == 0)
+      rc = v->is_float ? json_double(out, nprof_var_get_float(v))
+                       : nprof__buf_printf(out, "%lld",
+                                           (long long)nprof_var_get(v));
+  }
+  pthread_mutex_unlock(&lock);
+  if (rc == 0)
+    rc = nprof__buf_printf(out, "\n}\n");
+  return rc;
+}
