@@ -15,7 +15,7 @@ NPROF_OBJS := $(NPROF_SRCS:%.c=$(BUILD)/obj/pic/%.o) $(BUILD)/obj/pic/gen/profil
 $(BUILD)/obj/pic/profiler/%.o: profiler/%.c $(BUILD)/gen/profile.pb-c.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -DNPROF_BUILDING \
-		-ftls-model=initial-exec -fno-optimize-sibling-calls $(NPROF_CFLAGS) -c -o $@ $<
+		-ftls-model=initial-exec -fno-plt $(NPROF_CFLAGS) -c -o $@ $<
 
 $(BUILD)/obj/pic/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(dir $@)

@@ -95,8 +95,9 @@ static int heap_pprof(const nprof__heap_record *recs, long n, bool allocs,
     estimate(r->allocs, r->alloc_bytes, rate, &v[0], &v[1]);
     estimate(r->allocs - r->frees, r->alloc_bytes - r->free_bytes, rate,
              &v[2], &v[3]);
-    nprof__label label = {.key = "bytes", .num = (int64_t)r->size,
-                          .unit = "bytes"};
+    /* Go labels each sample with its block size: here the mean. */
+    int64_t mean = r->allocs ? r->alloc_bytes / r->allocs : (int64_t)r->size;
+    nprof__label label = {.key = "bytes", .num = mean, .unit = "bytes"};
     rc = nprof__pprof_add(b, r->pcs, r->depth, v, &label, 1);
   }
   if (rc == 0)

@@ -248,9 +248,24 @@ static int hash_grow(void)
   return 0;
 }
 
+/* Buckets are keyed by stack and size class, four classes per doubling:
+ * keying by exact size (as Go does with its size classes) would make a
+ * bucket per sample for variable-sized allocations; within a class sizes
+ * differ by at most 25%, so unsampling by the bucket's mean size stays
+ * close to exact. */
+static size_t size_class(size_t size)
+{
+  if (size <= 64)
+    return (size + 15) & ~(size_t)15;
+  int shift = 63 - __builtin_clzll((unsigned long long)size - 1) - 2;
+  size_t step = (size_t)1 << shift;
+  return (size + step - 1) & ~(step - 1);
+}
+
 /* Called with lock. */
 static bucket *bucket_get(const uintptr_t *pcs, int depth, size_t size)
 {
+  size = size_class(size);
   uint64_t h = hash_stack(pcs, depth, size);
   if (buckets_hash_cap) {
     for (bucket *b = buckets_hash[h & (buckets_hash_cap - 1)]; b;
@@ -372,7 +387,7 @@ long nprof__heap_snapshot(nprof__heap_record **out)
   for (;;) {
     pthread_mutex_lock(&lock);
     size_t n = (size_t)buckets_count;
-    if (n <= cap) {
+    if (recs && n <= cap) { /* never NULL, even when empty */
       size_t k = 0;
       for (size_t i = 0; i < buckets_hash_cap; i++)
         for (bucket *b = buckets_hash[i]; b; b = b->next) {

@@ -139,7 +139,7 @@ typedef struct nprof__heap_record {
   const void *id; /* stable identity across snapshots (delta profiles) */
   const uintptr_t *pcs;
   int depth;
-  size_t size; /* block size of this bucket */
+  size_t size; /* the bucket's size class (upper bound) */
   int64_t allocs, alloc_bytes, frees, free_bytes;
 } nprof__heap_record;
 

@@ -40,9 +40,18 @@ _Static_assert(sizeof(nprof__heap_header) == MALLOC_ALIGN,
                "the header must keep malloc's alignment");
 
 /* Frames between the application's call and nprof__stack_capture()'s
- * caller: sampled_alloc() and the public entry point. The library is built
- * with -fno-optimize-sibling-calls so these frames are always there. */
+ * caller: sampled_alloc() and the public entry point. The fast paths end in
+ * tail calls to glibc (no frame of ours left behind); the sampled path goes
+ * through keep_frame() so the entry point's frame is always there. */
 #define HOOK_FRAMES 2
+
+/* Passes `p` through an empty asm statement: the call that produced it is
+ * then not in tail position, so the compiler keeps the caller's frame. */
+static inline __attribute__((always_inline)) void *keep_frame(void *p)
+{
+  __asm__ volatile("" : "+r"(p));
+  return p;
+}
 
 static size_t (*real_usable_size)(void *);
 
@@ -138,7 +147,7 @@ static size_t usable_size(void *p)
 EXPORT void *malloc(size_t size)
 {
   if (nprof__unlikely(take_sample(size)))
-    return sampled_alloc(size, 0, false);
+    return keep_frame(sampled_alloc(size, 0, false));
   return __libc_malloc(size);
 }
 
@@ -161,7 +170,7 @@ EXPORT void *calloc(size_t nmemb, size_t size)
     return NULL;
   }
   if (nprof__unlikely(take_sample(total)))
-    return sampled_alloc(total, 0, true);
+    return keep_frame(sampled_alloc(total, 0, true));
   return __libc_calloc(nmemb, size);
 }
 
@@ -172,7 +181,7 @@ realloc_impl(void *p, size_t size)
 {
   if (!p) {
     if (nprof__unlikely(take_sample(size)))
-      return sampled_alloc(size, 0, false);
+      return keep_frame(sampled_alloc(size, 0, false));
     return __libc_malloc(size);
   }
   if (size == 0) { /* glibc: frees and returns NULL */
@@ -184,8 +193,9 @@ realloc_impl(void *p, size_t size)
   if (!was_sampled && !take_sample(size))
     return __libc_realloc(p, size);
   /* The old or the new block is sampled: move by hand. */
-  void *q = was_sampled && !take_sample(size) ? __libc_malloc(size)
-                                              : sampled_alloc(size, 0, false);
+  void *q = was_sampled && !take_sample(size)
+                ? __libc_malloc(size)
+                : keep_frame(sampled_alloc(size, 0, false));
   if (!q)
     return NULL; /* p stays valid, as realloc promises */
   if (!was_sampled)
@@ -222,7 +232,7 @@ memalign_impl(size_t align, size_t size)
     size_t a = MALLOC_ALIGN;
     while (a < align && a < ((size_t)1 << 62))
       a <<= 1; /* glibc rounds odd alignments up too */
-    return sampled_alloc(size, a, false);
+    return keep_frame(sampled_alloc(size, a, false));
   }
   return __libc_memalign(align, size);
 }

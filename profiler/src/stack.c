@@ -9,9 +9,9 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
-/* Frames of our own between unw_backtrace's first entry and the caller of
- * nprof__stack_capture(): unw_backtrace itself and nprof__stack_capture. */
-#define OWN_FRAMES 2
+/* unw_backtrace's first entry is its return address into
+ * nprof__stack_capture(); the caller's frame comes next. */
+#define OWN_FRAMES 1
 
 __attribute__((noinline)) int nprof__stack_capture(uintptr_t *pcs, int max,
                                                    int skip)

@@ -247,6 +247,9 @@ long nprof__mappings(nprof__mapping **out)
     Dwfl_Module *mod = dwfl ? dwfl_addrmodule(dwfl, start) : NULL;
     const unsigned char *bits;
     GElf_Addr vaddr;
+    GElf_Addr bias;
+    if (mod) /* the build ID is read along with the ELF file */
+      dwfl_module_getelf(mod, &bias);
     int n = mod ? dwfl_module_build_id(mod, &bits, &vaddr) : 0;
     if (n > 0 && n <= 64) {
       char hex[129];

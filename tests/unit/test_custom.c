@@ -1,0 +1,119 @@
+/* Application-defined profiles (custom.c) and published variables
+ * (vars.c). */
+#include "internal.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+static void profile_names_are_checked(void **state)
+{
+  (void)state;
+  assert_null(nprof_profile_new("heap")); /* built-in */
+  assert_null(nprof_profile_new("goroutine"));
+  assert_null(nprof_profile_new("bad name"));
+  assert_null(nprof_profile_new(""));
+  assert_null(nprof_profile_new(NULL));
+  nprof_profile *p = nprof_profile_new("conns");
+  assert_non_null(p);
+  assert_null(nprof_profile_new("conns")); /* taken */
+}
+
+__attribute__((noinline)) static int open_connection(nprof_profile *p,
+                                                     const void *key)
+{
+  int rc = nprof_profile_add(p, key, 0);
+  __asm__ volatile(""); /* keep this frame: no tail call */
+  return rc;
+}
+
+static void keys_are_added_and_removed(void **state)
+{
+  (void)state;
+  nprof_profile *p = nprof_profile_new("streams");
+  int keys[100];
+  for (int i = 0; i < 100; i++)
+    assert_int_equal(open_connection(p, &keys[i]), 0);
+  assert_int_equal(open_connection(p, &keys[5]), NPROF_EEXIST);
+  assert_int_equal(nprof_profile_count(p), 100);
+  for (int i = 0; i < 40; i++)
+    assert_int_equal(nprof_profile_remove(p, &keys[i]), 0);
+  assert_int_equal(nprof_profile_remove(p, &keys[0]), NPROF_ENOENT);
+  assert_int_equal(nprof_profile_count(p), 60);
+  assert_int_equal(nprof_profile_add(NULL, &keys[0], 0), NPROF_EINVAL);
+  assert_int_equal(nprof_profile_add(p, &keys[0], -1), NPROF_EINVAL);
+
+  nprof__count_stack *stacks;
+  int n = nprof__custom_stacks("streams", &stacks);
+  assert_int_equal(n, 60);
+  /* The stack starts at the caller of nprof_profile_add. */
+  nprof__sym sym;
+  nprof__symbolize(stacks[0].pcs[0], &sym);
+  assert_string_equal(sym.function, "open_connection");
+  free(stacks);
+  assert_int_equal(nprof__custom_stacks("nosuch", &stacks), NPROF_ENOENT);
+}
+
+static void custom_profile_is_served(void **state)
+{
+  (void)state;
+  nprof_profile *p = nprof_profile_new("widgets");
+  int k[3];
+  volatile int n = 3; /* one call site: no unrolling */
+  for (int i = 0; i < n; i++)
+    open_connection(p, &k[i]);
+  nprof__request req = {.name = "widgets", .debug = "1"};
+  nprof__response res = {.status = 0};
+  nprof__buf_init(&res.body, 1 << 20);
+  nprof__endpoint_profile(&req, &res);
+  assert_int_equal(res.status, 200);
+  assert_true(strncmp(res.body.data, "widgets profile: total 3\n3 @ 0x", 31) ==
+              0);
+  assert_non_null(strstr(res.body.data, "\topen_connection+0x"));
+  nprof__buf_free(&res.body);
+}
+
+static void variables(void **state)
+{
+  (void)state;
+  nprof_var *v = nprof_var_new_int("test.streams");
+  assert_non_null(v);
+  assert_null(nprof_var_new_int("test.streams"));
+  assert_null(nprof_var_new_float("cmdline")); /* reserved key */
+  assert_null(nprof_var_new_int("bad\"name"));
+  nprof_var_set(v, 10);
+  nprof_var_add(v, -3);
+  assert_int_equal(nprof_var_get(v), 7);
+  nprof_var *f = nprof_var_new_float("test.ratio");
+  nprof_var_set_float(f, 0.5);
+  nprof_var_set(f, 99); /* no-op on a float */
+  assert_true(nprof_var_get_float(f) == 0.5);
+  nprof_var_add(NULL, 1); /* harmless */
+
+  nprof__buf out;
+  nprof__buf_init(&out, 1 << 20);
+  assert_int_equal(nprof__vars_write(&out), 0);
+  assert_true(out.data[0] == '{');
+  assert_non_null(strstr(out.data, "\"cmdline\": [\""));
+  assert_non_null(strstr(out.data, "\"rss_bytes\": "));
+  assert_non_null(strstr(out.data, "\"heap_inuse_bytes\": "));
+  assert_non_null(strstr(out.data, "\"test.streams\": 7"));
+  assert_non_null(strstr(out.data, "\"test.ratio\": 0.5"));
+  assert_true(out.data[out.len - 2] == '}');
+  nprof__buf_free(&out);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(profile_names_are_checked),
+      cmocka_unit_test(keys_are_added_and_removed),
+      cmocka_unit_test(custom_profile_is_served),
+      cmocka_unit_test(variables),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,173 @@
+/* The profile.proto encoder (pprof.c), checked by decoding its output with
+ * protobuf-c and zlib, and the symbolizer behind it (symbolize.c). */
+#include "internal.h"
+#include "profile.pb-c.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include <cmocka.h>
+
+typedef Perftools__Profiles__Profile Profile;
+
+static Profile *decode(const nprof__buf *gz)
+{
+  /* The encoder must write gzip: check the magic before inflating. */
+  assert_true(gz->len > 18);
+  assert_int_equal((unsigned char)gz->data[0], 0x1f);
+  assert_int_equal((unsigned char)gz->data[1], 0x8b);
+  size_t cap = 1 << 24;
+  unsigned char *raw = malloc(cap);
+  z_stream z;
+  memset(&z, 0, sizeof(z));
+  assert_int_equal(inflateInit2(&z, 15 + 16), Z_OK);
+  z.next_in = (Bytef *)gz->data;
+  z.avail_in = (uInt)gz->len;
+  z.next_out = raw;
+  z.avail_out = (uInt)cap;
+  assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
+  size_t len = cap - z.avail_out;
+  inflateEnd(&z);
+  Profile *p = perftools__profiles__profile__unpack(NULL, len, raw);
+  free(raw);
+  assert_non_null(p);
+  return p;
+}
+
+static const char *str(const Profile *p, int64_t i)
+{
+  assert_true(i >= 0 && (size_t)i < p->n_string_table);
+  return p->string_table[i];
+}
+
+static const char *function_name(const Profile *p, uint64_t location_id)
+{
+  for (size_t i = 0; i < p->n_location; i++) {
+    if (p->location[i]->id != location_id)
+      continue;
+    assert_true(p->location[i]->n_line >= 1);
+    uint64_t fid = p->location[i]->line[0]->function_id;
+    for (size_t k = 0; k < p->n_function; k++)
+      if (p->function[k]->id == fid)
+        return str(p, p->function[k]->name);
+  }
+  fail_msg("location %llu not found", (unsigned long long)location_id);
+  return NULL;
+}
+
+__attribute__((noinline)) static int known_leaf_function(uintptr_t *pcs)
+{
+  return nprof__stack_capture(pcs, NPROF_MAX_DEPTH, 0);
+}
+
+static void encodes_a_decodable_symbolized_profile(void **state)
+{
+  (void)state;
+  uintptr_t pcs[NPROF_MAX_DEPTH];
+  int depth = known_leaf_function(pcs);
+  assert_true(depth >= 2);
+
+  const char *types[] = {"alloc_objects/count", "inuse_space/bytes"};
+  nprof__pprof *b = nprof__pprof_new(types, 2);
+  assert_non_null(b);
+  nprof__pprof_period(b, "space", "bytes", 524288);
+  nprof__pprof_default_type(b, "inuse_space");
+  int64_t v1[2] = {3, 3072};
+  nprof__label labels[2] = {{.key = "bytes", .num = 1024, .unit = "bytes"},
+                            {.key = "thread", .str = "worker"}};
+  assert_int_equal(nprof__pprof_add(b, pcs, depth, v1, labels, 2), 0);
+  int64_t v2[2] = {1, 10};
+  assert_int_equal(nprof__pprof_add(b, pcs + 1, depth - 1, v2, NULL, 0), 0);
+  nprof__buf out;
+  nprof__buf_init(&out, 1 << 26);
+  assert_int_equal(nprof__pprof_write(b, &out), 0);
+  nprof__pprof_free(b);
+
+  Profile *p = decode(&out);
+  assert_string_equal(p->string_table[0], "");
+  assert_int_equal(p->n_sample_type, 2);
+  assert_string_equal(str(p, p->sample_type[0]->type), "alloc_objects");
+  assert_string_equal(str(p, p->sample_type[0]->unit), "count");
+  assert_string_equal(str(p, p->sample_type[1]->type), "inuse_space");
+  assert_string_equal(str(p, p->sample_type[1]->unit), "bytes");
+  assert_string_equal(str(p, p->period_type->type), "space");
+  assert_int_equal(p->period, 524288);
+  assert_string_equal(str(p, p->default_sample_type), "inuse_space");
+  assert_true(p->time_nanos > 0);
+  assert_int_equal(p->n_sample, 2);
+  assert_int_equal(p->sample[0]->n_value, 2);
+  assert_int_equal(p->sample[0]->value[1], 3072);
+  assert_int_equal(p->sample[0]->n_location_id, (size_t)depth);
+  assert_int_equal(p->sample[0]->n_label, 2);
+  assert_string_equal(str(p, p->sample[0]->label[0]->key), "bytes");
+  assert_int_equal(p->sample[0]->label[0]->num, 1024);
+  assert_string_equal(str(p, p->sample[0]->label[1]->str), "worker");
+  /* Leaf first, named in-process. */
+  assert_string_equal(function_name(p, p->sample[0]->location_id[0]),
+                      "known_leaf_function");
+  assert_string_equal(function_name(p, p->sample[0]->location_id[1]),
+                      "encodes_a_decodable_symbolized_profile");
+  /* Shared frames share locations. */
+  assert_int_equal(p->sample[0]->location_id[1], p->sample[1]->location_id[0]);
+  /* Mappings: the test binary is there, with the has_* flags set. */
+  assert_true(p->n_mapping > 0);
+  int saw_self = 0;
+  for (size_t i = 0; i < p->n_mapping; i++) {
+    assert_true(p->mapping[i]->has_functions);
+    if (strstr(str(p, p->mapping[i]->filename), "test_pprof"))
+      saw_self = 1;
+  }
+  assert_true(saw_self);
+  perftools__profiles__profile__free_unpacked(p, NULL);
+  nprof__buf_free(&out);
+}
+
+static void symbolizes_file_and_line(void **state)
+{
+  (void)state;
+  uintptr_t pcs[NPROF_MAX_DEPTH];
+  int depth = known_leaf_function(pcs);
+  assert_true(depth >= 1);
+  nprof__sym sym;
+  nprof__symbolize_refresh();
+  nprof__symbolize(pcs[0], &sym);
+  assert_true(sym.known);
+  assert_string_equal(sym.function, "known_leaf_function");
+  assert_non_null(sym.file);
+  assert_non_null(strstr(sym.file, "test_pprof.c"));
+  assert_true(sym.line > 0);
+  /* Unknown addresses get a hex name, never NULL. */
+  nprof__symbolize(0x10, &sym);
+  assert_false(sym.known);
+  assert_string_equal(sym.function, "0x10");
+}
+
+static void text_stack_lines_look_like_go(void **state)
+{
+  (void)state;
+  uintptr_t pcs[NPROF_MAX_DEPTH];
+  int depth = known_leaf_function(pcs);
+  nprof__buf out;
+  nprof__buf_init(&out, 1 << 20);
+  assert_int_equal(nprof__text_addrs(&out, pcs, 1), 0);
+  assert_int_equal(nprof__text_stack(&out, pcs, depth), 0);
+  assert_true(strncmp(out.data, " @ 0x", 5) == 0);
+  assert_non_null(strstr(out.data, "\n#\t0x"));
+  assert_non_null(strstr(out.data, "\tknown_leaf_function+0x"));
+  assert_non_null(strstr(out.data, "test_pprof.c:"));
+  nprof__buf_free(&out);
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(encodes_a_decodable_symbolized_profile),
+      cmocka_unit_test(symbolizes_file_and_line),
+      cmocka_unit_test(text_stack_lines_look_like_go),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
