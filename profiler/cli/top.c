@@ -1,0 +1,427 @@
+/*
+ * `nprof top`: the table `go tool pprof -top` prints, from the same rules,
+ * so the two can be compared line by line on one file:
+ *  - one node per function name; a sample adds its value to the cum of each
+ *    distinct function on its stack once (recursion is not double counted)
+ *    and to the flat of its leaf; samples whose value is 0 are skipped;
+ *  - the total is the sum of |value| over all samples;
+ *  - nodes whose |cum| is below nodefraction (0.005) of the flat sum are
+ *    dropped, the rest sorted by |flat|, then name, then |cum|, and the
+ *    first -n shown;
+ *  - every value of the table is written in one unit, chosen from the
+ *    smallest shown value and the total (pprof's -unit=minimum);
+ *  - "(inline)" marks a function only ever reached through inlined calls,
+ *    "(partial-inline)" one reached both ways, counting only callers that
+ *    are themselves shown (pprof rebuilds its graph from the shown nodes).
+ *    pprof decides this per caller/callee edge; here it is per call site,
+ *    which differs only when one caller inlines a callee at some call
+ *    sites and not at others.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+struct node {
+  char *name;
+  int64_t flat;
+  int64_t cum;
+  size_t seen; /* 1 + index of the last sample that added to cum */
+  bool shown;
+  bool inline_in; /* reached from a shown caller through an inlined call */
+  bool plain_in;  /* ... and through a real call */
+};
+
+/* Open addressing over node indices (0 = empty), at most half full. */
+struct node_table {
+  struct node *nodes;
+  size_t count, alloc;
+  size_t *slots;
+  size_t nslots; /* power of two */
+};
+
+static uint64_t hash_name(const char *s)
+{
+  uint64_t h = 14695981039346656037u; /* FNV-1a */
+
+  for (; *s != '\0'; s++) {
+    h ^= (unsigned char)*s;
+    h *= 1099511628211u;
+  }
+  return h;
+}
+
+static int table_grow(struct node_table *t)
+{
+  size_t n = t->nslots == 0 ? 256 : t->nslots * 2;
+  size_t *slots = calloc(n, sizeof(*slots));
+
+  if (slots == NULL)
+    return CLI_ENOMEM;
+  for (size_t i = 0; i < t->count; i++) {
+    size_t at = hash_name(t->nodes[i].name) & (n - 1);
+    while (slots[at] != 0)
+      at = (at + 1) & (n - 1);
+    slots[at] = i + 1;
+  }
+  free(t->slots);
+  t->slots = slots;
+  t->nslots = n;
+  return 0;
+}
+
+/* The node named `name`, created when `create`; NULL when absent or out of
+ * memory (*err set to CLI_ENOMEM then). */
+static struct node *table_get(struct node_table *t, const char *name,
+                              bool create, int *err)
+{
+  size_t at;
+
+  if (t->nslots == 0 || (create && 2 * (t->count + 1) > t->nslots)) {
+    if (!create && t->nslots == 0)
+      return NULL;
+    if ((*err = table_grow(t)) != 0)
+      return NULL;
+  }
+  at = hash_name(name) & (t->nslots - 1);
+  while (t->slots[at] != 0) {
+    struct node *n = &t->nodes[t->slots[at] - 1];
+    if (strcmp(n->name, name) == 0)
+      return n;
+    at = (at + 1) & (t->nslots - 1);
+  }
+  if (!create)
+    return NULL;
+  if (t->count == t->alloc) {
+    size_t alloc = t->alloc == 0 ? 128 : t->alloc * 2;
+    struct node *nodes = realloc(t->nodes, alloc * sizeof(*nodes));
+    if (nodes == NULL) {
+      *err = CLI_ENOMEM;
+      return NULL;
+    }
+    t->nodes = nodes;
+    t->alloc = alloc;
+  }
+  memset(&t->nodes[t->count], 0, sizeof(t->nodes[0]));
+  if ((t->nodes[t->count].name = strdup(name)) == NULL) {
+    *err = CLI_ENOMEM;
+    return NULL;
+  }
+  t->slots[at] = ++t->count;
+  return &t->nodes[t->count - 1];
+}
+
+static void table_free(struct node_table *t)
+{
+  for (size_t i = 0; i < t->count; i++)
+    free(t->nodes[i].name);
+  free(t->nodes);
+  free(t->slots);
+}
+
+/* pprof's name for a frame without a function: at function granularity it
+ * drops addresses, leaving the mapped file's base name, or "<unknown>". */
+static const char *frame_name(const struct cli_frame *f, char *buf, size_t len)
+{
+  const char *base;
+
+  if (f->function[0] != '\0')
+    return f->function;
+  base = strrchr(f->mapping, '/');
+  base = base != NULL ? base + 1 : f->mapping;
+  if (base[0] == '\0')
+    return "<unknown>";
+  snprintf(buf, len, "[%s]", base);
+  return buf;
+}
+
+static int64_t abs64(int64_t v)
+{
+  /* INT64_MIN has no positive twin; saturate rather than overflow. */
+  return v >= 0 ? v : (v == INT64_MIN ? INT64_MAX : -v);
+}
+
+static int cmp_flat_name(const void *a, const void *b)
+{
+  const struct node *x = *(const struct node *const *)a;
+  const struct node *y = *(const struct node *const *)b;
+  int c;
+
+  if (abs64(x->flat) != abs64(y->flat))
+    return abs64(x->flat) > abs64(y->flat) ? -1 : 1;
+  if ((c = strcmp(x->name, y->name)) != 0)
+    return c;
+  if (abs64(x->cum) != abs64(y->cum))
+    return abs64(x->cum) > abs64(y->cum) ? -1 : 1;
+  return 0;
+}
+
+/* The header pprof prints above every text report. */
+static void print_labels(FILE *out, const struct cli_profile *p, int idx,
+                         int64_t total, const char *unit, const char *to)
+{
+  const Perftools__Profiles__Profile *pb = p->raw;
+  char v[64];
+
+  if (pb->n_mapping > 0) {
+    const char *file = pb->string_table[pb->mapping[0]->filename];
+    const char *build_id = pb->string_table[pb->mapping[0]->build_id];
+    const char *base = strrchr(file, '/');
+    if (file[0] != '\0')
+      fprintf(out, "File: %s\n", base != NULL ? base + 1 : file);
+    if (build_id[0] != '\0')
+      fprintf(out, "Build ID: %s\n", build_id);
+  }
+  /* pprof shows comments, except those starting with '#'. */
+  for (size_t i = 0; i < p->ncomments; i++) {
+    if (p->comments[i][0] != '#')
+      fprintf(out, "%s\n", p->comments[i]);
+  }
+  fprintf(out, "Type: %s\n", p->sample_types[idx].type);
+  if (p->time_nanos != 0) {
+    time_t t = (time_t)(p->time_nanos / 1000000000);
+    struct tm tm;
+    char month[8], zone[16];
+    if (localtime_r(&t, &tm) != NULL) {
+      strftime(month, sizeof(month), "%b", &tm);
+      strftime(zone, sizeof(zone), "%Z", &tm);
+      /* Go's layout "Jan 2, 2006 at 3:04pm (MST)". */
+      fprintf(out, "Time: %s %d, %d at %d:%02d%s (%s)\n", month, tm.tm_mday,
+              tm.tm_year + 1900, tm.tm_hour % 12 == 0 ? 12 : tm.tm_hour % 12,
+              tm.tm_min, tm.tm_hour < 12 ? "am" : "pm", zone);
+    }
+  }
+  if (p->duration_nanos != 0) {
+    char d[64], pct[32] = "";
+    /* pprof scales the duration like any nanosecond value ("405.61ms"),
+     * and for time profiles adds the share of wall time sampled; without
+     * it the line keeps pprof's trailing space. */
+    cli_format_value(p->duration_nanos, "nanoseconds", NULL, d, sizeof(d));
+    cli_format_value(total, unit, to, v, sizeof(v));
+    if (strcmp(unit, "nanoseconds") == 0 || strcmp(unit, "ns") == 0) {
+      char raw[16];
+      cli_format_percent(total, p->duration_nanos, raw, sizeof(raw));
+      snprintf(pct, sizeof(pct), "(%s)", raw);
+    }
+    fprintf(out, "Duration: %s, Total samples = %s %s\n", d, v, pct);
+  }
+}
+
+int cli_top_print(FILE *out, const struct cli_profile *p,
+                  const struct cli_top_options *opts)
+{
+  struct node_table t = {0};
+  struct node **order = NULL;
+  const char *unit, *to;
+  char name_buf[96], a[64], b[64], c[64];
+  int64_t total = 0, flat_sum = 0, shown_flat = 0, running = 0, cutoff;
+  int64_t min_value = 0;
+  size_t kept = 0, dropped = 0, shown;
+  int idx, result = 0;
+
+  assert(out != NULL && p != NULL && opts != NULL);
+  idx = opts->sample_index;
+  assert(idx >= 0 && (size_t)idx < p->nsample_types);
+  unit = p->sample_types[idx].unit;
+
+  /* Flat and cum of every function. */
+  for (size_t i = 0; i < p->nsamples; i++) {
+    const struct cli_sample *s = &p->samples[i];
+    int64_t v = s->values[idx];
+    if (v == 0)
+      continue;
+    total += abs64(v);
+    for (size_t j = 0; j < s->nframes; j++) {
+      const char *name = frame_name(s->frames[j], name_buf, sizeof(name_buf));
+      struct node *n = table_get(&t, name, true, &result);
+      if (n == NULL)
+        goto out;
+      if (n->seen != i + 1) {
+        n->cum += v;
+        n->seen = i + 1;
+      }
+      if (j == 0) {
+        n->flat += v;
+        flat_sum += v;
+      }
+    }
+  }
+
+  /* Drop the nodes below the cutoff; pprof takes it from the flat sum
+   * but labels it with the total. */
+  cutoff = abs64((int64_t)((double)flat_sum * opts->nodefraction));
+  order = calloc(t.count + 1, sizeof(*order));
+  if (order == NULL) {
+    result = CLI_ENOMEM;
+    goto out;
+  }
+  for (size_t i = 0; i < t.count; i++) {
+    if (cutoff > 0 && abs64(t.nodes[i].cum) < cutoff)
+      dropped++;
+    else
+      order[kept++] = &t.nodes[i];
+  }
+  qsort(order, kept, sizeof(*order), cmp_flat_name);
+  shown = kept;
+  if (opts->nodecount > 0 && (size_t)opts->nodecount < kept)
+    shown = (size_t)opts->nodecount;
+  for (size_t i = 0; i < shown; i++) {
+    int64_t m = order[i]->flat != 0 ? order[i]->flat : order[i]->cum;
+    order[i]->shown = true;
+    shown_flat += order[i]->flat;
+    if (m != 0 && (min_value == 0 || abs64(m) < min_value))
+      min_value = abs64(m);
+  }
+
+  /* Inline marks, from shown callers only (see the top comment). */
+  for (size_t i = 0; i < p->nsamples; i++) {
+    const struct cli_sample *s = &p->samples[i];
+    struct node *parent = NULL;
+    if (s->values[idx] == 0)
+      continue;
+    for (size_t j = s->nframes; j-- > 0;) {
+      const char *name = frame_name(s->frames[j], name_buf, sizeof(name_buf));
+      struct node *n = table_get(&t, name, false, &result);
+      if (n == NULL || !n->shown)
+        continue;
+      if (parent != NULL && n != parent) {
+        if (s->frames[j]->inlined)
+          n->inline_in = true;
+        else
+          n->plain_in = true;
+      }
+      parent = n;
+    }
+  }
+
+  to = cli_unit_for_range(min_value, total, unit);
+  print_labels(out, p, idx, total, unit, to);
+  cli_format_value(shown_flat, unit, to, a, sizeof(a));
+  cli_format_percent(shown_flat, total, b, sizeof(b));
+  cli_format_value(total, unit, to, c, sizeof(c));
+  fprintf(out, "Showing nodes accounting for %s, %s of %s total\n", a,
+          b + strspn(b, " "), c);
+  if (total != 0 && dropped > 0) {
+    cli_format_value(abs64((int64_t)((double)total * opts->nodefraction)), unit,
+                     to, a, sizeof(a));
+    fprintf(out, "Dropped %zu node%s (cum <= %s)\n", dropped,
+            dropped > 1 ? "s" : "", a);
+  }
+  if (total != 0 && shown > 0 && shown < kept)
+    fprintf(out, "Showing top %zu nodes out of %zu\n", shown, kept);
+  fprintf(out, "%10s %5s%% %5s%% %10s %5s%%\n", "flat", "flat", "sum", "cum",
+          "cum");
+  for (size_t i = 0; i < shown; i++) {
+    const struct node *n = order[i];
+    char fp[16], sp[16], cp[16];
+    running += n->flat;
+    cli_format_value(n->flat, unit, to, a, sizeof(a));
+    cli_format_value(n->cum, unit, to, b, sizeof(b));
+    cli_format_percent(n->flat, total, fp, sizeof(fp));
+    cli_format_percent(running, total, sp, sizeof(sp));
+    cli_format_percent(n->cum, total, cp, sizeof(cp));
+    fprintf(out, "%10s %s %s %10s %s  %s%s\n", a, fp, sp, b, cp, n->name,
+            n->inline_in ? (n->plain_in ? " (partial-inline)" : " (inline)")
+                         : "");
+  }
+  if (fflush(out) != 0 || ferror(out))
+    result = CLI_EIO;
+out:
+  free(order);
+  table_free(&t);
+  return result;
+}
+
+static void top_usage(FILE *f)
+{
+  fprintf(f,
+          "usage: nprof top [-n N] [--sample-index NAME|INDEX] FILE\n"
+          "\n"
+          "Prints the functions with the most flat value in a pprof profile\n"
+          "(gzip or plain protobuf; FILE \"-\" reads stdin), as\n"
+          "`go tool pprof -top` does.\n"
+          "\n"
+          "  -n, --nodecount N     rows to show (default 10; 0 shows all)\n"
+          "  -s, --sample-index X  sample type by name (inuse_space,\n"
+          "                        alloc_objects...) or index; default: the\n"
+          "                        profile's default type, else the last\n"
+          "  -h, --help            this text\n");
+}
+
+int cli_top_main(int argc, char **argv)
+{
+  static const struct option longopts[] = {
+      {"nodecount", required_argument, NULL, 'n'},
+      {"sample-index", required_argument, NULL, 's'},
+      {"sample_index", required_argument, NULL, 's'}, /* pprof's spelling */
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  struct cli_top_options opts = {.nodecount = 10, .nodefraction = 0.005};
+  struct cli_profile *p = NULL;
+  const char *spec = NULL;
+  char err[CLI_ERRLEN];
+  int c, rc;
+
+  optind = 1;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, ":n:s:h", longopts, NULL)) != -1) {
+    switch (c) {
+    case 'n': {
+      char *end;
+      errno = 0;
+      opts.nodecount = strtol(optarg, &end, 10);
+      if (*optarg == '\0' || *end != '\0' || errno != 0 || opts.nodecount < 0) {
+        fprintf(stderr, "nprof top: -n wants a count >= 0, not \"%s\"\n",
+                optarg);
+        top_usage(stderr);
+        return CLI_EXIT_USAGE;
+      }
+      break;
+    }
+    case 's':
+      spec = optarg;
+      break;
+    case 'h':
+      top_usage(stdout);
+      return CLI_EXIT_OK;
+    case ':':
+      fprintf(stderr, "nprof top: %s needs a value\n", argv[optind - 1]);
+      top_usage(stderr);
+      return CLI_EXIT_USAGE;
+    default:
+      fprintf(stderr, "nprof top: unknown option %s\n", argv[optind - 1]);
+      top_usage(stderr);
+      return CLI_EXIT_USAGE;
+    }
+  }
+  if (argc - optind != 1) {
+    fprintf(stderr, "nprof top: %s\n",
+            argc - optind == 0 ? "missing FILE" : "exactly one FILE, please");
+    top_usage(stderr);
+    return CLI_EXIT_USAGE;
+  }
+  if ((rc = cli_profile_load(argv[optind], &p, err, sizeof(err))) != 0) {
+    fprintf(stderr, "nprof top: %s\n", err);
+    return CLI_EXIT_FAIL;
+  }
+  opts.sample_index = cli_profile_sample_index(p, spec, err, sizeof(err));
+  if (opts.sample_index < 0) {
+    fprintf(stderr, "nprof top: %s\n", err);
+    cli_profile_free(p);
+    return CLI_EXIT_FAIL;
+  }
+  rc = cli_top_print(stdout, p, &opts);
+  cli_profile_free(p);
+  if (rc != 0) {
+    fprintf(stderr, "nprof top: writing the table: %s\n", cli_strerror(rc));
+    return CLI_EXIT_FAIL;
+  }
+  return CLI_EXIT_OK;
+}

@@ -1,0 +1,59 @@
+#!/bin/bash
+# The CLI against the project's own library: an unmodified program (the
+# system python3) runs with libnprof preloaded, `nprof fetch` pulls its heap,
+# allocs and goroutine profiles over HTTP, and `nprof top` must print
+# exactly what `go tool pprof -top -symbolize=none` prints for the same
+# files. This is the "encoder output decodes with the project's own decoder
+# and with go tool pprof" check, end to end.
+. tests/cli/lib.sh
+
+LIB=$PWD/$BUILD/lib/libnprof.so
+PY=/usr/bin/python3
+[ -e "$LIB" ] || { echo "FAIL: $LIB is not built"; exit 1; }
+[ -x "$PY" ] || PY=$(command -v python3)
+
+# A free port from the kernel; the short window before the target binds it
+# is the usual, accepted race.
+port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+base=http://127.0.0.1:$port/debug/pprof
+
+# Known allocations (20,000 live blocks of 1-21 kB), then idle. Every
+# allocation is sampled so the heap profile is not empty by chance.
+NPROF_LISTEN=127.0.0.1:$port NPROF_HEAP_RATE=1 LD_PRELOAD=$LIB "$PY" -c '
+import time
+keep = [bytes(1000 + i) for i in range(20000)]
+time.sleep(60)
+' >"$TMP/target.log" 2>&1 &
+target=$!
+cleanup_hooks+=("kill $target 2>/dev/null; wait $target 2>/dev/null")
+
+ready=
+for _ in $(seq 50); do
+  if "$NPROF" fetch --timeout 2 "$base/" -o "$TMP/index.html" 2>/dev/null; then
+    ready=1
+    break
+  fi
+  kill -0 "$target" 2>/dev/null || break
+  sleep 0.2
+done
+[ -n "$ready" ] || { echo "FAIL: no server on $port: $(cat "$TMP/target.log")"; exit 1; }
+
+for name in heap allocs goroutine; do
+  file=$TMP/$name.pb.gz
+  check_run 0 'saved' "$NPROF" fetch "$base/$name" -o "$file" || continue
+  if ! "${GOENV[@]}" PPROF_TMPDIR="$TMP" HOME="$TMP" go tool pprof -top \
+      -symbolize=none "$file" >"$TMP/want" 2>"$TMP/want.err"; then
+    fail "go tool pprof rejects the library's $name profile: $(cat "$TMP/want.err")"
+    continue
+  fi
+  if ! "$NPROF" top -n 0 "$file" >"$TMP/got" 2>"$TMP/got.err"; then
+    fail "nprof top rejects the library's $name profile: $(cat "$TMP/got.err")"
+    continue
+  fi
+  diff -u "$TMP/want" "$TMP/got" >"$TMP/diff" ||
+    { fail "$name: nprof top differs from pprof:"; cat "$TMP/diff"; }
+  grep -Eq '^Showing nodes accounting for .*[1-9].* total$' "$TMP/got" ||
+    fail "$name: empty profile: $(head -5 "$TMP/got")"
+done
+
+finish
