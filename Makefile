@@ -106,7 +106,7 @@ deps: ## install the Debian packages the project needs
 test: all $(UNIT_TESTS) $(TEST_PROGRAMS) ## all tests, then the unit tests under ASan+UBSan, then the fuzzers briefly
 	tests/run.sh unit $(UNIT_TESTS) -- integration $(INTEGRATION_TESTS)
 	$(MAKE) --no-print-directory SANITIZER=address,undefined test-unit
-	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(or $(FUZZ_SECONDS),10)
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
 
 test-unit: $(UNIT_TESTS) ## unit tests only (honours SANITIZER=)
 	tests/run.sh unit $(UNIT_TESTS)
@@ -115,6 +115,8 @@ test-integration: all $(TEST_PROGRAMS) ## integration tests only
 	tests/run.sh integration $(INTEGRATION_TESTS)
 
 FUZZ_SECONDS ?= 30
+# Seconds per fuzzer within `make test`.
+TEST_FUZZ_SECONDS ?= 10
 fuzz: $(FUZZERS) ## run every libFuzzer target for FUZZ_SECONDS each
 	tests/run-fuzzers.sh $(FUZZ_SECONDS) $(FUZZERS)
 

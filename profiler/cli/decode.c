@@ -516,6 +516,23 @@ static int build_view(struct profile_impl *impl, char *err, size_t errlen)
     }
     nlabels += s->n_label;
   }
+  /* Reports add values up (totals, flat, cum) and diffs subtract two
+   * profiles: refuse values whose magnitudes per sample type add up past
+   * 2^61, so no sum a report makes can overflow int64. */
+  for (size_t t = 0; t < pb->n_sample_type; t++) {
+    int64_t sum = 0;
+    for (size_t i = 0; i < pb->n_sample; i++) {
+      int64_t val = pb->sample[i]->value[t];
+      if (val == INT64_MIN ||
+          __builtin_add_overflow(sum, val < 0 ? -val : val, &sum) ||
+          sum > INT64_MAX / 4) {
+        seterr(err, errlen,
+               "the values of sample type %zu add up beyond 2^61", t);
+        result = CLI_EINVALID;
+        goto out;
+      }
+    }
+  }
   if (!budget_charge(&impl->budget, nframes, sizeof(struct cli_frame)) ||
       !budget_charge(&impl->budget, nlabels, sizeof(struct cli_label))) {
     seterr(err, errlen,
