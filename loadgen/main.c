@@ -1,0 +1,394 @@
+/* loadgen: holds N gRPC streams (notifier.Notifier/Connect) open against a
+ * server and measures them.
+ *
+ * Phases, each with a deadline so that a run always ends:
+ *   baseline   snapshot before the first connect
+ *   connect    ramp up until every stream is established, or N/rate +
+ *              --ramp-timeout has passed
+ *   plateau    settle, snapshot, then --publish broadcasts and their
+ *              delivery (bounded by --publish-timeout)
+ *   hold       keep everyone connected until --hold has passed since the
+ *              plateau; the users held at its end are the result
+ *   drain      cancel every stream, GOAWAY, close (--drain-timeout), settle,
+ *              snapshot
+ * Exit 0 only when every requested stream was established and held (and,
+ * when asked, every broadcast delivered and every snapshot saved); 1 when
+ * not; 2 for usage and configuration errors found before the run. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define POLL_NS 20000000ull /* main thread's look at the counters */
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+  (void)sig;
+  interrupted = 1; /* the hold ends early; the drain still runs */
+}
+
+typedef struct {
+  lg_options *o;
+  lg_worker **w;
+  lg_result *r;
+  bool tty;
+  uint64_t t0_ns;
+  uint64_t last_progress_ns;
+  uint64_t last_established;
+  uint64_t last_rate_ns;
+  double rate;
+  const char *phase;
+} run_state;
+
+static uint64_t sum_counter(run_state *st, size_t offset)
+{
+  uint64_t s = 0;
+  for (uint32_t i = 0; i < st->o->threads; i++) {
+    atomic_uint_fast64_t *p =
+        (atomic_uint_fast64_t *)((char *)lg_worker_counters(st->w[i]) + offset);
+    s += atomic_load_explicit(p, memory_order_relaxed);
+  }
+  return s;
+}
+#define SUM(st, field) sum_counter((st), offsetof(lg_counters, field))
+
+static void progress(run_state *st, bool final)
+{
+  if (st->o->quiet)
+    return;
+  uint64_t now = lg_now_ns();
+  uint64_t every = st->tty ? 250000000ull : 2000000000ull;
+  if (!final && now - st->last_progress_ns < every)
+    return;
+  uint64_t est = SUM(st, established);
+  uint64_t total = SUM(st, established_total);
+  if (now - st->last_rate_ns >= 1000000000ull || final) {
+    if (st->last_rate_ns != 0 && now > st->last_rate_ns)
+      st->rate = (double)(total - st->last_established) * 1e9 /
+                 (double)(now - st->last_rate_ns);
+    st->last_established = total;
+    st->last_rate_ns = now;
+  }
+  st->last_progress_ns = now;
+  fprintf(stderr,
+          "%s%-8s connected %" PRIu64 "/%u  rate %.0f/s  errors %" PRIu64
+          "  notifications %" PRIu64 "  elapsed %.1fs%s",
+          st->tty ? "\r\033[K" : "", st->phase, est, st->o->streams, st->rate,
+          SUM(st, failures), SUM(st, notifications),
+          (double)(now - st->t0_ns) / 1e9, st->tty && !final ? "" : "\n");
+}
+
+static void nap(void)
+{
+  struct timespec ts = {0, (long)POLL_NS};
+  nanosleep(&ts, NULL);
+}
+
+/* Waits until the deadline while reporting progress; stops early on a
+ * signal. */
+static void wait_until(run_state *st, uint64_t deadline_ns)
+{
+  while (!interrupted && lg_now_ns() < deadline_ns) {
+    progress(st, false);
+    nap();
+  }
+}
+
+static void snapshot(run_state *st, int phase_idx, const char *phase)
+{
+  lg_result *r = st->r;
+  r->phase_unix_ns[phase_idx] = lg_unix_ns();
+  if (st->o->snapshot_url == NULL)
+    return;
+  lg_snapshot_result sr;
+  lg_snapshot_take(st->o->snapshot_url, st->o->snapshot_dir, phase, 10000, &sr);
+  r->snapshots_fetched += sr.fetched;
+  r->snapshots_failed += sr.failed;
+  if (sr.failed > 0) {
+    fprintf(stderr, "loadgen: %s snapshot: %s\n", phase, sr.error);
+    if (r->reason[0] == '\0')
+      snprintf(r->reason, sizeof r->reason, "%s snapshot failed: %s", phase,
+               sr.error);
+  }
+}
+
+static int resolve(lg_options *o, char *err, size_t errlen)
+{
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
+  int rc = getaddrinfo(o->host, o->port, &hints, &ai);
+  if (rc != 0) {
+    snprintf(err, errlen, "--target %s: %s", o->target, gai_strerror(rc));
+    return -1;
+  }
+  memcpy(&o->addr, ai->ai_addr, ai->ai_addrlen);
+  o->addrlen = ai->ai_addrlen;
+  freeaddrinfo(ai);
+  return 0;
+}
+
+static uint32_t ephemeral_ports(void)
+{
+  FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "re");
+  unsigned lo = 32768, hi = 60999;
+  if (f != NULL) {
+    if (fscanf(f, "%u %u", &lo, &hi) != 2 || hi < lo)
+      lo = 32768, hi = 60999;
+    fclose(f);
+  }
+  return hi - lo + 1;
+}
+
+/* Fits the plan to the machine before anything starts: open files, and
+ * ephemeral ports per source address. */
+static int plan(lg_options *o, char *err, size_t errlen)
+{
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    if (rl.rlim_cur < rl.rlim_max && rl.rlim_cur < (rlim_t)o->conns + 1024) {
+      rl.rlim_cur = rl.rlim_max; /* the soft limit is ours to raise */
+      setrlimit(RLIMIT_NOFILE, &rl);
+      getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (lg_plan_check_files(o->streams, o->streams_per_conn,
+                            (uint64_t)rl.rlim_cur, err, errlen) != 0)
+      return -1;
+  }
+  uint32_t ports = ephemeral_ports();
+  uint32_t need = lg_plan_source_addrs(o->conns, ports);
+  bool loopback4 =
+      o->addr.ss_family == AF_INET &&
+      (ntohl(((struct sockaddr_in *)&o->addr)->sin_addr.s_addr) >> 24) == 127;
+  if (o->source_addrs == 0)
+    o->source_addrs = need;
+  if (o->source_addrs > 1 && !loopback4) {
+    snprintf(err, errlen,
+             "%u connections need %u source addresses (%u ephemeral ports "
+             "each), which loadgen spreads over 127.0.0.x only for an IPv4 "
+             "loopback target; use --streams-per-conn or several processes",
+             o->conns, need, ports);
+    return -1;
+  }
+  if (o->source_addrs < need) {
+    snprintf(err, errlen,
+             "%u connections need %u source addresses at %u ephemeral ports "
+             "each; --source-addrs %u is too few",
+             o->conns, need, ports, o->source_addrs);
+    return -1;
+  }
+  return 0;
+}
+
+int main(int argc, char **argv)
+{
+  lg_options o;
+  char err[512];
+  int rc = lg_options_parse(&o, argc, argv, err, sizeof err);
+  if (rc == 1)
+    return 0;
+  if (rc != 0) {
+    fprintf(stderr, "loadgen: %s (see --help)\n", err);
+    return 2;
+  }
+  if (resolve(&o, err, sizeof err) != 0 || plan(&o, err, sizeof err) != 0) {
+    fprintf(stderr, "loadgen: %s\n", err);
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  struct sigaction sa = {.sa_handler = on_signal};
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  if (o.snapshot_url != NULL)
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+
+  lg_result *r = calloc(1, sizeof *r);
+  lg_worker **w = calloc(o.threads, sizeof *w);
+  if (r == NULL || w == NULL) {
+    fprintf(stderr, "loadgen: out of memory\n");
+    return 1;
+  }
+  r->o = &o;
+  lg_hist_init(&r->connect);
+  lg_hist_init(&r->delivery);
+  run_state st = {.o = &o,
+                  .w = w,
+                  .r = r,
+                  .tty = isatty(2) == 1,
+                  .t0_ns = lg_now_ns(),
+                  .phase = "connect"};
+  r->phase_unix_ns[LG_PHASE_START] = lg_unix_ns();
+
+  for (uint32_t i = 0; i < o.threads; i++) {
+    uint32_t first = (uint32_t)((uint64_t)o.conns * i / o.threads);
+    uint32_t next = (uint32_t)((uint64_t)o.conns * (i + 1) / o.threads);
+    w[i] = lg_worker_new(&o, i, first, next - first);
+    if (w[i] == NULL) {
+      fprintf(stderr, "loadgen: out of memory\n");
+      return 1;
+    }
+  }
+
+  /* baseline */
+  snapshot(&st, LG_PHASE_BASELINE, "baseline");
+  /* After the snapshot: libcurl's own memory is not the users' cost. */
+  r->rss_baseline_kib = lg_rss_kib();
+
+  /* connect */
+  uint64_t start = lg_now_ns();
+  r->phase_unix_ns[LG_PHASE_CONNECT] = lg_unix_ns();
+  for (uint32_t i = 0; i < o.threads; i++) {
+    rc = lg_worker_start(w[i]);
+    if (rc != 0) {
+      fprintf(stderr, "loadgen: thread: %s\n", uv_strerror(rc));
+      return 1;
+    }
+  }
+  double ramp_s = o.rate > 0 ? (double)o.streams / o.rate : 0;
+  uint64_t deadline = start + (uint64_t)(ramp_s * 1e9) + o.ramp_timeout_ns;
+  uint64_t all_at = 0;
+  while (!interrupted && lg_now_ns() < deadline) {
+    uint64_t est = SUM(&st, established);
+    if (est > r->established_peak)
+      r->established_peak = est;
+    if (est >= o.streams) {
+      all_at = lg_now_ns();
+      break;
+    }
+    /* Without --reconnect a failed stream stays failed: once every stream
+     * is either up or failed, waiting longer cannot help. */
+    if (!o.reconnect && est + SUM(&st, failures) >= o.streams)
+      break;
+    progress(&st, false);
+    nap();
+  }
+  uint64_t est_now = SUM(&st, established);
+  if (est_now > r->established_peak)
+    r->established_peak = est_now;
+  r->connect_seconds = (double)((all_at ? all_at : lg_now_ns()) - start) / 1e9;
+  progress(&st, true);
+
+  /* plateau */
+  st.phase = "plateau";
+  uint64_t plateau_start = lg_now_ns();
+  wait_until(&st, plateau_start + o.settle_ns);
+  r->rss_plateau_kib = lg_rss_kib();
+  snapshot(&st, LG_PHASE_PLATEAU, "plateau");
+
+  if (o.publish > 0 && !interrupted) {
+    st.phase = "publish";
+    uint64_t held = SUM(&st, established);
+    uint64_t base = SUM(&st, notifications);
+    uint64_t pdeadline = lg_now_ns() + o.publish_timeout_ns;
+    r->notifications_expected = held * o.publish;
+    if (lg_publish_run(&o, o.publish, pdeadline, &r->publish) != 0) {
+      fprintf(stderr, "loadgen: %s\n", r->publish.error);
+      snprintf(r->reason, sizeof r->reason, "%s", r->publish.error);
+    }
+    while (!interrupted && lg_now_ns() < pdeadline &&
+           SUM(&st, notifications) - base < r->notifications_expected) {
+      progress(&st, false);
+      nap();
+    }
+    r->phase_unix_ns[LG_PHASE_PUBLISHED] = lg_unix_ns();
+  }
+
+  /* hold */
+  st.phase = "hold";
+  wait_until(&st, plateau_start + o.hold_ns);
+  r->established = SUM(&st, established);
+  r->phase_unix_ns[LG_PHASE_HOLD_END] = lg_unix_ns();
+  progress(&st, true);
+
+  /* drain */
+  st.phase = "drain";
+  for (uint32_t i = 0; i < o.threads; i++)
+    lg_worker_drain(w[i]);
+  uint64_t join_deadline = lg_unix_ns() + o.drain_timeout_ns;
+  bool joined = true;
+  for (uint32_t i = 0; i < o.threads; i++) {
+    if (lg_worker_join(w[i], join_deadline) != 0) {
+      joined = false;
+      fprintf(stderr, "loadgen: worker %u did not drain in time\n", i);
+    }
+  }
+  if (joined) {
+    uint32_t lo = UINT32_MAX, hi = 0;
+    for (uint32_t i = 0; i < o.threads; i++) {
+      lg_hist_merge(&r->connect, lg_worker_connect_hist(w[i]));
+      lg_hist_merge(&r->delivery, lg_worker_delivery_hist(w[i]));
+      uint32_t a, b;
+      lg_worker_notification_range(w[i], &a, &b);
+      /* Workers that held nothing report 0/0 and must not drag the min. */
+      const lg_counters *c = lg_worker_counters(w[i]);
+      if (atomic_load(&c->established_total) > 0) {
+        if (a < lo)
+          lo = a;
+        if (b > hi)
+          hi = b;
+      }
+      if (r->detail[0] == '\0')
+        snprintf(r->detail, sizeof r->detail, "%s",
+                 lg_worker_last_detail(w[i]));
+    }
+    r->notifications_min = lo == UINT32_MAX ? 0 : lo;
+    r->notifications_max = hi;
+  }
+  r->established_total = SUM(&st, established_total);
+  r->failures = SUM(&st, failures);
+  r->notifications = SUM(&st, notifications);
+  r->bad_latency = SUM(&st, bad_latency);
+  for (int c = 0; c < LG_CAUSE_COUNT; c++)
+    r->errors[c] =
+        sum_counter(&st, offsetof(lg_counters, errors) +
+                             (size_t)c * sizeof(atomic_uint_fast64_t));
+  if (joined)
+    wait_until(&st, lg_now_ns() + o.settle_ns);
+  snapshot(&st, LG_PHASE_DRAINED, "drained");
+  r->phase_unix_ns[LG_PHASE_END] = lg_unix_ns();
+
+  /* verdict */
+  if (interrupted && r->reason[0] == '\0')
+    snprintf(r->reason, sizeof r->reason, "interrupted");
+  if (r->established < o.streams && r->reason[0] == '\0')
+    snprintf(r->reason, sizeof r->reason,
+             "%" PRIu64 " of %u streams established and held", r->established,
+             o.streams);
+  if (o.publish > 0 && r->notifications < r->notifications_expected &&
+      r->reason[0] == '\0')
+    snprintf(r->reason, sizeof r->reason,
+             "%" PRIu64 " of %" PRIu64 " notifications delivered",
+             r->notifications, r->notifications_expected);
+  if (!joined && r->reason[0] == '\0')
+    snprintf(r->reason, sizeof r->reason, "drain deadline passed");
+  r->ok = r->reason[0] == '\0';
+
+  lg_report_summary(stdout, r);
+  fflush(stdout);
+  if (o.json_path != NULL) {
+    rc = lg_report_json(o.json_path, r);
+    if (rc != 0) {
+      fprintf(stderr, "loadgen: %s: %s\n", o.json_path, strerror(-rc));
+      r->ok = false;
+    }
+  }
+  int code = r->ok ? 0 : 1;
+  if (!joined)
+    _exit(code); /* a worker still runs: nothing may be freed under it */
+  for (uint32_t i = 0; i < o.threads; i++)
+    lg_worker_free(w[i]);
+  free(w);
+  free(r);
+  if (o.snapshot_url != NULL)
+    curl_global_cleanup();
+  return code;
+}

@@ -1,0 +1,302 @@
+/* The Publish RPC, called from the main thread once every user is
+ * connected. It is a handful of unary calls, so it runs on a blocking socket
+ * with poll() and its own nghttp2 session rather than on a worker's loop:
+ * the workers stay busy only with their users, and the deadline is a plain
+ * poll timeout. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/time.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define PUBLISH_PATH "/notifier.Notifier/Publish"
+
+typedef struct {
+  int32_t id;
+  int grpc_status;
+  int http_status;
+  bool closed;
+  bool replied;
+  uint64_t delivered;
+  lg_deframer deframer;
+  uint32_t body_len;
+  uint32_t body_sent;
+} call;
+
+typedef struct {
+  const lg_options *o;
+  call *calls;
+  uint32_t n;
+  uint32_t closed;
+  uint8_t *body; /* the same request for every call */
+  lg_publish_result *res;
+} pub;
+
+static call *call_of(nghttp2_session *s, int32_t id)
+{
+  return nghttp2_session_get_stream_user_data(s, id);
+}
+
+static ssize_t read_body(nghttp2_session *session, int32_t id, uint8_t *buf,
+                         size_t length, uint32_t *flags,
+                         nghttp2_data_source *src, void *ud)
+{
+  (void)session, (void)id;
+  pub *p = ud;
+  call *c = src->ptr;
+  size_t left = c->body_len - c->body_sent;
+  if (left > length)
+    left = length;
+  memcpy(buf, p->body + c->body_sent, left);
+  c->body_sent += (uint32_t)left;
+  if (c->body_sent == c->body_len)
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+  return (ssize_t)left;
+}
+
+static int parse_int(const uint8_t *v, size_t n)
+{
+  int x = 0;
+  for (size_t i = 0; i < n && i < 6; i++)
+    x = x * 10 + (v[i] >= '0' && v[i] <= '9' ? v[i] - '0' : 0);
+  return x;
+}
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *f,
+                     const uint8_t *name, size_t namelen, const uint8_t *value,
+                     size_t valuelen, uint8_t flags, void *ud)
+{
+  (void)flags;
+  pub *p = ud;
+  call *c = call_of(s, f->hd.stream_id);
+  if (c == NULL)
+    return 0;
+  if (namelen == 7 && memcmp(name, ":status", 7) == 0)
+    c->http_status = parse_int(value, valuelen);
+  else if (namelen == 11 && memcmp(name, "grpc-status", 11) == 0)
+    c->grpc_status = parse_int(value, valuelen);
+  else if (namelen == 12 && memcmp(name, "grpc-message", 12) == 0 &&
+           p->res->error[0] == '\0')
+    snprintf(p->res->error, sizeof p->res->error, "Publish: %.*s",
+             (int)(valuelen > 120 ? 120 : valuelen), (const char *)value);
+  return 0;
+}
+
+static int on_reply(void *ud, const uint8_t *msg, size_t len)
+{
+  call *c = ud;
+  uint64_t d;
+  if (lg_publish_reply_decode(msg, len, &d) != 0)
+    return LG_EINVAL;
+  c->delivered += d;
+  c->replied = true;
+  return 0;
+}
+
+static int on_data(nghttp2_session *s, uint8_t flags, int32_t id,
+                   const uint8_t *data, size_t len, void *ud)
+{
+  (void)flags;
+  pub *p = ud;
+  call *c = call_of(s, id);
+  if (c == NULL)
+    return 0;
+  int rc =
+      lg_deframer_feed(&c->deframer, data, len, p->o->max_message, on_reply, c);
+  if (rc != 0) {
+    if (p->res->error[0] == '\0')
+      snprintf(p->res->error, sizeof p->res->error, "Publish reply: %s",
+               lg_strerror(rc));
+    nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_INTERNAL_ERROR);
+    c->grpc_status = -2;
+  }
+  return 0;
+}
+
+static int on_close(nghttp2_session *s, int32_t id, uint32_t err, void *ud)
+{
+  pub *p = ud;
+  call *c = call_of(s, id);
+  if (c == NULL || c->closed)
+    return 0;
+  c->closed = true;
+  p->closed++;
+  if (err == NGHTTP2_NO_ERROR && c->http_status == 200 && c->grpc_status == 0) {
+    p->res->ok++;
+    p->res->delivered += c->delivered;
+  } else if (p->res->error[0] == '\0') {
+    snprintf(p->res->error, sizeof p->res->error,
+             "Publish: http %d, grpc-status %d, %s", c->http_status,
+             c->grpc_status, nghttp2_http2_strerror(err));
+  }
+  return 0;
+}
+
+static int dial(const lg_options *o, uint64_t deadline_ns)
+{
+  int fd = socket(o->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  /* Linux bounds a blocking connect() by SO_SNDTIMEO. */
+  uint64_t now = lg_now_ns(), left = deadline_ns > now ? deadline_ns - now : 1;
+  struct timeval tv = {.tv_sec = (time_t)(left / 1000000000),
+                       .tv_usec = (suseconds_t)(left % 1000000000 / 1000 + 1)};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  if (connect(fd, (const struct sockaddr *)&o->addr, o->addrlen) != 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+static int wait_fd(int fd, short events, uint64_t deadline_ns)
+{
+  uint64_t now = lg_now_ns();
+  if (now >= deadline_ns)
+    return 0;
+  struct pollfd pfd = {.fd = fd, .events = events};
+  int ms = (int)((deadline_ns - now) / 1000000) + 1;
+  int r = poll(&pfd, 1, ms);
+  return r < 0 && errno == EINTR ? 1 : r;
+}
+
+int lg_publish_run(const lg_options *o, uint32_t n, uint64_t deadline_ns,
+                   lg_publish_result *res)
+{
+  memset(res, 0, sizeof *res);
+  int result = -1;
+  pub p = {.o = o, .n = n, .res = res};
+  nghttp2_session_callbacks *cb = NULL;
+  nghttp2_session *session = NULL;
+  int fd = -1;
+  uint8_t *payload = NULL;
+
+  p.calls = calloc(n ? n : 1, sizeof *p.calls);
+  payload = malloc(o->payload_size ? o->payload_size : 1);
+  size_t cap = (size_t)o->payload_size + 64;
+  p.body = malloc(cap);
+  if (p.calls == NULL || payload == NULL || p.body == NULL) {
+    snprintf(res->error, sizeof res->error, "Publish: out of memory");
+    goto out;
+  }
+  memset(payload, 'x', o->payload_size);
+  int blen =
+      lg_publish_request_encode(p.body, cap, "", payload, o->payload_size);
+  if (blen < 0)
+    goto out;
+  fd = dial(o, deadline_ns);
+  if (fd < 0) {
+    snprintf(res->error, sizeof res->error, "Publish: connect: %s",
+             strerror(-fd));
+    goto out;
+  }
+  if (nghttp2_session_callbacks_new(&cb) != 0)
+    goto out;
+  nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_close);
+  if (nghttp2_session_client_new(&session, cb, &p) != 0)
+    goto out;
+  nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, NULL, 0);
+#define NV(k, v)                                                               \
+  {                                                                            \
+    (uint8_t *)(k), (uint8_t *)(v), sizeof(k) - 1, strlen(v),                  \
+        NGHTTP2_NV_FLAG_NONE                                                   \
+  }
+  const nghttp2_nv hdrs[] = {
+      NV(":method", "POST"),
+      NV(":scheme", "http"),
+      NV(":path", PUBLISH_PATH),
+      NV(":authority", o->authority),
+      NV("content-type", "application/grpc"),
+      NV("te", "trailers"),
+      NV("user-agent", "loadgen/" LG_VERSION),
+  };
+#undef NV
+  for (uint32_t i = 0; i < n; i++) {
+    call *c = &p.calls[i];
+    c->grpc_status = -1;
+    c->body_len = (uint32_t)blen;
+    lg_deframer_init(&c->deframer);
+    nghttp2_data_provider prd = {.source = {.ptr = c},
+                                 .read_callback = read_body};
+    c->id = nghttp2_submit_request(session, NULL, hdrs,
+                                   sizeof hdrs / sizeof hdrs[0], &prd, c);
+    if (c->id < 0) {
+      snprintf(res->error, sizeof res->error, "Publish: %s",
+               nghttp2_strerror(c->id));
+      goto out;
+    }
+    res->sent++;
+  }
+  while (p.closed < n) {
+    /* Send what nghttp2 has, then read what the server sent. */
+    for (;;) {
+      const uint8_t *data;
+      ssize_t len = nghttp2_session_mem_send(session, &data);
+      if (len < 0)
+        goto out;
+      if (len == 0)
+        break;
+      while (len > 0) {
+        ssize_t w = send(fd, data, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+          if (wait_fd(fd, POLLOUT, deadline_ns) == 0)
+            goto timeout;
+          continue;
+        }
+        if (w < 0) {
+          snprintf(res->error, sizeof res->error, "Publish: send: %s",
+                   strerror(errno));
+          goto out;
+        }
+        data += w;
+        len -= w;
+      }
+    }
+    if (p.closed >= n)
+      break;
+    int r = wait_fd(fd, POLLIN, deadline_ns);
+    if (r == 0)
+      goto timeout;
+    uint8_t buf[16384];
+    ssize_t got = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (got < 0 && (errno == EAGAIN || errno == EINTR))
+      continue;
+    if (got <= 0) {
+      snprintf(res->error, sizeof res->error, "Publish: connection closed");
+      goto out;
+    }
+    if (nghttp2_session_mem_recv(session, buf, (size_t)got) < 0) {
+      snprintf(res->error, sizeof res->error, "Publish: protocol error");
+      goto out;
+    }
+  }
+  result = res->ok == n ? 0 : -1;
+  goto out;
+
+timeout:
+  snprintf(res->error, sizeof res->error,
+           "Publish: %u of %u calls unanswered at the deadline", n - p.closed,
+           n);
+out:
+  if (p.calls != NULL)
+    for (uint32_t i = 0; i < n; i++)
+      lg_deframer_reset(&p.calls[i].deframer);
+  nghttp2_session_del(session);
+  nghttp2_session_callbacks_del(cb);
+  if (fd >= 0)
+    close(fd);
+  free(payload);
+  free(p.body);
+  free(p.calls);
+  return result;
+}

@@ -1,0 +1,304 @@
+/* One worker: a thread running one libuv loop over a contiguous share of the
+ * plan's connections. The main thread talks to it only through atomics
+ * (counters, command) and one uv_async_t; everything else is touched by the
+ * worker thread alone, and the histograms are read after the join. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+static void ramp_tick(uv_timer_t *t);
+
+uint32_t lg__worker_random(lg_worker *w)
+{
+  /* xorshift32: jitter only, no need for quality. */
+  uint32_t x = w->rnd;
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  w->rnd = x;
+  return x;
+}
+
+static lg_stream *user_stream(lg_worker *w, uint64_t u, lg_conn **conn)
+{
+  const lg_options *o = w->o;
+  uint64_t global = (uint64_t)w->first_conn * o->streams_per_conn + u;
+  uint32_t ci = (uint32_t)(global / o->streams_per_conn) - w->first_conn;
+  if (w->conns[ci] == NULL) {
+    w->conns[ci] = lg_conn_new(w, w->first_conn + ci);
+    if (w->conns[ci] == NULL)
+      return NULL;
+  }
+  *conn = w->conns[ci];
+  return &w->conns[ci]->streams[global % o->streams_per_conn];
+}
+
+/* Grants streams as the token bucket allows, keeping at most max_pending TCP
+ * connects in flight: a burst of SYNs beyond the server's accept backlog
+ * would be dropped and retried a whole second later, which is what a ramp
+ * is meant to avoid. */
+static void ramp(lg_worker *w)
+{
+  if (w->draining)
+    return;
+  uint64_t now = lg_now_ns();
+  while (w->next_user < w->nusers) {
+    lg_conn *c;
+    lg_stream *s = user_stream(w, w->next_user, &c);
+    if (s == NULL) {
+      snprintf(w->detail, sizeof w->detail, "out of memory at user %llu",
+               (unsigned long long)w->next_user);
+      w->next_user = w->nusers;
+      break;
+    }
+    bool needs_connect = c->state == LG_CONN_IDLE || c->state == LG_CONN_DONE;
+    if (needs_connect && w->connecting >= w->o->max_pending)
+      return; /* on_connect kicks us */
+    if (lg_ramp_take(&w->ramp, now, 1) == 0) {
+      uint64_t ns = lg_ramp_wait_ns(&w->ramp, now);
+      uint64_t ms = (ns + 999999) / 1000000;
+      uv_timer_start(&w->ramp_timer, ramp_tick, ms ? ms : 1, 0);
+      return;
+    }
+    w->next_user++;
+    lg_conn_grant(c, s);
+  }
+}
+
+static void ramp_tick(uv_timer_t *t)
+{
+  ramp(t->data);
+}
+
+void lg__worker_kick(lg_worker *w)
+{
+  if (!w->draining && w->next_user < w->nusers &&
+      !uv_is_active((uv_handle_t *)&w->ramp_timer))
+    uv_timer_start(&w->ramp_timer, ramp_tick, 0, 0);
+}
+
+static void close_all(lg_worker *w)
+{
+  for (uint32_t i = 0; i < w->nconns; i++)
+    if (w->conns[i] != NULL)
+      lg_conn_close_timer(w->conns[i]);
+  uv_close((uv_handle_t *)&w->ramp_timer, NULL);
+  uv_close((uv_handle_t *)&w->drain_timer, NULL);
+  uv_close((uv_handle_t *)&w->wake, NULL);
+}
+
+void lg__worker_check_finished(lg_worker *w)
+{
+  if (w->draining && w->live == 0 && !w->finished) {
+    w->finished = true;
+    close_all(w);
+  }
+}
+
+static void on_drain_deadline(uv_timer_t *t)
+{
+  lg_worker *w = t->data;
+  snprintf(w->detail, sizeof w->detail, "drain: closed %u connections by force",
+           w->live);
+  for (uint32_t i = 0; i < w->nconns; i++)
+    if (w->conns[i] != NULL)
+      lg_conn_force_close(w->conns[i]);
+  lg__worker_check_finished(w);
+}
+
+/* The final tally, taken when the hold ends: which users were held, and how
+ * many never got an answer at all. */
+static void tally(lg_worker *w)
+{
+  uint32_t lo = UINT32_MAX, hi = 0;
+  for (uint32_t i = 0; i < w->nconns; i++) {
+    lg_conn *c = w->conns[i];
+    uint32_t n = c != NULL ? c->nstreams : 0;
+    if (c == NULL) {
+      /* Never reached by the ramp. */
+      const lg_options *o = w->o;
+      uint64_t first = (uint64_t)(w->first_conn + i) * o->streams_per_conn;
+      uint64_t left = o->streams - first;
+      n = (uint32_t)(left < o->streams_per_conn ? left : o->streams_per_conn);
+      atomic_fetch_add_explicit(&w->counters.errors[LG_CAUSE_TIMEOUT], n,
+                                memory_order_relaxed);
+      continue;
+    }
+    for (uint32_t j = 0; j < n; j++) {
+      lg_stream *s = &c->streams[j];
+      switch ((lg_stream_state)s->state) {
+      case LG_STREAM_IDLE:
+      case LG_STREAM_READY:
+      case LG_STREAM_PENDING:
+        atomic_fetch_add_explicit(&w->counters.errors[LG_CAUSE_TIMEOUT], 1,
+                                  memory_order_relaxed);
+        break;
+      case LG_STREAM_OPEN:
+        if (s->notifications < lo)
+          lo = s->notifications;
+        if (s->notifications > hi)
+          hi = s->notifications;
+        break;
+      case LG_STREAM_RETRY:
+      case LG_STREAM_FAILED:
+      case LG_STREAM_CLOSED:
+        break;
+      }
+    }
+  }
+  w->min_notifications = lo == UINT32_MAX ? 0 : lo;
+  w->max_notifications = hi;
+}
+
+static void on_wake(uv_async_t *a)
+{
+  lg_worker *w = a->data;
+  if (atomic_load(&w->command) != LG_CMD_DRAIN || w->draining)
+    return;
+  tally(w);
+  w->draining = true;
+  uv_timer_stop(&w->ramp_timer);
+  for (uint32_t i = 0; i < w->nconns; i++)
+    if (w->conns[i] != NULL)
+      lg_conn_drain(w->conns[i]);
+  uv_timer_start(&w->drain_timer, on_drain_deadline,
+                 w->o->drain_timeout_ns / 2 / 1000000, 0);
+  lg__worker_check_finished(w);
+}
+
+static void run(void *arg)
+{
+  lg_worker *w = arg;
+  lg_ramp_init(&w->ramp, w->o->rate / w->o->threads,
+               w->o->rate / w->o->threads / 100 + 1, lg_now_ns());
+  ramp(w);
+  uv_run(&w->loop, UV_RUN_DEFAULT);
+  atomic_store(&w->counters.done, true);
+}
+
+lg_worker *lg_worker_new(const lg_options *o, unsigned id, uint32_t first_conn,
+                         uint32_t nconns)
+{
+  lg_worker *w = calloc(1, sizeof *w);
+  if (w == NULL)
+    return NULL;
+  w->o = o;
+  w->id = id;
+  w->first_conn = first_conn;
+  w->nconns = nconns;
+  w->rnd = 0x9e3779b9u ^ (id * 2654435761u) ^ (uint32_t)lg_now_ns();
+  if (w->rnd == 0)
+    w->rnd = 1;
+  uint64_t first = (uint64_t)first_conn * o->streams_per_conn;
+  uint64_t last = (uint64_t)(first_conn + nconns) * o->streams_per_conn;
+  if (last > o->streams)
+    last = o->streams;
+  w->nusers = last - first;
+  lg_hist_init(&w->connect_hist);
+  lg_hist_init(&w->delivery_hist);
+  w->naddrs = o->source_addrs;
+  if (w->naddrs == 0)
+    w->naddrs = 1;
+  w->conns = calloc(nconns ? nconns : 1, sizeof *w->conns);
+  if (w->conns == NULL)
+    goto fail_conns;
+  if (lg_conn_callbacks_new(&w->callbacks) != 0)
+    goto fail_callbacks;
+  if (nghttp2_option_new(&w->h2opt) != 0)
+    goto fail_option;
+  /* Our request headers are the same on every stream: indexing them would
+   * cost each connection a deflate table for a few bytes saved. */
+  nghttp2_option_set_max_deflate_dynamic_table_size(w->h2opt, 0);
+  lg_conn_mem_init(w);
+  if (w->framebuf == NULL)
+    goto fail_loop;
+  if (uv_loop_init(&w->loop) != 0)
+    goto fail_loop;
+  uv_async_init(&w->loop, &w->wake, on_wake);
+  w->wake.data = w;
+  uv_timer_init(&w->loop, &w->ramp_timer);
+  w->ramp_timer.data = w;
+  uv_timer_init(&w->loop, &w->drain_timer);
+  w->drain_timer.data = w;
+  atomic_init(&w->command, LG_CMD_RUN);
+  return w;
+
+fail_loop:
+  free(w->framebuf);
+  nghttp2_option_del(w->h2opt);
+fail_option:
+  nghttp2_session_callbacks_del(w->callbacks);
+fail_callbacks:
+  free(w->conns);
+fail_conns:
+  free(w);
+  return NULL;
+}
+
+int lg_worker_start(lg_worker *w)
+{
+  return uv_thread_create(&w->thread, run, w);
+}
+
+void lg_worker_drain(lg_worker *w)
+{
+  atomic_store(&w->command, LG_CMD_DRAIN);
+  uv_async_send(&w->wake);
+}
+
+int lg_worker_join(lg_worker *w, uint64_t deadline_realtime_ns)
+{
+  struct timespec ts = {.tv_sec = (time_t)(deadline_realtime_ns / 1000000000),
+                        .tv_nsec = (long)(deadline_realtime_ns % 1000000000)};
+  int r = pthread_timedjoin_np(w->thread, NULL, &ts);
+  return r == 0 ? 0 : -r;
+}
+
+lg_counters *lg_worker_counters(lg_worker *w)
+{
+  return &w->counters;
+}
+const lg_histogram *lg_worker_connect_hist(const lg_worker *w)
+{
+  return &w->connect_hist;
+}
+const lg_histogram *lg_worker_delivery_hist(const lg_worker *w)
+{
+  return &w->delivery_hist;
+}
+const char *lg_worker_last_detail(const lg_worker *w)
+{
+  return w->detail;
+}
+void lg_worker_notification_range(const lg_worker *w, uint32_t *lo,
+                                  uint32_t *hi)
+{
+  *lo = w->min_notifications;
+  *hi = w->max_notifications;
+}
+
+/* Only after a successful join (the loop has closed every handle), or
+ * before the start. */
+void lg_worker_free(lg_worker *w)
+{
+  if (w == NULL)
+    return;
+  if (!atomic_load(&w->counters.done)) {
+    /* Never started: close the handles created by _new. */
+    w->draining = true;
+    w->finished = true;
+    close_all(w);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+  }
+  /* Every connection was freed by its timer's close callback. */
+  uv_loop_close(&w->loop);
+  free(w->conns);
+  nghttp2_option_del(w->h2opt);
+  nghttp2_session_callbacks_del(w->callbacks);
+  free(w->framebuf);
+  free(w);
+}

@@ -1,0 +1,62 @@
+# Shared by loadgen's integration tests and benchmark (sourced, not run).
+# Every wait is bounded; every process started here is killed on exit.
+PY=/usr/bin/python3          # Debian's python, which has grpcio
+LOADGEN=${LOADGEN:-build/bin/loadgen}
+TMP=$(mktemp -d -t loadgen-test.XXXXXX)
+PIDS=()
+
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]+"${PIDS[@]}"}"; do
+    kill "$pid" 2>/dev/null
+  done
+  for pid in "${PIDS[@]+"${PIDS[@]}"}"; do
+    # bounded: escalate to SIGKILL after 5 s
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null
+  done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+note() { echo "--- $*"; }
+
+# wait_file FILE SECONDS: until FILE exists and is not empty.
+wait_file() {
+  local deadline=$((SECONDS + $2))
+  while [ ! -s "$1" ]; do
+    [ $SECONDS -ge $deadline ] && return 1
+    sleep 0.05
+  done
+}
+
+# start_py_server NAME [args...]: starts the grpcio notifier on a port the
+# OS picks; sets PORT_<NAME> and PID_<NAME>.
+start_py_server() {
+  local name=$1; shift
+  rm -f "$TMP/$name.port"
+  $PY tests/loadgen/notifier_server.py --port-file "$TMP/$name.port" \
+    --stats-file "$TMP/$name.stats" "$@" >"$TMP/$name.log" 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  wait_file "$TMP/$name.port" 30 || { cat "$TMP/$name.log"; fail "$name did not start"; }
+  printf -v "PORT_$name" '%s' "$(cat "$TMP/$name.port")"
+  printf -v "PID_$name" '%s' "$pid"
+}
+
+# stop_py_server NAME: SIGTERM, wait (bounded) for its stats file.
+stop_py_server() {
+  local pid_var="PID_$1"
+  kill "${!pid_var}" 2>/dev/null
+  wait_file "$TMP/$1.stats" 10 || fail "$1 wrote no stats"
+}
+
+free_port() {
+  $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# check_json FILE EXPR...: each EXPR is Python over j (the parsed file).
+check_json() {
+  $PY tests/loadgen/check_json.py "$@" || fail "check_json $1"
+}
