@@ -8,6 +8,12 @@
  *  - units.c   formats values and percentages the way pprof does.
  *  - top.c     `nprof top`: the flat/cum table of `go tool pprof -top`.
  *  - fetch.c   `nprof fetch`: libcurl download, written atomically.
+ *  - diff.c    `nprof diff`: NEW minus BASE, as pprof -diff_base -top.
+ *  - json.c    a small bounded JSON reader (snapshot vars, loadgen result).
+ *  - flame.c   flame graph layout and its SVG.
+ *  - html.c    HTML/Markdown escaping and the atomic file writer.
+ *  - report.c  `nprof report`: a snapshot run directory as report.md and
+ *              a self-contained report.html.
  *  - main.c    verb dispatch and usage.
  *
  * Functions return 0 (or a count) on success and a negative CLI_E* code on
@@ -18,6 +24,7 @@
 #ifndef NPROF_CLI_H
 #define NPROF_CLI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -187,13 +194,233 @@ struct cli_top_options {
   double nodefraction; /* drop nodes with |cum| below this share of total */
 };
 
+/* One stack with one value: what flat/cum tables, diffs and flame graphs
+ * are built from. Frames and labels are borrowed from a profile. */
+struct cli_wsample {
+  const struct cli_frame *const *frames; /* leaf first */
+  size_t nframes;
+  int64_t value;
+  const struct cli_label *labels;
+  size_t nlabels;
+};
+
+/* Fills out[0..p->nsamples) with the samples of `p` at `sample_index`,
+ * values negated when `negate` (a diff's base). `out` borrows from `p`. */
+void cli_profile_wsamples(const struct cli_profile *p, int sample_index,
+                          bool negate, struct cli_wsample *out);
+
+/* pprof's function-granularity name of a frame: the function, else
+ * "[mapped file base name]", else "<unknown>"; may use `buf`. */
+const char *cli_frame_name(const struct cli_frame *f, char *buf, size_t len);
+
+enum { CLI_TOP_INLINE = 1, CLI_TOP_PARTIAL_INLINE = 2 };
+
+struct cli_top_row {
+  const char *name; /* pprof's function-granularity name; owned by the table */
+  int64_t flat, cum;
+  int inline_mark; /* 0, CLI_TOP_INLINE or CLI_TOP_PARTIAL_INLINE */
+};
+
+/* A flat/cum table, rows sorted as pprof's -top (|flat|, name, |cum|). */
+struct cli_top_table {
+  struct cli_top_row *rows;
+  size_t nrows;       /* rows shown (at most nodecount) */
+  size_t kept;        /* nodes above the nodefraction cutoff */
+  size_t dropped;     /* nodes below it */
+  int64_t total;      /* the 100% of the percentages */
+  int64_t shown_flat; /* sum of the shown rows' flat */
+  const char *unit;   /* the sample type's unit (borrowed) */
+  const char *to;     /* the unit every value is scaled to, NULL: unscaled */
+  double nodefraction;
+  void *impl;
+};
+
+/* Builds the table of `n` weighted samples as pprof does (see top.c).
+ * `total` < 0 means the sum of |value|; a diff passes its base's total.
+ * `unit` is borrowed. On success fills *out (free with
+ * cli_top_table_free()); returns 0 or CLI_ENOMEM. */
+int cli_top_build(const struct cli_wsample *ws, size_t n, int64_t total,
+                  const char *unit, const struct cli_top_options *opts,
+                  struct cli_top_table *out);
+
+/* Frees what cli_top_build() made and zeroes *t. NULL is a no-op. */
+void cli_top_table_free(struct cli_top_table *t);
+
+/* What pprof prints above a table. Strings are borrowed. */
+struct cli_top_header {
+  const char *file, *build_id; /* of the first mapping; NULL/"" hide */
+  const char *const *comments;
+  size_t ncomments;
+  const char *type;
+  int64_t time_nanos, duration_nanos;
+};
+
+/* The header of profile `p` at `sample_index`. */
+void cli_top_header_init(struct cli_top_header *h, const struct cli_profile *p,
+                         int sample_index);
+
+/* Prints header and table as `go tool pprof -top`. Returns 0 or CLI_EIO. */
+int cli_top_print_table(FILE *out, const struct cli_top_header *h,
+                        const struct cli_top_table *tab);
+
 /* Prints `go tool pprof -top`'s header and table for `p` on `out`.
  * Returns 0, CLI_ENOMEM or CLI_EIO (write failed). */
 int cli_top_print(FILE *out, const struct cli_profile *p,
                   const struct cli_top_options *opts);
 
+/* ---- diff.c: NEW minus BASE, as pprof -diff_base ---- */
+
+struct cli_diff {
+  /* NEW's samples, then BASE's with values negated; frames borrowed from
+   * the two profiles, which must outlive the diff. */
+  struct cli_wsample *samples;
+  size_t nsamples, nbase;
+  int64_t base_total; /* sum of |value| over BASE: pprof's 100% */
+  const struct cli_profile *base, *newp;
+  int new_index, base_index;
+  const char *unit;
+};
+
+/* Pairs BASE and NEW at the sample type `spec` (as --sample-index, resolved
+ * on NEW; it must exist in BASE with the same unit). Returns 0, or
+ * CLI_ENOTFOUND / CLI_ENOMEM with a message in `err`; *d untouched then. */
+int cli_diff_init(struct cli_diff *d, const struct cli_profile *base,
+                  const struct cli_profile *newp, const char *spec, char *err,
+                  size_t errlen);
+
+/* Frees the sample array; the profiles stay the caller's. NULL: no-op. */
+void cli_diff_close(struct cli_diff *d);
+
+/* The flat/cum table of NEW minus BASE (see cli_top_build()). */
+int cli_diff_table(const struct cli_diff *d, const struct cli_top_options *opts,
+                   struct cli_top_table *out);
+
+/* Prints `go tool pprof -diff_base=BASE -top NEW`. Returns 0, CLI_ENOMEM or
+ * CLI_EIO. */
+int cli_diff_print(FILE *out, const struct cli_diff *d,
+                   const struct cli_top_options *opts);
+
+/* ---- json.c: a bounded JSON reader ---- */
+
+enum cli_json_type {
+  CLI_JSON_NULL,
+  CLI_JSON_BOOL,
+  CLI_JSON_NUMBER,
+  CLI_JSON_STRING,
+  CLI_JSON_ARRAY,
+  CLI_JSON_OBJECT
+};
+
+/* One value. Arrays and objects list their members from `child` through
+ * `next`, in document order; an object's members carry their `key`. */
+struct cli_json {
+  enum cli_json_type type;
+  bool boolean;
+  double number;
+  char *string; /* NUL-terminated UTF-8 (may hold NULs: see len) */
+  size_t len;
+  char *key;
+  size_t count; /* members of an array or object */
+  struct cli_json *child, *next;
+};
+
+/* Parses `len` bytes of JSON (nesting at most 64 deep). On success stores
+ * the tree in *out (free with cli_json_free()); otherwise returns
+ * CLI_EINVALID (message says where and why) or CLI_ENOMEM. */
+int cli_json_parse(const char *text, size_t len, struct cli_json **out,
+                   char *err, size_t errlen);
+
+/* Reads `path` (at most `cap` bytes) and parses it. Also returns CLI_EIO
+ * and CLI_ETOOBIG; messages name the file. */
+int cli_json_load(const char *path, size_t cap, struct cli_json **out,
+                  char *err, size_t errlen);
+
+/* Frees a tree (and its siblings). NULL is a no-op. */
+void cli_json_free(struct cli_json *j);
+
+/* The member `key` of object `obj` (the last one if repeated); NULL when
+ * absent or `obj` is not an object (NULL included). */
+const struct cli_json *cli_json_get(const struct cli_json *obj,
+                                    const char *key);
+
+/* A finite number member into *out: true; else false, *out untouched. */
+bool cli_json_number(const struct cli_json *obj, const char *key, double *out);
+
+/* A string member, or NULL. */
+const char *cli_json_string(const struct cli_json *obj, const char *key);
+
+/* Reads a whole file of at most `cap` bytes into *out (malloc'd, NUL
+ * appended; free()) and its length into *lenp. Returns 0, CLI_EIO,
+ * CLI_ETOOBIG or CLI_ENOMEM with a message naming the file. */
+int cli_read_file(const char *path, size_t cap, char **out, size_t *lenp,
+                  char *err, size_t errlen);
+
+/* ---- flame.c: flame graph layout and SVG ---- */
+
+struct cli_flame_rect {
+  const char *name; /* owned by the flame graph */
+  double x, w;      /* pixels */
+  int depth;        /* 0: the root ("all") */
+  int64_t value;
+};
+
+struct cli_flame {
+  struct cli_flame_rect *rects; /* parents before their children */
+  size_t nrects;
+  int max_depth;
+  size_t hidden;    /* frames narrower than min_width, not drawn */
+  size_t truncated; /* stacks cut to the depth limit (see flame.c) */
+  int64_t total;    /* the root's value: the growth drawn */
+  int64_t shrunk;   /* sum over stacks whose value went down (not drawn) */
+  double width;
+  void *impl;
+};
+
+/* Lays out `n` weighted samples (signed: see flame.c) `width` pixels wide,
+ * leaving out frames under `min_width` pixels. Returns 0 or CLI_ENOMEM;
+ * free with cli_flame_free(). */
+int cli_flame_build(const struct cli_wsample *ws, size_t n, double width,
+                    double min_width, struct cli_flame *out);
+
+/* Frees the layout and zeroes *f. NULL is a no-op. */
+void cli_flame_free(struct cli_flame *f);
+
+/* Writes the layout as one self-contained <svg> element (no script;
+ * tooltips through <title>), values formatted in `unit`. Returns 0 or
+ * CLI_EIO. */
+int cli_flame_svg(FILE *out, const struct cli_flame *f, const char *unit);
+
+/* ---- html.c: escaping and atomic writes ---- */
+
+/* Length of the valid UTF-8 sequence starting at s (1-4), 0 if invalid. */
+size_t cli_utf8_len(const unsigned char *s);
+
+/* Writes `s` as HTML/SVG text or attribute value: & < > " ' as entities,
+ * invalid UTF-8 and control characters (but tab and newline) as U+FFFD.
+ * NULL writes nothing. */
+void cli_html_escape(FILE *out, const char *s);
+
+/* Writes `s` as literal Markdown text on one line (a table cell): markdown
+ * punctuation backslash-escaped, & < > as entities, newlines as spaces,
+ * invalid UTF-8 as U+FFFD. */
+void cli_md_escape(FILE *out, const char *s);
+
+/* Writes `s` as a Markdown code span safe inside a table cell. */
+void cli_md_code(FILE *out, const char *s);
+
+/* Writes `s` quoted for a POSIX shell when it needs quoting. */
+void cli_shell_quote(FILE *out, const char *s);
+
+/* Writes `len` bytes to `path` atomically: a hidden temporary in the same
+ * directory, fsync, mode 0644, rename. Returns 0, CLI_EIO or CLI_ENOMEM
+ * (message names the file); on failure no temporary is left behind. */
+int cli_write_atomic(const char *path, const void *data, size_t len, char *err,
+                     size_t errlen);
+
 /* ---- verbs: argv[0] is the verb name; return a CLI_EXIT_* code ---- */
 int cli_top_main(int argc, char **argv);
 int cli_fetch_main(int argc, char **argv);
+int cli_diff_main(int argc, char **argv);
+int cli_report_main(int argc, char **argv);
 
 #endif /* NPROF_CLI_H */

@@ -17,6 +17,8 @@ struct verb {
 static const struct verb verbs[] = {
     {"fetch", cli_fetch_main, "download a profile: fetch URL -o FILE"},
     {"top", cli_top_main, "flat/cum table of a profile: top FILE [-n N]"},
+    {"diff", cli_diff_main, "growth from BASE to NEW: diff BASE NEW [-n N]"},
+    {"report", cli_report_main, "load test report: report RUN_DIR"},
 };
 
 static void usage(FILE *f)

@@ -8,7 +8,7 @@ CLI_PB_OBJ := $(BUILD)/obj/gen/profile.pb-c.o
 
 # Modules without main(), shared by the binary, the unit tests and (rebuilt
 # with clang) the fuzzer.
-CLI_MODULES := decode units top fetch
+CLI_MODULES := decode units top fetch diff json html flame report
 CLI_OBJS := $(CLI_MODULES:%=$(BUILD)/obj/profiler/cli/%.o)
 
 $(BUILD)/obj/profiler/cli/%.o: EXTRA_CFLAGS = $(CLI_CFLAGS)
@@ -26,7 +26,8 @@ CLI_TEST_CFLAGS := $(CLI_CFLAGS) $(call pc_cflags,cmocka)
 CLI_TEST_LIBS := $(CLI_LIBS) $(call pc_libs,cmocka)
 
 $(BUILD)/obj/tests/unit/test_cli_%.o: EXTRA_CFLAGS = $(CLI_TEST_CFLAGS)
-CLI_TEST_OBJS := $(addprefix $(BUILD)/obj/tests/unit/test_cli_,decode.o units.o top.o)
+CLI_TEST_OBJS := $(addprefix $(BUILD)/obj/tests/unit/test_cli_,decode.o units.o top.o \
+	diff.o flame.o html.o report_json.o)
 $(CLI_TEST_OBJS): $(BUILD)/gen/profile.pb-c.h
 
 $(BUILD)/test/unit/test_cli_decode: $(BUILD)/obj/tests/unit/test_cli_decode.o \
@@ -45,8 +46,35 @@ $(BUILD)/test/unit/test_cli_top: $(BUILD)/obj/tests/unit/test_cli_top.o \
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CLI_TEST_LIBS)
 
+$(BUILD)/test/unit/test_cli_diff: $(BUILD)/obj/tests/unit/test_cli_diff.o \
+		$(BUILD)/obj/profiler/cli/diff.o $(BUILD)/obj/profiler/cli/top.o \
+		$(BUILD)/obj/profiler/cli/units.o $(BUILD)/obj/profiler/cli/decode.o \
+		$(CLI_PB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CLI_TEST_LIBS)
+
+$(BUILD)/test/unit/test_cli_flame: $(BUILD)/obj/tests/unit/test_cli_flame.o \
+		$(BUILD)/obj/profiler/cli/flame.o $(BUILD)/obj/profiler/cli/html.o \
+		$(BUILD)/obj/profiler/cli/top.o $(BUILD)/obj/profiler/cli/units.o \
+		$(BUILD)/obj/profiler/cli/decode.o $(CLI_PB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CLI_TEST_LIBS)
+
+$(BUILD)/test/unit/test_cli_html: $(BUILD)/obj/tests/unit/test_cli_html.o \
+		$(BUILD)/obj/profiler/cli/html.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CLI_TEST_LIBS)
+
+$(BUILD)/test/unit/test_cli_report_json: \
+		$(BUILD)/obj/tests/unit/test_cli_report_json.o \
+		$(BUILD)/obj/profiler/cli/json.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CLI_TEST_LIBS)
+
 UNIT_TESTS += $(BUILD)/test/unit/test_cli_decode $(BUILD)/test/unit/test_cli_units \
-	$(BUILD)/test/unit/test_cli_top
+	$(BUILD)/test/unit/test_cli_top $(BUILD)/test/unit/test_cli_diff \
+	$(BUILD)/test/unit/test_cli_flame $(BUILD)/test/unit/test_cli_html \
+	$(BUILD)/test/unit/test_cli_report_json
 
 # ---- integration: real Go profiles, go tool pprof as the reference ----
 # Standard library only and GO111MODULE=off: no network, no module cache.
@@ -59,7 +87,9 @@ $(BUILD)/test/cli/goprof: tests/cli/goprof.go
 
 TEST_PROGRAMS += $(BUILD)/test/cli/goprof
 INTEGRATION_TESTS += tests/integration/cli_top.sh tests/integration/cli_errors.sh \
-	tests/integration/cli_fetch.sh tests/integration/cli_libnprof.sh
+	tests/integration/cli_fetch.sh tests/integration/cli_libnprof.sh \
+	tests/integration/cli_diff.sh tests/integration/cli_report.sh \
+	tests/integration/cli_report_chromium.sh
 
 # ---- libFuzzer: the profile decoder, plus top on whatever it accepts ----
 # clang objects live apart from the gcc ones: different compiler, different

@@ -127,7 +127,7 @@ static void table_free(struct node_table *t)
 
 /* pprof's name for a frame without a function: at function granularity it
  * drops addresses, leaving the mapped file's base name, or "<unknown>". */
-static const char *frame_name(const struct cli_frame *f, char *buf, size_t len)
+const char *cli_frame_name(const struct cli_frame *f, char *buf, size_t len)
 {
   const char *base;
 
@@ -163,29 +163,29 @@ static int cmp_flat_name(const void *a, const void *b)
 }
 
 /* The header pprof prints above every text report. */
-static void print_labels(FILE *out, const struct cli_profile *p, int idx,
+static void print_labels(FILE *out, const struct cli_top_header *h,
                          int64_t total, const char *unit, const char *to)
 {
-  const Perftools__Profiles__Profile *pb = p->raw;
   char v[64];
 
-  if (pb->n_mapping > 0) {
-    const char *file = pb->string_table[pb->mapping[0]->filename];
-    const char *build_id = pb->string_table[pb->mapping[0]->build_id];
-    const char *base = strrchr(file, '/');
-    if (file[0] != '\0')
-      fprintf(out, "File: %s\n", base != NULL ? base + 1 : file);
-    if (build_id[0] != '\0')
-      fprintf(out, "Build ID: %s\n", build_id);
+  if (h->file != NULL && h->file[0] != '\0') {
+    const char *base = strrchr(h->file, '/');
+    fprintf(out, "File: %s\n", base != NULL ? base + 1 : h->file);
   }
-  /* pprof shows comments, except those starting with '#'. */
-  for (size_t i = 0; i < p->ncomments; i++) {
-    if (p->comments[i][0] != '#')
-      fprintf(out, "%s\n", p->comments[i]);
+  if (h->build_id != NULL && h->build_id[0] != '\0')
+    fprintf(out, "Build ID: %s\n", h->build_id);
+  /* pprof shows comments, except those starting with '#'; a merged
+   * profile (diff) lists each distinct comment once. */
+  for (size_t i = 0; i < h->ncomments; i++) {
+    bool dup = false;
+    for (size_t j = 0; j < i && !dup; j++)
+      dup = strcmp(h->comments[i], h->comments[j]) == 0;
+    if (!dup && h->comments[i][0] != '#')
+      fprintf(out, "%s\n", h->comments[i]);
   }
-  fprintf(out, "Type: %s\n", p->sample_types[idx].type);
-  if (p->time_nanos != 0) {
-    time_t t = (time_t)(p->time_nanos / 1000000000);
+  fprintf(out, "Type: %s\n", h->type);
+  if (h->time_nanos != 0) {
+    time_t t = (time_t)(h->time_nanos / 1000000000);
     struct tm tm;
     char month[8], zone[16];
     if (localtime_r(&t, &tm) != NULL) {
@@ -197,75 +197,105 @@ static void print_labels(FILE *out, const struct cli_profile *p, int idx,
               tm.tm_min, tm.tm_hour < 12 ? "am" : "pm", zone);
     }
   }
-  if (p->duration_nanos != 0) {
+  if (h->duration_nanos != 0) {
     char d[64], pct[32] = "";
     /* pprof scales the duration like any nanosecond value ("405.61ms"),
      * and for time profiles adds the share of wall time sampled; without
      * it the line keeps pprof's trailing space. */
-    cli_format_value(p->duration_nanos, "nanoseconds", NULL, d, sizeof(d));
+    cli_format_value(h->duration_nanos, "nanoseconds", NULL, d, sizeof(d));
     cli_format_value(total, unit, to, v, sizeof(v));
     if (strcmp(unit, "nanoseconds") == 0 || strcmp(unit, "ns") == 0) {
       char raw[16];
-      cli_format_percent(total, p->duration_nanos, raw, sizeof(raw));
+      cli_format_percent(total, h->duration_nanos, raw, sizeof(raw));
       snprintf(pct, sizeof(pct), "(%s)", raw);
     }
     fprintf(out, "Duration: %s, Total samples = %s %s\n", d, v, pct);
   }
 }
 
-int cli_top_print(FILE *out, const struct cli_profile *p,
-                  const struct cli_top_options *opts)
-{
-  struct node_table t = {0};
-  struct node **order = NULL;
-  const char *unit, *to;
-  char name_buf[96], a[64], b[64], c[64];
-  int64_t total = 0, flat_sum = 0, shown_flat = 0, running = 0, cutoff;
-  int64_t min_value = 0;
-  size_t kept = 0, dropped = 0, shown;
-  int idx, result = 0;
+/* What the table keeps besides the public rows. */
+struct table_impl {
+  struct node_table t;
+  struct node **order;
+};
 
-  assert(out != NULL && p != NULL && opts != NULL);
-  idx = opts->sample_index;
-  assert(idx >= 0 && (size_t)idx < p->nsample_types);
-  unit = p->sample_types[idx].unit;
+void cli_top_table_free(struct cli_top_table *tab)
+{
+  struct table_impl *impl;
+
+  if (tab == NULL)
+    return;
+  impl = tab->impl;
+  if (impl != NULL) {
+    free(impl->order);
+    table_free(&impl->t);
+    free(impl);
+  }
+  free(tab->rows);
+  memset(tab, 0, sizeof(*tab));
+}
+
+int cli_top_build(const struct cli_wsample *ws, size_t n, int64_t total,
+                  const char *unit, const struct cli_top_options *opts,
+                  struct cli_top_table *out)
+{
+  struct table_impl *impl;
+  struct node_table *t;
+  struct node **order;
+  struct cli_top_row *rows = NULL;
+  char name_buf[96];
+  int64_t computed = 0, flat_sum = 0, shown_flat = 0, cutoff, min_value = 0;
+  size_t kept = 0, dropped = 0, shown;
+  int result = 0;
+
+  assert((ws != NULL || n == 0) && opts != NULL && out != NULL);
+  if ((impl = calloc(1, sizeof(*impl))) == NULL)
+    return CLI_ENOMEM;
+  t = &impl->t;
 
   /* Flat and cum of every function. */
-  for (size_t i = 0; i < p->nsamples; i++) {
-    const struct cli_sample *s = &p->samples[i];
-    int64_t v = s->values[idx];
+  for (size_t i = 0; i < n; i++) {
+    const struct cli_wsample *s = &ws[i];
+    int64_t v = s->value;
     if (v == 0)
       continue;
-    total += abs64(v);
+    computed += abs64(v);
     for (size_t j = 0; j < s->nframes; j++) {
-      const char *name = frame_name(s->frames[j], name_buf, sizeof(name_buf));
-      struct node *n = table_get(&t, name, true, &result);
-      if (n == NULL)
+      const char *name =
+          cli_frame_name(s->frames[j], name_buf, sizeof(name_buf));
+      struct node *nd = table_get(t, name, true, &result);
+      if (nd == NULL)
         goto out;
-      if (n->seen != i + 1) {
-        n->cum += v;
-        n->seen = i + 1;
+      if (nd->seen != i + 1) {
+        nd->cum += v;
+        nd->seen = i + 1;
       }
       if (j == 0) {
-        n->flat += v;
+        nd->flat += v;
         flat_sum += v;
       }
     }
   }
+  if (total < 0)
+    total = computed;
 
   /* Drop the nodes below the cutoff; pprof takes it from the flat sum
    * but labels it with the total. */
   cutoff = abs64((int64_t)((double)flat_sum * opts->nodefraction));
-  order = calloc(t.count + 1, sizeof(*order));
+  order = impl->order = calloc(t->count + 1, sizeof(*order));
   if (order == NULL) {
     result = CLI_ENOMEM;
     goto out;
   }
-  for (size_t i = 0; i < t.count; i++) {
-    if (cutoff > 0 && abs64(t.nodes[i].cum) < cutoff)
+  for (size_t i = 0; i < t->count; i++) {
+    /* A function whose values cancel out (a diff) is no node at all for
+     * pprof (selectNodesForGraph), not even a dropped one. */
+    if (t->nodes[i].cum == 0 && t->nodes[i].flat == 0)
+      continue;
+    if (cutoff > 0 && abs64(t->nodes[i].cum) < cutoff)
       dropped++;
     else
-      order[kept++] = &t.nodes[i];
+      order[kept++] = &t->nodes[i];
   }
   qsort(order, kept, sizeof(*order), cmp_flat_name);
   shown = kept;
@@ -280,61 +310,158 @@ int cli_top_print(FILE *out, const struct cli_profile *p,
   }
 
   /* Inline marks, from shown callers only (see the top comment). */
-  for (size_t i = 0; i < p->nsamples; i++) {
-    const struct cli_sample *s = &p->samples[i];
+  for (size_t i = 0; i < n; i++) {
+    const struct cli_wsample *s = &ws[i];
     struct node *parent = NULL;
-    if (s->values[idx] == 0)
+    if (s->value == 0)
       continue;
     for (size_t j = s->nframes; j-- > 0;) {
-      const char *name = frame_name(s->frames[j], name_buf, sizeof(name_buf));
-      struct node *n = table_get(&t, name, false, &result);
-      if (n == NULL || !n->shown)
+      const char *name =
+          cli_frame_name(s->frames[j], name_buf, sizeof(name_buf));
+      struct node *nd = table_get(t, name, false, &result);
+      if (nd == NULL || !nd->shown)
         continue;
-      if (parent != NULL && n != parent) {
+      if (parent != NULL && nd != parent) {
         if (s->frames[j]->inlined)
-          n->inline_in = true;
+          nd->inline_in = true;
         else
-          n->plain_in = true;
+          nd->plain_in = true;
       }
-      parent = n;
+      parent = nd;
     }
   }
 
-  to = cli_unit_for_range(min_value, total, unit);
-  print_labels(out, p, idx, total, unit, to);
-  cli_format_value(shown_flat, unit, to, a, sizeof(a));
-  cli_format_percent(shown_flat, total, b, sizeof(b));
+  if ((rows = calloc(shown + 1, sizeof(*rows))) == NULL) {
+    result = CLI_ENOMEM;
+    goto out;
+  }
+  for (size_t i = 0; i < shown; i++) {
+    const struct node *nd = order[i];
+    rows[i].name = nd->name;
+    rows[i].flat = nd->flat;
+    rows[i].cum = nd->cum;
+    rows[i].inline_mark =
+        nd->inline_in ? (nd->plain_in ? CLI_TOP_PARTIAL_INLINE : CLI_TOP_INLINE)
+                      : 0;
+  }
+  memset(out, 0, sizeof(*out));
+  out->rows = rows;
+  out->nrows = shown;
+  out->kept = kept;
+  out->dropped = dropped;
+  out->total = total;
+  out->shown_flat = shown_flat;
+  out->unit = unit;
+  out->to = cli_unit_for_range(min_value, total, unit);
+  out->nodefraction = opts->nodefraction;
+  out->impl = impl;
+  return 0;
+out:
+  free(rows);
+  free(impl->order);
+  table_free(t);
+  free(impl);
+  return result;
+}
+
+int cli_top_print_table(FILE *out, const struct cli_top_header *h,
+                        const struct cli_top_table *tab)
+{
+  const char *unit = tab->unit, *to = tab->to;
+  char a[64], b[64], c[64];
+  int64_t running = 0, total = tab->total;
+
+  assert(out != NULL && h != NULL && tab != NULL);
+  print_labels(out, h, total, unit, to);
+  cli_format_value(tab->shown_flat, unit, to, a, sizeof(a));
+  cli_format_percent(tab->shown_flat, total, b, sizeof(b));
   cli_format_value(total, unit, to, c, sizeof(c));
   fprintf(out, "Showing nodes accounting for %s, %s of %s total\n", a,
           b + strspn(b, " "), c);
-  if (total != 0 && dropped > 0) {
-    cli_format_value(abs64((int64_t)((double)total * opts->nodefraction)), unit,
+  if (total != 0 && tab->dropped > 0) {
+    cli_format_value(abs64((int64_t)((double)total * tab->nodefraction)), unit,
                      to, a, sizeof(a));
-    fprintf(out, "Dropped %zu node%s (cum <= %s)\n", dropped,
-            dropped > 1 ? "s" : "", a);
+    fprintf(out, "Dropped %zu node%s (cum <= %s)\n", tab->dropped,
+            tab->dropped > 1 ? "s" : "", a);
   }
-  if (total != 0 && shown > 0 && shown < kept)
-    fprintf(out, "Showing top %zu nodes out of %zu\n", shown, kept);
+  if (total != 0 && tab->nrows > 0 && tab->nrows < tab->kept)
+    fprintf(out, "Showing top %zu nodes out of %zu\n", tab->nrows, tab->kept);
   fprintf(out, "%10s %5s%% %5s%% %10s %5s%%\n", "flat", "flat", "sum", "cum",
           "cum");
-  for (size_t i = 0; i < shown; i++) {
-    const struct node *n = order[i];
+  for (size_t i = 0; i < tab->nrows; i++) {
+    const struct cli_top_row *r = &tab->rows[i];
     char fp[16], sp[16], cp[16];
-    running += n->flat;
-    cli_format_value(n->flat, unit, to, a, sizeof(a));
-    cli_format_value(n->cum, unit, to, b, sizeof(b));
-    cli_format_percent(n->flat, total, fp, sizeof(fp));
+    running += r->flat;
+    cli_format_value(r->flat, unit, to, a, sizeof(a));
+    cli_format_value(r->cum, unit, to, b, sizeof(b));
+    cli_format_percent(r->flat, total, fp, sizeof(fp));
     cli_format_percent(running, total, sp, sizeof(sp));
-    cli_format_percent(n->cum, total, cp, sizeof(cp));
-    fprintf(out, "%10s %s %s %10s %s  %s%s\n", a, fp, sp, b, cp, n->name,
-            n->inline_in ? (n->plain_in ? " (partial-inline)" : " (inline)")
-                         : "");
+    cli_format_percent(r->cum, total, cp, sizeof(cp));
+    fprintf(out, "%10s %s %s %10s %s  %s%s\n", a, fp, sp, b, cp, r->name,
+            r->inline_mark == CLI_TOP_PARTIAL_INLINE ? " (partial-inline)"
+            : r->inline_mark == CLI_TOP_INLINE       ? " (inline)"
+                                                     : "");
   }
   if (fflush(out) != 0 || ferror(out))
-    result = CLI_EIO;
-out:
-  free(order);
-  table_free(&t);
+    return CLI_EIO;
+  return 0;
+}
+
+void cli_top_header_init(struct cli_top_header *h, const struct cli_profile *p,
+                         int sample_index)
+{
+  const Perftools__Profiles__Profile *pb = p->raw;
+
+  assert(sample_index >= 0 && (size_t)sample_index < p->nsample_types);
+  memset(h, 0, sizeof(*h));
+  if (pb != NULL && pb->n_mapping > 0) {
+    h->file = pb->string_table[pb->mapping[0]->filename];
+    h->build_id = pb->string_table[pb->mapping[0]->build_id];
+  }
+  h->comments = p->comments;
+  h->ncomments = p->ncomments;
+  h->type = p->sample_types[sample_index].type;
+  h->time_nanos = p->time_nanos;
+  h->duration_nanos = p->duration_nanos;
+}
+
+void cli_profile_wsamples(const struct cli_profile *p, int sample_index,
+                          bool negate, struct cli_wsample *out)
+{
+  assert(p != NULL && out != NULL);
+  assert(sample_index >= 0 && (size_t)sample_index < p->nsample_types);
+  for (size_t i = 0; i < p->nsamples; i++) {
+    const struct cli_sample *s = &p->samples[i];
+    int64_t v = s->values[sample_index];
+    out[i].frames = s->frames;
+    out[i].nframes = s->nframes;
+    /* -INT64_MIN would overflow; saturate as abs64() does. */
+    out[i].value = !negate ? v : (v == INT64_MIN ? INT64_MAX : -v);
+    out[i].labels = s->labels;
+    out[i].nlabels = s->nlabels;
+  }
+}
+
+int cli_top_print(FILE *out, const struct cli_profile *p,
+                  const struct cli_top_options *opts)
+{
+  struct cli_top_header h;
+  struct cli_top_table tab;
+  struct cli_wsample *ws;
+  int result;
+
+  assert(out != NULL && p != NULL && opts != NULL);
+  if ((ws = calloc(p->nsamples + 1, sizeof(*ws))) == NULL)
+    return CLI_ENOMEM;
+  cli_profile_wsamples(p, opts->sample_index, false, ws);
+  result = cli_top_build(ws, p->nsamples, -1,
+                         p->sample_types[opts->sample_index].unit, opts, &tab);
+  if (result == 0) {
+    cli_top_header_init(&h, p, opts->sample_index);
+    result = cli_top_print_table(out, &h, &tab);
+    cli_top_table_free(&tab);
+  }
+  free(ws);
   return result;
 }
 
