@@ -2,12 +2,13 @@
 
 NPROF_PKGS := libunwind libdw libmicrohttpd zlib libprotobuf-c
 NPROF_CFLAGS := -Iprofiler/include -Iprofiler/src $(call pc_cflags,$(NPROF_PKGS))
-NPROF_LIBS := $(call pc_libs,$(NPROF_PKGS)) -lpthread -lm -ldl
+NPROF_LIBS := $(call pc_libs,$(NPROF_PKGS)) -lpthread -lm -ldl -lrt
 
 NPROF_SRCS := $(wildcard profiler/src/*.c)
-# Sanitizers bring their own malloc: the interposer stays out of those builds.
+# Sanitizers bring their own malloc and intercept pthread: the interposers
+# stay out of those builds.
 ifneq ($(SANITIZER),)
-NPROF_SRCS := $(filter-out profiler/src/malloc.c,$(NPROF_SRCS))
+NPROF_SRCS := $(filter-out profiler/src/malloc.c profiler/src/interpose.c,$(NPROF_SRCS))
 endif
 NPROF_OBJS := $(NPROF_SRCS:%.c=$(BUILD)/obj/pic/%.o) $(BUILD)/obj/pic/gen/profile.pb-c.o
 

@@ -1,6 +1,6 @@
 # libnprof's tests, fuzz target and benchmark.
 
-PROFILER_UNIT := heap util pprof endpoints custom
+PROFILER_UNIT := heap util pprof endpoints custom cpu contention threadcreate trace
 ifeq ($(SANITIZER),)
 PROFILER_UNIT += malloc # owns malloc: not with a sanitizer runtime
 endif
@@ -24,15 +24,22 @@ $(BUILD)/test/bin/known_program: tests/profiler/known_program.c $(BUILD)/lib/lib
 	$(CC) $(PROFILER_TEST_CFLAGS) -o $@ $< $(LDFLAGS) -L$(BUILD)/lib -lnprof \
 		-Wl,-rpath,$(abspath $(BUILD)/lib) -lpthread
 
-TEST_PROGRAMS += $(BUILD)/test/bin/known_program
-INTEGRATION_TESTS += tests/integration/profiler_endpoints.py
+$(BUILD)/test/bin/workload_program: tests/profiler/workload_program.c $(BUILD)/lib/libnprof.so
+	@mkdir -p $(dir $@)
+	$(CC) $(PROFILER_TEST_CFLAGS) -o $@ $< $(LDFLAGS) -L$(BUILD)/lib -lnprof \
+		-Wl,-rpath,$(abspath $(BUILD)/lib) -lpthread
+
+TEST_PROGRAMS += $(BUILD)/test/bin/known_program $(BUILD)/test/bin/workload_program
+INTEGRATION_TESTS += tests/integration/profiler_endpoints.py \
+	tests/integration/profiler_cpu_contention.py
 
 # libFuzzer: the library's sources again, built by clang with the fuzzer's
 # coverage instrumentation (no interposer: ASan owns malloc).
 FUZZ_CC := clang
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
 	-std=c17 -D_GNU_SOURCE -DNPROF_SANITIZED=1 -I$(BUILD)/gen $(NPROF_CFLAGS)
-PROFILER_FUZZ_SRCS := $(filter-out profiler/src/malloc.c,$(wildcard profiler/src/*.c))
+PROFILER_FUZZ_SRCS := $(filter-out profiler/src/malloc.c profiler/src/interpose.c,\
+	$(wildcard profiler/src/*.c))
 PROFILER_FUZZ_OBJS := $(PROFILER_FUZZ_SRCS:%.c=build/fuzz/obj/%.o) \
 	build/fuzz/obj/gen/profile.pb-c.o
 
@@ -55,9 +62,17 @@ $(BUILD)/bench/alloc_bench: tests/bench/alloc_bench.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< -lpthread
 
-BENCH_PROGRAMS += $(BUILD)/bench/alloc_bench
-BENCHES += tests/bench/profiler_heap.py
+$(BUILD)/bench/cpu_bench $(BUILD)/bench/mutex_bench: $(BUILD)/bench/%: tests/bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< -lpthread
 
-.PHONY: bench-profiler
+BENCH_PROGRAMS += $(BUILD)/bench/alloc_bench $(BUILD)/bench/cpu_bench \
+	$(BUILD)/bench/mutex_bench
+BENCHES += tests/bench/profiler_heap.py tests/bench/profiler_cpu.py
+
+.PHONY: bench-profiler bench-profiler-cpu
 bench-profiler: $(BUILD)/lib/libnprof.so $(BUILD)/bench/alloc_bench ## heap profiler overhead vs plain glibc (and heaptrack, gperftools)
 	tests/bench/profiler_heap.py
+
+bench-profiler-cpu: $(BUILD)/lib/libnprof.so $(BUILD)/bench/cpu_bench $(BUILD)/bench/mutex_bench ## CPU profiler overhead at 100 Hz (vs gperftools); uncontended mutex cost, contention profiling on vs off
+	tests/bench/profiler_cpu.py

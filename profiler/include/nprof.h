@@ -9,7 +9,12 @@
  *
  * Either way the malloc family is interposed so heap allocations are sampled
  * (NPROF_HEAP_RATE: mean bytes between samples, default 524288 as in Go; 1
- * samples every allocation; 0 turns heap profiling off).
+ * samples every allocation; 0 turns heap profiling off), and so are
+ * pthread_create (threadcreate profile) and the pthread lock and wait
+ * functions (mutex and block profiles: NPROF_MUTEX_RATE, NPROF_BLOCK_RATE,
+ * off by default). The CPU profile (/debug/pprof/profile, and trace)
+ * samples at NPROF_CPU_HZ (default 100) with SIGPROF, only while a request
+ * asks for it, and refuses when the application has a SIGPROF handler.
  *
  * Every function returns 0 or a positive value on success and a negative
  * NPROF_E* code on failure; nprof_strerror() turns a code into words. No
@@ -40,7 +45,10 @@ typedef enum nprof_error {
   NPROF_EALREADY = -5, /* the server is already running */
   NPROF_EEXIST = -6,   /* a profile or variable with that name exists */
   NPROF_ENOENT = -7,   /* no such key, profile or server */
-  NPROF_ESYSTEM = -8   /* a system call failed (thread, signal, timer) */
+  NPROF_ESYSTEM = -8,  /* a system call failed (thread, signal, timer) */
+  NPROF_EBUSY = -9,    /* the CPU profiler is already in use */
+  NPROF_ESIGNAL = -10, /* the application has its own SIGPROF handler */
+  NPROF_ECANCELED = -11 /* the server stopped while a profile was taken */
 } nprof_error;
 
 /* Returns a static, human-readable description of `err`. */
@@ -61,9 +69,17 @@ typedef struct nprof_options {
   /* Mean bytes between heap samples; negative: NPROF_HEAP_RATE, else the
    * default. 0 turns heap sampling off. */
   long heap_rate;
+  /* Mutex contention: one contended acquisition in `mutex_rate` is
+   * recorded (Go's SetMutexProfileFraction); 0 off. Negative:
+   * NPROF_MUTEX_RATE, else off. */
+  long mutex_rate;
+  /* Blocking: one sample per `block_rate` nanoseconds spent waiting on
+   * locks and condition variables (Go's SetBlockProfileRate); 1 every
+   * wait; 0 off. Negative: NPROF_BLOCK_RATE, else off. */
+  long block_rate;
 } nprof_options;
 
-/* Fills `opts` with the defaults (NULL address, rate -1). */
+/* Fills `opts` with the defaults (NULL address, rates -1). */
 NPROF_EXTERN void nprof_options_init(nprof_options *opts);
 
 /* Starts the HTTP server serving /debug/pprof/ and /debug/vars.
@@ -85,6 +101,21 @@ NPROF_EXTERN const char *nprof_listen_address(void);
  * up the new rate at their next sample. Returns 0 or NPROF_EINVAL. */
 NPROF_EXTERN int nprof_heap_rate_set(long rate);
 NPROF_EXTERN long nprof_heap_rate(void);
+
+/* --- Contention (mutex and block profiles), off by default as in Go ---
+ *
+ * The interposed pthread_mutex_lock, pthread_rwlock_rdlock/wrlock and
+ * pthread_cond_wait/timedwait time the waits; an uncontended lock costs a
+ * try-lock. The stacks are the waiters'. */
+
+/* Records one contended mutex or rwlock acquisition in `rate` on average
+ * (1: every one; 0: off). Returns 0 or NPROF_EINVAL (negative). */
+NPROF_EXTERN int nprof_mutex_rate_set(long rate);
+NPROF_EXTERN long nprof_mutex_rate(void);
+/* Samples one blocking event per `rate` nanoseconds spent blocked (1:
+ * every wait; 0: off). Returns 0 or NPROF_EINVAL (negative). */
+NPROF_EXTERN int nprof_block_rate_set(long rate);
+NPROF_EXTERN long nprof_block_rate(void);
 
 /* --- Application-defined profiles (Go's pprof.NewProfile) --- */
 

@@ -415,6 +415,219 @@ static int count_profile(const char *name, nprof__count_stack *s, long n,
   return rc;
 }
 
+
+/* ---- mutex and block: Go's printCountCycleProfile ---- */
+
+static int cmp_wait_delay_desc(const void *pa, const void *pb)
+{
+  const nprof__wait_record *a = pa, *b = pb;
+  if (a->delay_ns != b->delay_ns)
+    return a->delay_ns > b->delay_ns ? -1 : 1;
+  return cmp_pcs(a->pcs, a->depth, b->pcs, b->depth);
+}
+
+static int cmp_wait_id(const void *pa, const void *pb)
+{
+  const nprof__wait_record *a = pa, *b = pb;
+  return a->id < b->id ? -1 : a->id > b->id;
+}
+
+static int wait_profile(nprof__wait_profile which, nprof__wait_record *recs,
+                        long n, int debug, int64_t duration, nprof__buf *out)
+{
+  int rc = 0;
+  long rate = nprof__contention_rate_get(which);
+  qsort(recs, (size_t)n, sizeof(*recs), cmp_wait_delay_desc);
+  if (debug) {
+    /* Go's legacy text: "--- mutex:" or "--- contention:", then
+     * "<delay> <count> @ pcs"; our cycles are nanoseconds. */
+    rc = nprof__buf_printf(out, "--- %s:\ncycles/second=1000000000\n",
+                           which == NPROF__MUTEX ? "mutex" : "contention");
+    if (rc == 0 && which == NPROF__MUTEX)
+      rc = nprof__buf_printf(out, "sampling period=%ld\n", rate);
+    for (long i = 0; i < n && rc == 0; i++) {
+      if (recs[i].count <= 0 && recs[i].delay_ns <= 0)
+        continue;
+      rc = nprof__buf_printf(out, "%lld %lld", (long long)recs[i].delay_ns,
+                             (long long)llround(recs[i].count));
+      if (rc == 0)
+        rc = nprof__text_addrs(out, recs[i].pcs, recs[i].depth);
+      if (rc == 0)
+        rc = nprof__text_stack(out, recs[i].pcs, recs[i].depth);
+      if (rc == 0)
+        rc = nprof__buf_append(out, "\n", 1);
+    }
+    return rc;
+  }
+  static const char *const types[] = {"contentions/count",
+                                      "delay/nanoseconds"};
+  nprof__pprof *b = nprof__pprof_new(types, 2);
+  if (!b)
+    return NPROF_ENOMEM;
+  nprof__pprof_period(b, "contentions", "count", 1);
+  if (duration)
+    nprof__pprof_duration(b, duration);
+  char comment[96];
+  snprintf(comment, sizeof(comment), "%s rate %ld%s (libnprof: waiters' stacks)",
+           which == NPROF__MUTEX ? "NPROF_MUTEX_RATE" : "NPROF_BLOCK_RATE",
+           rate, rate ? "" : " (off)");
+  nprof__pprof_comment(b, comment);
+  for (long i = 0; i < n && rc == 0; i++) {
+    if (recs[i].count <= 0 && recs[i].delay_ns <= 0)
+      continue;
+    int64_t v[2] = {llround(recs[i].count), recs[i].delay_ns};
+    rc = nprof__pprof_add(b, recs[i].pcs, recs[i].depth, v, NULL, 0);
+  }
+  if (rc == 0)
+    rc = nprof__pprof_write(b, out);
+  nprof__pprof_free(b);
+  return rc;
+}
+
+static int serve_wait(nprof__wait_profile which, int debug, long seconds,
+                      nprof__response *res)
+{
+  nprof__wait_record *recs, *before = NULL;
+  long n0 = 0;
+  int64_t t0 = nprof__now_ns();
+  if (seconds) {
+    n0 = nprof__contention_snapshot(which, &before);
+    if (n0 < 0)
+      return (int)n0;
+    if (!nprof__server_sleep(seconds)) {
+      free(before);
+      set_error(res, 503, "the profiling server is stopping");
+      return 0;
+    }
+  }
+  long n = nprof__contention_snapshot(which, &recs);
+  if (n < 0) {
+    free(before);
+    return (int)n;
+  }
+  if (seconds) {
+    /* Buckets are never freed and keep their identity: match by id. */
+    qsort(before, (size_t)n0, sizeof(*before), cmp_wait_id);
+    for (long i = 0; i < n; i++) {
+      nprof__wait_record *old = bsearch(&recs[i], before, (size_t)n0,
+                                        sizeof(*before), cmp_wait_id);
+      if (old) {
+        recs[i].count -= old->count;
+        recs[i].delay_ns -= old->delay_ns;
+      }
+    }
+  }
+  int rc = wait_profile(which, recs, n, debug,
+                        seconds ? nprof__now_ns() - t0 : 0, &res->body);
+  free(before);
+  free(recs);
+  return rc;
+}
+
+/* ---- profile: CPU ---- */
+
+static int serve_cpu(long seconds, nprof__response *res)
+{
+  nprof__cpu_data d;
+  memset(&d, 0, sizeof(d));
+  int rc = nprof__cpu_run(nprof__cpu_hz_default(),
+                          (int64_t)seconds * 1000000000LL, &d);
+  if (rc == NPROF_EBUSY || rc == NPROF_ESIGNAL || rc == NPROF_ESYSTEM) {
+    char text[192];
+    snprintf(text, sizeof(text), "Could not enable CPU profiling: %s",
+             nprof_strerror(rc));
+    set_error(res, 500, text);
+    nprof__cpu_data_free(&d);
+    return 0;
+  }
+  if (rc == NPROF_ECANCELED) {
+    set_error(res, 503, "the profiling server is stopping");
+    nprof__cpu_data_free(&d);
+    return 0;
+  }
+  static const char *const types[] = {"samples/count", "cpu/nanoseconds"};
+  nprof__pprof *b = rc == 0 ? nprof__pprof_new(types, 2) : NULL;
+  if (rc == 0 && !b)
+    rc = NPROF_ENOMEM;
+  int64_t period = 1000000000LL / d.hz;
+  if (rc == 0) {
+    nprof__pprof_period(b, "cpu", "nanoseconds", period);
+    nprof__pprof_duration(b, d.duration_ns);
+    if (d.lost) {
+      char comment[96];
+      snprintf(comment, sizeof(comment),
+               "%lld samples lost (signal ring full)", (long long)d.lost);
+      nprof__pprof_comment(b, comment);
+    }
+  }
+  for (size_t i = 0; i < d.nstacks && rc == 0; i++) {
+    const nprof__cpu_stack *st = &d.stacks[i];
+    int64_t v[2] = {st->count, st->count * period};
+    nprof__label labels[2] = {
+        {.key = "thread", .str = nprof__cpu_thread_name(&d, st->tid)},
+        {.key = "tid", .num = st->tid},
+    };
+    rc = nprof__pprof_add(b, st->pcs, st->depth, v, labels, 2);
+  }
+  if (rc == 0)
+    rc = nprof__pprof_write(b, &res->body);
+  nprof__pprof_free(b);
+  nprof__cpu_data_free(&d);
+  return rc;
+}
+
+/* ---- trace: Chrome Trace Event JSON ---- */
+
+#define TRACE_MAX_WAITS 65536
+
+static int serve_trace(int64_t duration_ns, nprof__response *res)
+{
+  int rc = nprof__contention_trace_begin(TRACE_MAX_WAITS);
+  if (rc == NPROF_EBUSY) {
+    set_error(res, 500,
+              "Could not enable tracing: tracing is already enabled");
+    return 0;
+  }
+  if (rc)
+    return rc;
+  nprof__cpu_data d;
+  memset(&d, 0, sizeof(d));
+  d.keep_events = true;
+  rc = nprof__cpu_run(nprof__cpu_hz_default(), duration_ns, &d);
+  nprof__wait_event *waits = NULL;
+  int64_t wait_dropped = 0;
+  long nw = nprof__contention_trace_end(&waits, &wait_dropped);
+  if (rc == NPROF_EBUSY || rc == NPROF_ESIGNAL || rc == NPROF_ESYSTEM) {
+    char text[192];
+    snprintf(text, sizeof(text), "Could not enable tracing: %s",
+             nprof_strerror(rc));
+    set_error(res, 500, text);
+    rc = 0;
+  } else if (rc == NPROF_ECANCELED) {
+    set_error(res, 503, "the profiling server is stopping");
+    rc = 0;
+  } else if (rc == 0) {
+    res->status = 200;
+    res->content_type = "application/json";
+    res->disposition = "trace.json";
+    rc = nprof__trace_write(&d, waits, nw, wait_dropped, &res->body);
+  }
+  free(waits);
+  nprof__cpu_data_free(&d);
+  return rc;
+}
+
+/* Go's trace takes fractional seconds. Returns 0 or NPROF_EINVAL. */
+static int parse_seconds_float(const char *s, double *out)
+{
+  char *end;
+  double v = strtod(s, &end);
+  if (end == s || *end != '\0' || !(v > 0) || !isfinite(v))
+    return NPROF_EINVAL;
+  *out = v;
+  return 0;
+}
+
 /* ---- dispatch ---- */
 
 void nprof__endpoint_profile(const nprof__request *req, nprof__response *res)
@@ -423,9 +636,17 @@ void nprof__endpoint_profile(const nprof__request *req, nprof__response *res)
   bool heap = strcmp(name, "heap") == 0;
   bool allocs = strcmp(name, "allocs") == 0;
   bool goroutine = strcmp(name, "goroutine") == 0;
+  bool threadcreate = strcmp(name, "threadcreate") == 0;
+  bool mutex = strcmp(name, "mutex") == 0;
+  bool block = strcmp(name, "block") == 0;
+  bool cpu = strcmp(name, "profile") == 0;
+  bool trace = strcmp(name, "trace") == 0;
+  bool builtin = heap || allocs || goroutine || threadcreate || mutex ||
+                 block || cpu || trace;
+  bool delta_ok = heap || allocs || mutex || block; /* Go's profileSupportsDelta */
   nprof__count_stack *custom = NULL;
   int ncustom = 0;
-  if (!heap && !allocs && !goroutine) {
+  if (!builtin) {
     ncustom = nprof__custom_stacks(name, &custom);
     if (ncustom == NPROF_ENOENT) {
       set_error(res, 404, "Unknown profile");
@@ -435,29 +656,51 @@ void nprof__endpoint_profile(const nprof__request *req, nprof__response *res)
   int rc = 0;
   int debug = parse_debug(req->debug);
   nprof__symbolize_refresh();
-  if (req->seconds && *req->seconds) {
-    long sec;
-    if (nprof__parse_long(req->seconds, 1, LONG_MAX,
-                          &sec) != 0)
-      set_error(res, 400,
-                "invalid value for \"seconds\" - must be a positive integer");
-    else if (!heap && !allocs)
-      set_error(res, 400, "\"seconds\" parameter is not supported for this "
-                          "profile type");
-    else if (sec > NPROF_MAX_SECONDS)
+  bool has_seconds = req->seconds && *req->seconds;
+  long sec = 0;
+  double fsec = 1; /* trace: Go's default is one second */
+  if (trace && has_seconds &&
+      parse_seconds_float(req->seconds, &fsec) != 0) {
+    set_error(res, 400,
+              "invalid value for \"seconds\" - must be a positive number");
+  } else if (trace) {
+    if (fsec > NPROF_MAX_SECONDS)
       set_error(res, 400, "profile duration exceeds server's WriteTimeout");
-    else if (debug != 0)
-      set_error(res, 400, "seconds and debug params are incompatible");
-    else {
-      set_ok(res, 0, allocs ? "allocs-delta" : "heap-delta");
-      rc = heap_delta(allocs, sec, res);
-    }
+    else
+      rc = serve_trace((int64_t)(fsec * 1e9), res);
+  } else if (has_seconds &&
+             nprof__parse_long(req->seconds, 1, LONG_MAX, &sec) != 0) {
+    set_error(res, 400,
+              "invalid value for \"seconds\" - must be a positive integer");
+  } else if (has_seconds && !delta_ok && !cpu) {
+    set_error(res, 400, "\"seconds\" parameter is not supported for this "
+                        "profile type");
+  } else if (sec > NPROF_MAX_SECONDS) {
+    set_error(res, 400, "profile duration exceeds server's WriteTimeout");
+  } else if (cpu) {
+    /* Go ignores debug here: the CPU profile is protobuf only. */
+    set_ok(res, 0, "profile");
+    rc = serve_cpu(has_seconds ? sec : 30, res);
+  } else if (has_seconds && debug != 0) {
+    set_error(res, 400, "seconds and debug params are incompatible");
+  } else if (has_seconds && (heap || allocs)) {
+    set_ok(res, 0, allocs ? "allocs-delta" : "heap-delta");
+    rc = heap_delta(allocs, sec, res);
+  } else if (mutex || block) {
+    set_ok(res, debug, has_seconds ? (mutex ? "mutex-delta" : "block-delta")
+                                   : name);
+    rc = serve_wait(mutex ? NPROF__MUTEX : NPROF__BLOCK, debug, sec, res);
   } else if (heap || allocs) {
     set_ok(res, debug, name);
     rc = serve_heap(allocs, debug, res);
   } else if (goroutine) {
     set_ok(res, debug, name);
     rc = serve_goroutine(debug, res);
+  } else if (threadcreate) {
+    ncustom = nprof__threadcreate_stacks(&custom);
+    set_ok(res, debug, name);
+    rc = ncustom < 0 ? ncustom
+                     : count_profile(name, custom, ncustom, debug, &res->body);
   } else if (ncustom >= 0) {
     set_ok(res, debug, name);
     rc = count_profile(name, custom, ncustom, debug, &res->body);
@@ -532,6 +775,23 @@ static int index_row(nprof__buf *out, long count, const char *name)
                            count, name, name);
 }
 
+/* A row whose link is not "?debug=1" (cmdline-like or interval ones). */
+static int index_link(nprof__buf *out, const char *href, const char *name)
+{
+  return nprof__buf_printf(out,
+                           "<tr><td></td><td><a href='%s'>%s</a></td></tr>\n",
+                           href, name);
+}
+
+static long wait_count(nprof__wait_profile which)
+{
+  nprof__wait_record *r;
+  long n = nprof__contention_snapshot(which, &r);
+  if (n >= 0)
+    free(r);
+  return n;
+}
+
 static void index_custom(const char *name, long count, void *arg)
 {
   index_ctx *c = arg;
@@ -558,11 +818,21 @@ void nprof__endpoint_index(nprof__response *res)
   if (rc == 0)
     rc = index_row(out, (long)hs.buckets, "allocs");
   if (rc == 0)
+    rc = index_row(out, wait_count(NPROF__BLOCK), "block");
+  if (rc == 0)
     rc = index_row(out, -1, "cmdline");
   if (rc == 0)
     rc = index_row(out, threads, "goroutine");
   if (rc == 0)
     rc = index_row(out, (long)hs.buckets, "heap");
+  if (rc == 0)
+    rc = index_row(out, wait_count(NPROF__MUTEX), "mutex");
+  if (rc == 0)
+    rc = index_link(out, "profile?seconds=30", "profile");
+  if (rc == 0)
+    rc = index_row(out, nprof__threadcreate_count(), "threadcreate");
+  if (rc == 0)
+    rc = index_link(out, "trace?seconds=1", "trace");
   index_ctx ctx = {out, rc};
   if (rc == 0)
     nprof__custom_list(index_custom, &ctx);
@@ -576,6 +846,10 @@ void nprof__endpoint_index(nprof__response *res)
         "<li><div class=profile-name>allocs: </div> A sampling of all past "
         "memory allocations (malloc family, mean one sample per "
         "NPROF_HEAP_RATE = %ld bytes)</li>\n"
+        "<li><div class=profile-name>block: </div> Stack traces that led to "
+        "blocking on pthread mutexes, rwlocks and condition variables "
+        "(waiters' stacks; NPROF_BLOCK_RATE = %ld ns, 0 = off, or "
+        "nprof_block_rate_set())</li>\n"
         "<li><div class=profile-name>cmdline: </div> The command line "
         "invocation of the current program</li>\n"
         "<li><div class=profile-name>goroutine: </div> Stack traces of all "
@@ -584,13 +858,31 @@ void nprof__endpoint_index(nprof__response *res)
         "<li><div class=profile-name>heap: </div> A sampling of memory "
         "allocations of live objects. You can specify the gc GET parameter "
         "for Go compatibility; it has no effect.</li>\n"
+        "<li><div class=profile-name>mutex: </div> Stack traces of threads "
+        "that waited for contended pthread mutexes and rwlocks (the "
+        "waiters' stacks; NPROF_MUTEX_RATE = %ld, 0 = off, or "
+        "nprof_mutex_rate_set())</li>\n"
+        "<li><div class=profile-name>profile: </div> CPU profile: every "
+        "thread sampled on its own CPU-time clock at NPROF_CPU_HZ = %ld. You "
+        "can specify the duration in the seconds GET parameter (default "
+        "30). After you get the profile file, use the go tool pprof command "
+        "to investigate the profile.</li>\n"
         "<li><div class=profile-name>symbol: </div> Address to function "
         "name lookups (POST or GET 0x..+0x..), as pprof uses them</li>\n"
+        "<li><div class=profile-name>threadcreate: </div> Stack traces that "
+        "led to the creation of the live OS threads (pthread_create)</li>\n"
+        "<li><div class=profile-name>trace: </div> What each thread did over "
+        "an interval (seconds GET parameter, default 1): CPU samples per "
+        "thread, thread names and lock and condition waits, as Chrome Trace "
+        "Event JSON (application/json), not Go's execution-trace format. "
+        "Open it in Perfetto (ui.perfetto.dev) or chrome://tracing; go tool "
+        "trace cannot read it.</li>\n"
         "<li><div class=profile-name>vars: </div> <a href='../vars'>/debug/"
         "vars</a>: process and profiler figures and the application's "
         "published variables (JSON, like Go's expvar)</li>\n"
         "</ul>\n</p>\n</body>\n</html>\n",
-        hs.rate);
+        hs.rate, nprof__contention_rate_get(NPROF__BLOCK),
+        nprof__contention_rate_get(NPROF__MUTEX), nprof__cpu_hz_default());
   if (rc != 0)
     set_error(res, 500, "could not write the index: out of memory");
 }

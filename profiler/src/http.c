@@ -9,7 +9,9 @@
  *   /debug/pprof/            index (HTML)
  *   /debug/pprof/cmdline     NUL-separated argv
  *   /debug/pprof/symbol      GET num_symbols, POST/GET 0x..+0x.. lookups
- *   /debug/pprof/<name>      heap, allocs, goroutine, application profiles
+ *   /debug/pprof/<name>      heap, allocs, goroutine, threadcreate, mutex,
+ *                            block, profile (CPU), trace (JSON),
+ *                            application profiles
  *   /debug/vars              JSON
  */
 #include "internal.h"
@@ -55,6 +57,22 @@ bool nprof__server_sleep(long seconds)
   struct timespec until;
   clock_gettime(CLOCK_REALTIME, &until);
   until.tv_sec += seconds;
+  pthread_mutex_lock(&sleep_lock);
+  while (!stopping &&
+         pthread_cond_timedwait(&sleep_cond, &sleep_lock, &until) != ETIMEDOUT)
+    ;
+  bool ok = !stopping;
+  pthread_mutex_unlock(&sleep_lock);
+  return ok;
+}
+
+bool nprof__server_nap(int64_t ns)
+{
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  int64_t t = (int64_t)until.tv_nsec + ns;
+  until.tv_sec += (time_t)(t / 1000000000);
+  until.tv_nsec = (long)(t % 1000000000);
   pthread_mutex_lock(&sleep_lock);
   while (!stopping &&
          pthread_cond_timedwait(&sleep_cond, &sleep_lock, &until) != ETIMEDOUT)

@@ -257,6 +257,167 @@ typedef struct nprof__count_stack {
  * Returns how many (malloc'd array in *out), or NPROF_ENOENT. */
 int nprof__custom_stacks(const char *name, nprof__count_stack **out);
 
+/* ---- cpu.c: the CPU profiler (per-thread CPU-time timers, SIGPROF) ---- */
+
+#define NPROF_DEFAULT_CPU_HZ 100
+/* Cap on the samples a trace keeps with their times. */
+#define NPROF_MAX_TRACE_EVENTS (1 << 20)
+
+/* One sample, as the SIGPROF handler wrote it into the ring. */
+typedef struct nprof__cpu_sample {
+  pid_t tid;
+  int depth;
+  int64_t time_ns; /* nprof__now_ns() at the signal */
+  uintptr_t pcs[NPROF_MAX_DEPTH];
+} nprof__cpu_sample;
+
+typedef void (*nprof__cpu_sink_fn)(const nprof__cpu_sample *s, void *arg);
+
+/* NPROF_CPU_HZ (1..1000), else NPROF_DEFAULT_CPU_HZ. */
+long nprof__cpu_hz_default(void);
+/* Starts sampling every thread at `hz`. Returns 0, NPROF_EINVAL,
+ * NPROF_EBUSY (a session runs), NPROF_ESIGNAL (the application has a
+ * SIGPROF handler), NPROF_ENOMEM or NPROF_ESYSTEM. One session at a time;
+ * the caller of start is the only one to call poll and stop. */
+int nprof__cpu_start(long hz);
+/* Arms timers on new threads (every 50 ms at most) and hands the samples
+ * collected so far to `fn`. */
+void nprof__cpu_poll(nprof__cpu_sink_fn fn, void *arg);
+/* Deletes every timer, restores SIGPROF and hands the last samples over. */
+void nprof__cpu_stop(nprof__cpu_sink_fn fn, void *arg);
+/* In a fork child: the session (if any) ends, SIGPROF is given back. */
+void nprof__cpu_fork_child(void);
+/* 1 while a session samples (timers armed), else 0. */
+int nprof__cpu_active(void);
+/* Samples dropped because the ring was full, in the current session. */
+int64_t nprof__cpu_lost(void);
+/* Called by a thread as it starts (interpose.c): arms its timer at once
+ * when a session runs. */
+void nprof__cpu_thread_started(void);
+
+/* Samples aggregated by (thread, stack), and optionally each sample's time
+ * (for the trace). Zero-initialize; free with nprof__cpu_data_free. */
+typedef struct nprof__cpu_stack {
+  uint64_t hash;
+  pid_t tid;
+  int depth;
+  int64_t count;
+  uintptr_t pcs[NPROF_MAX_DEPTH];
+} nprof__cpu_stack;
+
+typedef struct nprof__cpu_event {
+  int64_t time_ns;
+  pid_t tid;
+  uint32_t stack; /* index in stacks */
+} nprof__cpu_event;
+
+typedef struct nprof__cpu_thread {
+  pid_t tid;
+  char name[16];
+} nprof__cpu_thread;
+
+typedef struct nprof__cpu_data {
+  bool keep_events;
+  long hz;
+  int64_t start_ns, duration_ns, samples, lost, events_dropped;
+  int rc; /* NPROF_ENOMEM once aggregation failed */
+  nprof__cpu_stack *stacks;
+  size_t nstacks, stacks_cap;
+  uint32_t *index; /* open addressing: stack index + 1 */
+  size_t index_cap;
+  nprof__cpu_event *events;
+  size_t nevents, events_cap;
+  nprof__cpu_thread *threads; /* names read when a thread is first seen */
+  size_t nthreads, threads_cap;
+} nprof__cpu_data;
+
+/* A sink for nprof__cpu_poll/stop: `arg` is an nprof__cpu_data. */
+void nprof__cpu_data_add(const nprof__cpu_sample *s, void *arg);
+void nprof__cpu_data_free(nprof__cpu_data *d);
+const char *nprof__cpu_thread_name(const nprof__cpu_data *d, pid_t tid);
+/* Samples for `duration_ns` (waking early when the server stops: then
+ * NPROF_ECANCELED) into `d`. Returns 0 or an error of nprof__cpu_start. */
+int nprof__cpu_run(long hz, int64_t duration_ns, nprof__cpu_data *d);
+
+/* ---- contention.c: mutex and block profiles ---- */
+
+typedef enum nprof__wait_profile {
+  NPROF__MUTEX = 0,
+  NPROF__BLOCK = 1
+} nprof__wait_profile;
+
+typedef enum nprof__wait_kind {
+  NPROF__WAIT_MUTEX = 0,
+  NPROF__WAIT_RWLOCK = 1,
+  NPROF__WAIT_COND = 2
+} nprof__wait_kind;
+
+/* Read by the interposed lock functions on every call. */
+extern atomic_long nprof__mutex_rate;
+extern atomic_long nprof__block_rate;
+/* Nonzero when either rate is on or a trace runs. */
+extern atomic_int nprof__contention_on;
+
+/* Reads NPROF_MUTEX_RATE and NPROF_BLOCK_RATE. */
+void nprof__contention_init(void);
+int nprof__contention_rate_set(nprof__wait_profile which, long rate);
+long nprof__contention_rate_get(nprof__wait_profile which);
+
+/* A wait of `delay_ns` that began at `start_ns` ended in the caller of the
+ * caller of this function (`skip` more frames are left out): decides by
+ * the rates whether it is kept, and records the stack. Keeps errno. */
+void nprof__contention_record(nprof__wait_kind kind, int64_t start_ns,
+                              int64_t delay_ns, int skip);
+
+typedef struct nprof__wait_record {
+  const void *id; /* stable across snapshots */
+  const uintptr_t *pcs;
+  int depth;
+  double count;
+  int64_t delay_ns;
+} nprof__wait_record;
+/* Copies the records of one profile out (malloc'd, caller frees the array
+ * only). Returns the count or NPROF_ENOMEM. */
+long nprof__contention_snapshot(nprof__wait_profile which,
+                                nprof__wait_record **out);
+/* Waits not recorded because the tables are full. */
+int64_t nprof__contention_dropped(void);
+
+#define NPROF_TRACE_DEPTH 16
+typedef struct nprof__wait_event {
+  int64_t start_ns, delay_ns;
+  pid_t tid;
+  int kind; /* nprof__wait_kind */
+  int depth;
+  uintptr_t pcs[NPROF_TRACE_DEPTH];
+} nprof__wait_event;
+/* While a trace runs, keep every wait of 10 us or more, up to
+ * `max_events`. Returns 0, NPROF_EBUSY or NPROF_ENOMEM. */
+int nprof__contention_trace_begin(size_t max_events);
+/* Stops keeping them; returns the malloc'd events (caller frees) and their
+ * count, and how many did not fit. */
+long nprof__contention_trace_end(nprof__wait_event **out, int64_t *ndropped);
+
+/* ---- threadcreate.c: where live threads were created ---- */
+
+typedef struct nprof__tc_record nprof__tc_record;
+/* Records a creation stack (creator side). NULL when out of memory. */
+nprof__tc_record *nprof__threadcreate_new(const uintptr_t *pcs, int depth);
+/* Hands the record to the calling (new) thread: removed when it exits. */
+void nprof__threadcreate_adopt(nprof__tc_record *r);
+/* Removes and frees a record; NULL is a no-op. */
+void nprof__threadcreate_remove(nprof__tc_record *r);
+long nprof__threadcreate_count(void);
+/* Copies out the stacks of live threads (count 1 each). Returns how many
+ * (malloc'd array in *out) or NPROF_ENOMEM. */
+int nprof__threadcreate_stacks(nprof__count_stack **out);
+
+/* ---- trace.c: Chrome Trace Event JSON ---- */
+
+/* Writes the trace of a CPU session and the waits seen meanwhile. */
+int nprof__trace_write(const nprof__cpu_data *d, const nprof__wait_event *w,
+                       long nw, int64_t wait_dropped, nprof__buf *out);
+
 /* ---- vars.c and procstat.c: /debug/vars ---- */
 
 int nprof__vars_write(nprof__buf *out);
@@ -302,6 +463,8 @@ void nprof__server_forget(void);
 /* Sleeps `seconds` for a delta profile; returns false when the server is
  * stopping (the request is then answered with an error). */
 bool nprof__server_sleep(long seconds);
+/* The same for `ns` nanoseconds (CPU profile and trace polling). */
+bool nprof__server_nap(int64_t ns);
 /* Longest `seconds` a request may ask for (Go's WriteTimeout analogue). */
 #define NPROF_MAX_SECONDS 3600
 

@@ -30,6 +30,13 @@ NPROF_EXTERN const char *nprof_strerror(int err)
     return "no such profile, key or server";
   case NPROF_ESYSTEM:
     return "a system call failed";
+  case NPROF_EBUSY:
+    return "cpu profiling already in use";
+  case NPROF_ESIGNAL:
+    return "the application installed its own SIGPROF handler; libnprof "
+           "does not replace it";
+  case NPROF_ECANCELED:
+    return "the profiling server is stopping";
   }
   return "unknown error";
 }
@@ -40,16 +47,20 @@ NPROF_EXTERN void nprof_options_init(nprof_options *opts)
     return;
   memset(opts, 0, sizeof(*opts));
   opts->heap_rate = -1;
+  opts->mutex_rate = -1;
+  opts->block_rate = -1;
 }
 
 static void fork_child(void)
 {
   nprof__server_forget();
+  nprof__cpu_fork_child();
 }
 
 static void init_once(void)
 {
   nprof__heap_init();
+  nprof__contention_init();
   pthread_atfork(NULL, NULL, fork_child);
 }
 
@@ -63,7 +74,8 @@ NPROF_EXTERN int nprof_start(const nprof_options *opts)
     nprof_options_init(&defaults);
     opts = &defaults;
   }
-  if (opts->heap_rate > (1L << 40))
+  if (opts->heap_rate > (1L << 40) || opts->mutex_rate > (1L << 40) ||
+      opts->block_rate > (1L << 40))
     return NPROF_EINVAL;
   const char *addr = opts->listen_addr;
   if (!addr || !*addr)
@@ -76,6 +88,10 @@ NPROF_EXTERN int nprof_start(const nprof_options *opts)
   int rc = nprof__server_start(addr);
   if (rc == 0 && opts->heap_rate >= 0)
     nprof__heap_rate_set(opts->heap_rate);
+  if (rc == 0 && opts->mutex_rate >= 0)
+    nprof__contention_rate_set(NPROF__MUTEX, opts->mutex_rate);
+  if (rc == 0 && opts->block_rate >= 0)
+    nprof__contention_rate_set(NPROF__BLOCK, opts->block_rate);
   return rc;
 }
 
@@ -97,6 +113,26 @@ NPROF_EXTERN int nprof_heap_rate_set(long rate)
 NPROF_EXTERN long nprof_heap_rate(void)
 {
   return nprof__heap_rate_get();
+}
+
+NPROF_EXTERN int nprof_mutex_rate_set(long rate)
+{
+  return nprof__contention_rate_set(NPROF__MUTEX, rate);
+}
+
+NPROF_EXTERN long nprof_mutex_rate(void)
+{
+  return nprof__contention_rate_get(NPROF__MUTEX);
+}
+
+NPROF_EXTERN int nprof_block_rate_set(long rate)
+{
+  return nprof__contention_rate_set(NPROF__BLOCK, rate);
+}
+
+NPROF_EXTERN long nprof_block_rate(void)
+{
+  return nprof__contention_rate_get(NPROF__BLOCK);
 }
 
 /* Preloaded (or linked) with NPROF_LISTEN set: serve from the start. */

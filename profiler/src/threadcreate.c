@@ -1,0 +1,181 @@
+/*
+ * The threadcreate profile: the stack at which each live thread was
+ * created. The interposed pthread_create (interpose.c) records the
+ * creator's stack and the new thread owns the record through a pthread key;
+ * the key's destructor removes it when the thread exits (returning from its
+ * start routine or calling pthread_exit). Go's profile counts every thread
+ * the runtime ever made, because Go never destroys an M; a C program's
+ * threads come and go, so live threads are the useful figure.
+ *
+ * Not covered: threads created before libnprof was loaded (the main thread,
+ * threads from earlier constructors), threads made with clone() directly,
+ * and builds with a sanitizer (no interposition there).
+ *
+ * Records come from malloc (as profiler code, never sampled) and sit on a
+ * doubly linked list under `lock`. In a fork child only the forking thread
+ * survives: every other record goes.
+ */
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct nprof__tc_record {
+  struct nprof__tc_record *prev, *next;
+  int depth;
+  uintptr_t pcs[NPROF_MAX_DEPTH];
+};
+
+/* Guarded by lock. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static nprof__tc_record *head;
+static long live;
+static pthread_key_t key;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static bool key_ok;
+/* The calling thread's own record (for the fork child). */
+static _Thread_local nprof__tc_record *t_record
+    __attribute__((tls_model("initial-exec")));
+
+static void unlink_record(nprof__tc_record *r)
+{
+  if (r->prev)
+    r->prev->next = r->next;
+  else
+    head = r->next;
+  if (r->next)
+    r->next->prev = r->prev;
+  live--;
+}
+
+static void on_thread_exit(void *p)
+{
+  nprof__threadcreate_remove(p);
+}
+
+static void fork_prepare(void)
+{
+  nprof__t_internal++;
+  pthread_mutex_lock(&lock);
+}
+
+static void fork_parent(void)
+{
+  pthread_mutex_unlock(&lock);
+  nprof__t_internal--;
+}
+
+static void fork_child(void)
+{
+  nprof__tc_record *r = head;
+  while (r) {
+    nprof__tc_record *next = r->next;
+    if (r != t_record) {
+      unlink_record(r);
+      free(r);
+    }
+    r = next;
+  }
+  pthread_mutex_unlock(&lock);
+  nprof__t_internal--;
+}
+
+static void init(void)
+{
+  key_ok = pthread_key_create(&key, on_thread_exit) == 0;
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+nprof__tc_record *nprof__threadcreate_new(const uintptr_t *pcs, int depth)
+{
+  nprof__t_internal++;
+  pthread_once(&once, init);
+  nprof__tc_record *r = malloc(sizeof(*r));
+  if (r) {
+    r->depth = depth < NPROF_MAX_DEPTH ? depth : NPROF_MAX_DEPTH;
+    memcpy(r->pcs, pcs, (size_t)r->depth * sizeof(uintptr_t));
+    r->prev = NULL;
+    pthread_mutex_lock(&lock);
+    r->next = head;
+    if (head)
+      head->prev = r;
+    head = r;
+    live++;
+    pthread_mutex_unlock(&lock);
+  }
+  nprof__t_internal--;
+  return r;
+}
+
+void nprof__threadcreate_adopt(nprof__tc_record *r)
+{
+  if (!r)
+    return;
+  t_record = r;
+  if (!key_ok || pthread_setspecific(key, r) != 0) {
+    /* Without a destructor the record would outlive the thread. */
+    nprof__threadcreate_remove(r);
+    t_record = NULL;
+  }
+}
+
+void nprof__threadcreate_remove(nprof__tc_record *r)
+{
+  if (!r)
+    return;
+  nprof__t_internal++;
+  pthread_mutex_lock(&lock);
+  unlink_record(r);
+  pthread_mutex_unlock(&lock);
+  if (t_record == r)
+    t_record = NULL;
+  free(r);
+  nprof__t_internal--;
+}
+
+long nprof__threadcreate_count(void)
+{
+  nprof__t_internal++;
+  pthread_mutex_lock(&lock);
+  long n = live;
+  pthread_mutex_unlock(&lock);
+  nprof__t_internal--;
+  return n;
+}
+
+int nprof__threadcreate_stacks(nprof__count_stack **out)
+{
+  nprof__t_internal++;
+  nprof__count_stack *s = NULL;
+  long cap = 0, n;
+  int rc = 0;
+  for (;;) {
+    pthread_mutex_lock(&lock);
+    n = live;
+    if (s && n <= cap) {
+      long k = 0;
+      for (nprof__tc_record *r = head; r; r = r->next, k++) {
+        s[k].depth = r->depth;
+        s[k].count = 1;
+        memcpy(s[k].pcs, r->pcs, (size_t)r->depth * sizeof(uintptr_t));
+      }
+      n = k;
+      pthread_mutex_unlock(&lock);
+      break;
+    }
+    pthread_mutex_unlock(&lock);
+    free(s);
+    cap = n + 16;
+    s = malloc((size_t)cap * sizeof(*s));
+    if (!s) {
+      rc = NPROF_ENOMEM;
+      break;
+    }
+  }
+  nprof__t_internal--;
+  if (rc)
+    return rc;
+  *out = s;
+  return (int)n;
+}

@@ -1,0 +1,205 @@
+/*
+ * /debug/pprof/trace: what each thread did over an interval, as Chrome
+ * Trace Event JSON (the "JSON Object Format"), which Perfetto's UI
+ * (ui.perfetto.dev) and chrome://tracing open. Go's own execution-trace
+ * format describes the Go scheduler and has no meaning for a C program.
+ *
+ *  - "M" metadata events name the process and every thread seen
+ *    ("thread_name": "<comm> (<tid>)").
+ *  - Each CPU sample is a complete ("X") event on its thread, one sampling
+ *    period long, named after the sampled function, with the whole stack
+ *    in args.stack (innermost first).
+ *  - Each wait of 10 us or more on a mutex, rwlock or condition variable is
+ *    an "X" event of its real duration in category "contention", named
+ *    "mutex wait", "rwlock wait" or "cond wait", with the waiter's stack.
+ * Times are microseconds from the start of the trace.
+ */
+#include "internal.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct writer {
+  nprof__buf *out;
+  int rc;
+  bool first;
+} writer;
+
+static void put(writer *w, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void put(writer *w, const char *fmt, ...)
+{
+  if (w->rc)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  w->rc = nprof__buf_vprintf(w->out, fmt, ap);
+  va_end(ap);
+}
+
+static void put_str(writer *w, const char *s)
+{
+  if (!w->rc)
+    w->rc = nprof__buf_json_string(w->out, s, strlen(s));
+}
+
+/* Starts an event object: a comma between events. */
+static void begin_event(writer *w)
+{
+  put(w, w->first ? "\n{" : ",\n{");
+  w->first = false;
+}
+
+static void put_stack(writer *w, const uintptr_t *pcs, int depth)
+{
+  put(w, "\"stack\":[");
+  for (int i = 0; i < depth; i++) {
+    nprof__sym sym;
+    nprof__symbolize(pcs[i], &sym);
+    if (i)
+      put(w, ",");
+    put_str(w, sym.function);
+  }
+  put(w, "]");
+}
+
+static const char *leaf_name(const uintptr_t *pcs, int depth)
+{
+  if (depth <= 0)
+    return "(unknown)";
+  nprof__sym sym;
+  nprof__symbolize(pcs[0], &sym);
+  return sym.function;
+}
+
+/* The tids that appear, each once (small sets: linear search). */
+typedef struct tidset {
+  pid_t *v;
+  size_t n, cap;
+} tidset;
+
+static void tidset_add(tidset *s, pid_t tid)
+{
+  for (size_t i = 0; i < s->n; i++)
+    if (s->v[i] == tid)
+      return;
+  if (s->n == s->cap) {
+    size_t cap = s->cap ? s->cap * 2 : 32;
+    pid_t *v = realloc(s->v, cap * sizeof(*v));
+    if (!v)
+      return;
+    s->v = v;
+    s->cap = cap;
+  }
+  s->v[s->n++] = tid;
+}
+
+static void read_comm(pid_t tid, char *name, size_t len)
+{
+  snprintf(name, len, "?");
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/self/task/%d/comm", (int)tid);
+  FILE *f = fopen(path, "re");
+  if (f) {
+    if (fgets(name, (int)len, f))
+      name[strcspn(name, "\n")] = '\0';
+    fclose(f);
+  }
+}
+
+/* Microseconds from the start; a sample's slice may begin before it. */
+static double us_since(int64_t t, int64_t start)
+{
+  return t > start ? (double)(t - start) / 1000.0 : 0.0;
+}
+
+int nprof__trace_write(const nprof__cpu_data *d, const nprof__wait_event *ev,
+                       long nw, int64_t wait_dropped, nprof__buf *out)
+{
+  writer w = {.out = out, .first = true};
+  int pid = (int)getpid();
+  int64_t period = d->hz > 0 ? 1000000000LL / d->hz : 0;
+  put(&w,
+      "{\"displayTimeUnit\":\"ms\",\"otherData\":{\"producer\":"
+      "\"libnprof\",\"cpu_hz\":%ld,\"duration_ns\":%" PRId64
+      ",\"cpu_samples\":%" PRId64 ",\"cpu_samples_lost\":%" PRId64
+      ",\"cpu_events_dropped\":%" PRId64 ",\"waits\":%ld"
+      ",\"waits_dropped\":%" PRId64 "},\n\"traceEvents\":[",
+      d->hz, d->duration_ns, d->samples, d->lost, d->events_dropped, nw,
+      wait_dropped);
+
+  /* Names: the process (its argv[0]) and every thread seen. */
+  tidset tids = {0};
+  for (size_t i = 0; i < d->nstacks; i++)
+    tidset_add(&tids, d->stacks[i].tid);
+  for (long i = 0; i < nw; i++)
+    tidset_add(&tids, ev[i].tid);
+  nprof__buf cmd;
+  nprof__buf_init(&cmd, 1 << 16);
+  const char *argv0 = "?";
+  if (nprof__cmdline(&cmd) == 0 && cmd.data)
+    argv0 = cmd.data; /* NUL-separated: the first is argv[0] */
+  char pname[256];
+  snprintf(pname, sizeof(pname), "%s (pid %d)", argv0, pid);
+  begin_event(&w);
+  put(&w,
+      "\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":%d,"
+      "\"args\":{\"name\":",
+      pid, pid);
+  put_str(&w, pname);
+  put(&w, "}}");
+  nprof__buf_free(&cmd);
+  for (size_t i = 0; i < tids.n; i++) {
+    char name[16], label[48];
+    const char *known = nprof__cpu_thread_name(d, tids.v[i]);
+    if (strcmp(known, "?") != 0)
+      snprintf(name, sizeof(name), "%s", known);
+    else
+      read_comm(tids.v[i], name, sizeof(name));
+    snprintf(label, sizeof(label), "%s (%d)", name, (int)tids.v[i]);
+    begin_event(&w);
+    put(&w,
+        "\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":%d,"
+        "\"args\":{\"name\":",
+        pid, (int)tids.v[i]);
+    put_str(&w, label);
+    put(&w, "}}");
+  }
+  free(tids.v);
+
+  /* CPU samples. */
+  for (size_t i = 0; i < d->nevents && !w.rc; i++) {
+    const nprof__cpu_event *e = &d->events[i];
+    const nprof__cpu_stack *s = &d->stacks[e->stack];
+    begin_event(&w);
+    put(&w, "\"name\":");
+    put_str(&w, leaf_name(s->pcs, s->depth));
+    put(&w,
+        ",\"cat\":\"cpu\",\"ph\":\"X\",\"ts\":%.3f,\"dur\":%.3f,"
+        "\"pid\":%d,\"tid\":%d,\"args\":{",
+        us_since(e->time_ns - period, d->start_ns), (double)period / 1000.0,
+        pid, (int)e->tid);
+    put_stack(&w, s->pcs, s->depth);
+    put(&w, "}}");
+  }
+
+  /* Waits. */
+  static const char *const names[] = {"mutex wait", "rwlock wait", "cond wait"};
+  for (long i = 0; i < nw && !w.rc; i++) {
+    const nprof__wait_event *e = &ev[i];
+    begin_event(&w);
+    put(&w,
+        "\"name\":\"%s\",\"cat\":\"contention\",\"ph\":\"X\","
+        "\"ts\":%.3f,\"dur\":%.3f,\"pid\":%d,\"tid\":%d,\"args\":{",
+        names[e->kind >= 0 && e->kind <= 2 ? e->kind : 0],
+        us_since(e->start_ns, d->start_ns), (double)e->delay_ns / 1000.0, pid,
+        (int)e->tid);
+    put_stack(&w, e->pcs, e->depth);
+    put(&w, "}}");
+  }
+  put(&w, "\n]}\n");
+  return w.rc;
+}
