@@ -115,6 +115,13 @@ $(BUILD)/fuzz/fuzz_profile_decode: tests/fuzz/fuzz_profile_decode.c \
 
 FUZZERS += $(BUILD)/fuzz/fuzz_profile_decode
 
+$(BUILD)/fuzz/fuzz_report_json: tests/fuzz/fuzz_report_json.c \
+		$(BUILD)/fuzz/obj/cli/json.o
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^
+
+FUZZERS += $(BUILD)/fuzz/fuzz_report_json
+
 # The known profile of tests/cli/testprof.h, written to a file.
 $(BUILD)/obj/tests/cli/%.o: EXTRA_CFLAGS = $(CLI_CFLAGS)
 $(BUILD)/obj/tests/cli/mkprofile.o: $(BUILD)/gen/profile.pb-c.h
