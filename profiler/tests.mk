@@ -29,7 +29,12 @@ $(BUILD)/test/bin/workload_program: tests/profiler/workload_program.c $(BUILD)/l
 	$(CC) $(PROFILER_TEST_CFLAGS) -o $@ $< $(LDFLAGS) -L$(BUILD)/lib -lnprof \
 		-Wl,-rpath,$(abspath $(BUILD)/lib) -lpthread
 
-TEST_PROGRAMS += $(BUILD)/test/bin/known_program $(BUILD)/test/bin/workload_program
+# C++ names, for the symbolizer's demangling.
+$(BUILD)/test/bin/cxx_program: tests/profiler/cxx_program.cc $(BUILD)/lib/libnprof.so
+	@mkdir -p $(dir $@)
+	$(CXX) -g -O1 -o $@ $< $(LDFLAGS)
+
+TEST_PROGRAMS += $(BUILD)/test/bin/known_program $(BUILD)/test/bin/cxx_program $(BUILD)/test/bin/workload_program
 INTEGRATION_TESTS += tests/integration/profiler_endpoints.py \
 	tests/integration/profiler_cpu_contention.py
 

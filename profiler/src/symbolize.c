@@ -10,6 +10,7 @@
  */
 #include "internal.h"
 
+#include <dlfcn.h>
 #include <elfutils/libdwfl.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -67,6 +68,53 @@ static const char *intern(const char *s)
   return e->s;
 }
 
+/* C++ names: demangled with the C++ runtime's own __cxa_demangle when the
+ * process has one loaded (every C++ program, gRPC's users among them), then
+ * shortened like pprof's default: no parameter list. Returns `name` itself
+ * when it is not a mangled name or cannot be demangled. Called with lock. */
+typedef char *(*demangle_fn)(const char *, char *, size_t *, int *);
+static demangle_fn demangler;
+static bool demangler_looked_up;
+
+static const char *demangle(const char *name, char *buf, size_t len)
+{
+  if (name[0] != '_' || name[1] != 'Z')
+    return name;
+  if (!demangler_looked_up) {
+    demangler = (demangle_fn)dlsym(RTLD_DEFAULT, "__cxa_demangle");
+    demangler_looked_up = true;
+  }
+  int status = -1;
+  char *full = demangler ? demangler(name, NULL, NULL, &status) : NULL;
+  if (!full || status != 0) {
+    free(full);
+    return name;
+  }
+  /* Cut at the parameter list: the first '(' outside template arguments,
+   * past "(anonymous namespace)" and "operator()". */
+  int depth = 0;
+  for (char *p = full; *p; p++) {
+    if (*p == '<') {
+      depth++;
+    } else if (*p == '>') {
+      depth--;
+    } else if (*p == '(' && depth == 0) {
+      if (strncmp(p, "(anonymous namespace)", 21) == 0) {
+        p += 20;
+      } else if (p - full >= 8 && strncmp(p - 8, "operator", 8) == 0 &&
+                 p[1] == ')') {
+        p++;
+      } else {
+        *p = '\0';
+        break;
+      }
+    }
+  }
+  snprintf(buf, len, "%s", full);
+  free(full);
+  return buf;
+}
+
 static const Dwfl_Callbacks callbacks = {
     .find_elf = dwfl_linux_proc_find_elf,
     .find_debuginfo = dwfl_standard_find_debuginfo,
@@ -122,7 +170,8 @@ static void resolve(uintptr_t addr, nprof__sym *out)
         plain[n] = '\0';
         name = plain;
       }
-      out->function = intern(name);
+      char readable[512];
+      out->function = intern(demangle(name, readable, sizeof(readable)));
       out->offset = (uintptr_t)off;
       out->known = true;
     }

@@ -435,6 +435,21 @@ class Preload(unittest.TestCase):
         finally:
             proc.close()
 
+    def test_cxx_names_are_demangled(self):
+        proc, addr = self.preloaded([f"{BUILD}/test/bin/cxx_program"],
+                                    {"NPROF_HEAP_RATE": "4096"},
+                                    stdin=subprocess.PIPE)
+        try:
+            proc.read_until("ready")
+            status, _, body = get(addr, "/debug/pprof/heap?debug=1")
+            self.assertEqual(status, 200)
+            text = body.decode()
+            self.assertIn("\tns::Box<char>::make+0x", text)
+            self.assertIn("\t(anonymous namespace)::anon+0x", text)
+            self.assertNotIn("_ZN2ns3Box", text)
+        finally:
+            proc.close()
+
     def test_bad_listen_address_is_said_once_and_harmless(self):
         for listen in ("bogus", "127.0.0.1:99999", "[::1"):
             env = dict(os.environ, LD_PRELOAD=LIB, NPROF_LISTEN=listen)
