@@ -23,12 +23,15 @@ endif
 # Install missing Debian packages before anything asks pkg-config for flags.
 # Goals that need no toolchain skip the check.
 NO_DEPS_GOALS := help clean clean-local deps format
+# NPROF_SKIP_DEPS=1: the caller provides the packages (the docker build).
+ifeq ($(NPROF_SKIP_DEPS),)
 ifneq ($(filter-out $(NO_DEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
 ifneq ($(shell scripts/deps.sh --check >/dev/null 2>&1 && echo ok),ok)
 $(info deps: some packages are missing; running scripts/deps.sh)
 DEPS_STATUS := $(shell scripts/deps.sh >&2 && echo ok)
 ifneq ($(DEPS_STATUS),ok)
 $(error deps: installing the Debian packages failed; run `make deps` to see why)
+endif
 endif
 endif
 endif
@@ -94,9 +97,13 @@ include profiler/module.mk
 -include notifier-sim/module.mk
 -include loadgen/module.mk
 
+# The workflow's own end-to-end test (make local, notifier-load-test,
+# clean-local on the native path); the docker path is `make test-docker`.
+INTEGRATION_TESTS += tests/integration/workflow_native.sh
+
 
 .PHONY: all deps help clean format test test-unit test-integration test-sanitize \
-	fuzz bench
+	fuzz bench local clean-local notifier-load-test docker-base test-docker
 
 all: $(LIBS) $(BINS) ## build the library, the CLI and the programs into build/
 
@@ -122,6 +129,33 @@ fuzz: $(FUZZERS) ## run every libFuzzer target for FUZZ_SECONDS each
 
 bench: all $(BENCH_PROGRAMS) ## every benchmark, side by side with its baseline, as ratios
 	tests/run.sh bench $(BENCHES)
+
+# ---- the workflow ----
+TEST_COUNT ?= 1000
+HOLD ?= 10s
+RATE ?= 0
+PUBLISH ?= 0
+STREAMS_PER_CONN ?= 1
+WORKFLOW_ENV = TEST_COUNT='$(TEST_COUNT)' HOLD='$(HOLD)' RATE='$(RATE)' \
+	PUBLISH='$(PUBLISH)' STREAMS_PER_CONN='$(STREAMS_PER_CONN)' \
+	MAX_BYTES_PER_USER='$(MAX_BYTES_PER_USER)' \
+	MAX_RETAINED_BYTES='$(MAX_RETAINED_BYTES)' LOCAL_MODE='$(LOCAL_MODE)' \
+	LOADGEN_THREADS='$(LOADGEN_THREADS)'
+
+local: all ## start the notifier in dev mode: gRPC 127.0.0.1:50051, debug 127.0.0.1:8086 (LOCAL_MODE=docker|native)
+	$(WORKFLOW_ENV) scripts/local.sh up
+
+notifier-load-test: all ## TEST_COUNT=N users (1000) on the notifier; snapshots and report (knobs: HOLD RATE PUBLISH STREAMS_PER_CONN MAX_BYTES_PER_USER MAX_RETAINED_BYTES)
+	$(WORKFLOW_ENV) scripts/load-test.sh
+
+clean-local: ## stop what make local started (never deletes snapshots)
+	$(WORKFLOW_ENV) scripts/local.sh down
+
+docker-base: ## build the docker base images from Debian's packages (debootstrap + docker import)
+	scripts/docker-base.sh
+
+test-docker: all ## the workflow on the docker path (installs docker.io and starts dockerd as root when missing)
+	tests/run.sh integration tests/docker/workflow_docker.sh
 
 format: ## clang-format every C file in place
 	clang-format -i $$(git ls-files '*.c' '*.h')
