@@ -205,6 +205,11 @@ static void phase_metrics(struct report *r, int i)
   p->rss = jnum(proc, "rss_bytes");
   p->fds = jnum(proc, "open_fds");
   p->threads = jnum(proc, "threads");
+  /* libnprof's own server threads come and go with requests: not the
+   * application's. */
+  double own = jnum(proc, "profiler_threads");
+  if (!isnan(own))
+    p->threads -= own;
   p->streams = jnum(p->vars, "notifier.streams");
   p->users = jnum(p->vars, "notifier.users");
   p->heap_bytes = NAN;

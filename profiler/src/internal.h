@@ -71,6 +71,16 @@ void nprof__pages_free(void *p, size_t size);
 /* Bytes currently held through nprof__pages_alloc (the profiler's own). */
 size_t nprof__pages_in_use(void);
 
+/* Bump allocation in 1 MiB chunks of page memory, for records that live
+ * until the process ends (profile buckets). Not thread-safe: the owner
+ * guards it with its own lock. Returns NULL when n exceeds a chunk or the
+ * kernel refuses. */
+typedef struct nprof__arena {
+  char *cur;
+  size_t left;
+} nprof__arena;
+void *nprof__arena_alloc(nprof__arena *a, size_t n);
+
 /* ---- stack.c: unwinding (libunwind, reads DWARF CFI) ---- */
 
 /* Stacks hold "call site" addresses: a caller's return address minus one, so
@@ -154,8 +164,8 @@ void nprof__heap_unsample(int64_t count, int64_t bytes, long rate,
 
 typedef struct nprof__heap_stats {
   long rate;
-  int64_t samples;       /* sampled allocations recorded */
-  int64_t live_samples;  /* sampled blocks not yet freed */
+  int64_t samples;      /* sampled allocations recorded */
+  int64_t live_samples; /* sampled blocks not yet freed */
   int64_t buckets;
   int64_t inuse_objects; /* unsampled estimates */
   int64_t inuse_bytes;
@@ -244,8 +254,7 @@ long nprof__threads_count(void);
 
 /* ---- custom.c: application-defined profiles ---- */
 
-typedef void (*nprof__custom_visit_fn)(const char *name, long count,
-                                       void *arg);
+typedef void (*nprof__custom_visit_fn)(const char *name, long count, void *arg);
 void nprof__custom_list(nprof__custom_visit_fn fn, void *arg);
 
 typedef struct nprof__count_stack {
@@ -425,6 +434,7 @@ int nprof__vars_write(nprof__buf *out);
 typedef struct nprof__procstat {
   int64_t rss_bytes, peak_rss_bytes, vm_bytes;
   long threads, open_fds;
+  long profiler_threads; /* libmicrohttpd's threads ("MHD-..."): ours */
   double cpu_user_s, cpu_sys_s, uptime_s;
 } nprof__procstat;
 void nprof__procstat_read(nprof__procstat *ps);
@@ -434,8 +444,8 @@ int nprof__cmdline(nprof__buf *out);
 /* ---- endpoints.c: the profiles behind /debug/pprof/<name> ---- */
 
 typedef struct nprof__request {
-  const char *name;    /* the part after /debug/pprof/ */
-  const char *debug;   /* query values as sent, NULL when absent */
+  const char *name;  /* the part after /debug/pprof/ */
+  const char *debug; /* query values as sent, NULL when absent */
   const char *seconds;
 } nprof__request;
 

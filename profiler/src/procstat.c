@@ -65,6 +65,36 @@ static long count_fds(void)
   return n - 1; /* the directory stream's own descriptor */
 }
 
+/* Counts the threads and, among them, the profiler's own server threads
+ * (libmicrohttpd names them "MHD-..."), in one pass so the two agree: their
+ * number moves with requests in flight (one thread per connection), so
+ * reports that compare thread counts across snapshots leave them out. */
+static void count_threads(long *all, long *profiler)
+{
+  *all = *profiler = 0;
+  DIR *d = opendir("/proc/self/task");
+  if (!d)
+    return;
+  long n = 0, total = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.')
+      continue;
+    total++;
+    char path[300], comm[32] = "";
+    snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+    FILE *f = fopen(path, "re");
+    if (!f)
+      continue;
+    if (fgets(comm, sizeof(comm), f) && strncmp(comm, "MHD-", 4) == 0)
+      n++;
+    fclose(f);
+  }
+  closedir(d);
+  *all = total;
+  *profiler = n;
+}
+
 void nprof__procstat_read(nprof__procstat *ps)
 {
   memset(ps, 0, sizeof(*ps));
@@ -77,9 +107,9 @@ void nprof__procstat_read(nprof__procstat *ps)
     ps->rss_bytes = status_kb(status, "VmRSS:") * 1024;
     ps->peak_rss_bytes = status_kb(status, "VmHWM:") * 1024;
     ps->vm_bytes = status_kb(status, "VmSize:") * 1024;
-    ps->threads = (long)status_kb(status, "Threads:");
   }
   ps->open_fds = count_fds();
+  count_threads(&ps->threads, &ps->profiler_threads);
   struct rusage ru;
   if (getrusage(RUSAGE_SELF, &ru) == 0) {
     ps->cpu_user_s = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6;

@@ -140,11 +140,12 @@ int nprof__vars_write(nprof__buf *out)
         out,
         "],\n\"process\": {\"pid\": %d, \"rss_bytes\": %lld, "
         "\"peak_rss_bytes\": %lld, \"vm_bytes\": %lld, \"threads\": %ld, "
-        "\"open_fds\": %ld, \"cpu_user_seconds\": %.3f, "
+        "\"profiler_threads\": %ld, \"open_fds\": %ld, \"cpu_user_seconds\": "
+        "%.3f, "
         "\"cpu_sys_seconds\": %.3f, \"uptime_seconds\": %.3f},\n",
         (int)getpid(), (long long)ps.rss_bytes, (long long)ps.peak_rss_bytes,
-        (long long)ps.vm_bytes, ps.threads, ps.open_fds, ps.cpu_user_s,
-        ps.cpu_sys_s, ps.uptime_s);
+        (long long)ps.vm_bytes, ps.threads, ps.profiler_threads, ps.open_fds,
+        ps.cpu_user_s, ps.cpu_sys_s, ps.uptime_s);
 
   nprof__heap_stats hs;
   nprof__heap_stats_get(&hs);
@@ -163,16 +164,15 @@ int nprof__vars_write(nprof__buf *out)
         (long long)hs.samples, (long long)hs.live_samples,
         (long long)hs.buckets, nprof__pages_in_use(), nprof__cpu_active(),
         nprof__cpu_hz_default(), nprof__contention_rate_get(NPROF__MUTEX),
-        nprof__contention_rate_get(NPROF__BLOCK),
-        nprof__threadcreate_count());
+        nprof__contention_rate_get(NPROF__BLOCK), nprof__threadcreate_count());
 
   pthread_mutex_lock(&lock);
   for (nprof_var *v = vars; v && rc == 0; v = v->next) {
     rc = nprof__buf_printf(out, ",\n\"%s\": ", v->name);
     if (rc == 0)
-      rc = v->is_float ? json_double(out, nprof_var_get_float(v))
-                       : nprof__buf_printf(out, "%lld",
-                                           (long long)nprof_var_get(v));
+      rc = v->is_float
+               ? json_double(out, nprof_var_get_float(v))
+               : nprof__buf_printf(out, "%lld", (long long)nprof_var_get(v));
   }
   pthread_mutex_unlock(&lock);
   if (rc == 0)
