@@ -42,7 +42,6 @@
 
 #define MAX_BUCKETS 65536
 #define TRACE_MIN_NS 10000
-#define ARENA_CHUNK (1 << 20)
 
 atomic_long nprof__mutex_rate;
 atomic_long nprof__block_rate;
@@ -63,8 +62,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static bucket **hash_table;
 static size_t hash_cap;
 static size_t nbuckets;
-static char *arena_cur;
-static size_t arena_left;
+static nprof__arena arena;
 static int64_t dropped;
 static nprof__wait_event *trace_events;
 static size_t trace_len, trace_cap;
@@ -169,23 +167,6 @@ void nprof__contention_init(void)
 }
 
 /* Called with lock. */
-static void *arena_alloc(size_t n)
-{
-  n = (n + 15) & ~(size_t)15;
-  if (n > arena_left) {
-    char *p = nprof__pages_alloc(ARENA_CHUNK);
-    if (!p)
-      return NULL;
-    arena_cur = p;
-    arena_left = ARENA_CHUNK;
-  }
-  void *r = arena_cur;
-  arena_cur += n;
-  arena_left -= n;
-  return r;
-}
-
-/* Called with lock. */
 static bucket *bucket_get(int kind, const uintptr_t *pcs, int depth)
 {
   uint64_t h = 0xcbf29ce484222325ULL ^ (uint64_t)kind;
@@ -206,7 +187,8 @@ static bucket *bucket_get(int kind, const uintptr_t *pcs, int depth)
       return b;
   if (nbuckets >= MAX_BUCKETS)
     return NULL;
-  bucket *b = arena_alloc(sizeof(*b) + (size_t)depth * sizeof(uintptr_t));
+  bucket *b = nprof__arena_alloc(&arena, sizeof(*b) +
+                                             (size_t)depth * sizeof(uintptr_t));
   if (!b)
     return NULL;
   b->hash = h;

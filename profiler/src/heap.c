@@ -56,18 +56,19 @@ typedef struct bucket {
 } bucket;
 
 typedef struct live_slot {
-  void *ptr;       /* NULL when the slot is free */
-  bucket *b;       /* owning bucket; when free: next free index in `size` */
+  void *ptr; /* NULL when the slot is free */
+  bucket *b; /* owning bucket; when free: next free index in `size` */
   size_t size;
 } live_slot;
 
 /* Guarded by lock. */
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+/* Adaptive: critical sections are tens of nanoseconds, so a contender spins
+ * briefly instead of sleeping in the kernel. */
+static pthread_mutex_t lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
 static bucket **buckets_hash;
 static size_t buckets_hash_cap; /* power of two */
 static int64_t buckets_count;
-static char *arena_cur;
-static size_t arena_left;
+static nprof__arena arena;
 static live_slot *slots;
 static size_t slots_cap;
 static size_t slots_free_head = SIZE_MAX;
@@ -205,26 +206,6 @@ static uint64_t hash_stack(const uintptr_t *pcs, int depth, size_t size)
   return h;
 }
 
-/* Bump allocation of bucket memory in 1 MiB chunks. Called with lock. */
-static void *arena_alloc(size_t n)
-{
-  n = (n + 15) & ~(size_t)15;
-  if (n > arena_left) {
-    size_t chunk = 1 << 20;
-    if (n > chunk)
-      return NULL;
-    char *p = nprof__pages_alloc(chunk);
-    if (!p)
-      return NULL;
-    arena_cur = p;
-    arena_left = chunk;
-  }
-  void *r = arena_cur;
-  arena_cur += n;
-  arena_left -= n;
-  return r;
-}
-
 /* Called with lock. */
 static int hash_grow(void)
 {
@@ -268,15 +249,15 @@ static bucket *bucket_get(const uintptr_t *pcs, int depth, size_t size)
   size = size_class(size);
   uint64_t h = hash_stack(pcs, depth, size);
   if (buckets_hash_cap) {
-    for (bucket *b = buckets_hash[h & (buckets_hash_cap - 1)]; b;
-         b = b->next)
+    for (bucket *b = buckets_hash[h & (buckets_hash_cap - 1)]; b; b = b->next)
       if (b->hash == h && b->size == size && b->depth == depth &&
           memcmp(b->pcs, pcs, (size_t)depth * sizeof(*pcs)) == 0)
         return b;
   }
   if ((size_t)buckets_count >= buckets_hash_cap / 2 && hash_grow() != 0)
     return NULL;
-  bucket *b = arena_alloc(sizeof(*b) + (size_t)depth * sizeof(*pcs));
+  bucket *b =
+      nprof__arena_alloc(&arena, sizeof(*b) + (size_t)depth * sizeof(*pcs));
   if (!b)
     return NULL;
   memset(b, 0, sizeof(*b));
@@ -449,12 +430,11 @@ void nprof__heap_stats_get(nprof__heap_stats *st)
   for (long i = 0; i < n; i++) {
     int64_t c, b;
     nprof__heap_unsample(recs[i].allocs - recs[i].frees,
-                         recs[i].alloc_bytes - recs[i].free_bytes, st->rate,
-                         &c, &b);
+                         recs[i].alloc_bytes - recs[i].free_bytes, st->rate, &c,
+                         &b);
     st->inuse_objects += c;
     st->inuse_bytes += b;
-    nprof__heap_unsample(recs[i].allocs, recs[i].alloc_bytes, st->rate, &c,
-                         &b);
+    nprof__heap_unsample(recs[i].allocs, recs[i].alloc_bytes, st->rate, &c, &b);
     st->alloc_objects += c;
     st->alloc_bytes += b;
   }

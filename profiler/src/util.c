@@ -198,3 +198,23 @@ size_t nprof__pages_in_use(void)
 {
   return atomic_load_explicit(&pages_in_use, memory_order_relaxed);
 }
+
+#define ARENA_CHUNK ((size_t)1 << 20)
+
+void *nprof__arena_alloc(nprof__arena *a, size_t n)
+{
+  n = (n + 15) & ~(size_t)15; /* keep records 16-byte aligned */
+  if (n > a->left) {
+    if (n > ARENA_CHUNK)
+      return NULL;
+    char *p = nprof__pages_alloc(ARENA_CHUNK);
+    if (!p)
+      return NULL;
+    a->cur = p; /* the rest of the old chunk is abandoned: records are small */
+    a->left = ARENA_CHUNK;
+  }
+  void *r = a->cur;
+  a->cur += n;
+  a->left -= n;
+  return r;
+}
