@@ -417,6 +417,14 @@ void cli_shell_quote(FILE *out, const char *s);
 int cli_write_atomic(const char *path, const void *data, size_t len, char *err,
                      size_t errlen);
 
+/* Parses the options nprof top and nprof diff share (-n, --sample-index,
+ * --help) and checks that `operands` files follow. Returns -1 to go on,
+ * with the files at argv[optind], else the CLI_EXIT_* code to return. */
+int cli_parse_table_options(const char *verb, int argc, char **argv,
+                            int operands, const char *operand_names,
+                            void (*usage)(FILE *), struct cli_top_options *opts,
+                            const char **spec);
+
 /* ---- verbs: argv[0] is the verb name; return a CLI_EXIT_* code ---- */
 int cli_top_main(int argc, char **argv);
 int cli_fetch_main(int argc, char **argv);

@@ -152,58 +152,17 @@ static void diff_usage(FILE *f)
 
 int cli_diff_main(int argc, char **argv)
 {
-  static const struct option longopts[] = {
-      {"nodecount", required_argument, NULL, 'n'},
-      {"sample-index", required_argument, NULL, 's'},
-      {"sample_index", required_argument, NULL, 's'},
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0},
-  };
   struct cli_top_options opts = {.nodecount = 10, .nodefraction = 0.005};
   struct cli_profile *base = NULL, *newp = NULL;
   struct cli_diff d;
   const char *spec = NULL;
   char err[CLI_ERRLEN];
-  int c, rc, result = CLI_EXIT_FAIL;
+  int rc, result = CLI_EXIT_FAIL;
 
-  optind = 1;
-  opterr = 0;
-  while ((c = getopt_long(argc, argv, ":n:s:h", longopts, NULL)) != -1) {
-    switch (c) {
-    case 'n': {
-      char *end;
-      errno = 0;
-      opts.nodecount = strtol(optarg, &end, 10);
-      if (*optarg == '\0' || *end != '\0' || errno != 0 || opts.nodecount < 0) {
-        fprintf(stderr, "nprof diff: -n wants a count >= 0, not \"%s\"\n",
-                optarg);
-        diff_usage(stderr);
-        return CLI_EXIT_USAGE;
-      }
-      break;
-    }
-    case 's':
-      spec = optarg;
-      break;
-    case 'h':
-      diff_usage(stdout);
-      return CLI_EXIT_OK;
-    case ':':
-      fprintf(stderr, "nprof diff: %s needs a value\n", argv[optind - 1]);
-      diff_usage(stderr);
-      return CLI_EXIT_USAGE;
-    default:
-      fprintf(stderr, "nprof diff: unknown option %s\n", argv[optind - 1]);
-      diff_usage(stderr);
-      return CLI_EXIT_USAGE;
-    }
-  }
-  if (argc - optind != 2) {
-    fprintf(stderr, "nprof diff: %s\n",
-            argc - optind < 2 ? "needs BASE and NEW" : "exactly two files");
-    diff_usage(stderr);
-    return CLI_EXIT_USAGE;
-  }
+  rc = cli_parse_table_options("diff", argc, argv, 2, "BASE and NEW",
+                               diff_usage, &opts, &spec);
+  if (rc >= 0)
+    return rc;
   if (strcmp(argv[optind], "-") == 0 && strcmp(argv[optind + 1], "-") == 0) {
     fprintf(stderr, "nprof diff: only one of BASE and NEW can be stdin\n");
     return CLI_EXIT_USAGE;

@@ -481,7 +481,15 @@ static void top_usage(FILE *f)
           "  -h, --help            this text\n");
 }
 
-int cli_top_main(int argc, char **argv)
+/* The options top and diff share: -n/--nodecount, -s/--sample-index (also
+ * pprof's --sample_index) and -h/--help, for verb `verb` with `operands`
+ * files after them. Returns -1 to go on (the files start at argv[optind]),
+ * or the exit code to return at once (help printed, or a usage error
+ * said). `operand_names` names the files in messages ("FILE"). */
+int cli_parse_table_options(const char *verb, int argc, char **argv,
+                            int operands, const char *operand_names,
+                            void (*usage)(FILE *), struct cli_top_options *opts,
+                            const char **spec)
 {
   static const struct option longopts[] = {
       {"nodecount", required_argument, NULL, 'n'},
@@ -490,11 +498,7 @@ int cli_top_main(int argc, char **argv)
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
-  struct cli_top_options opts = {.nodecount = 10, .nodefraction = 0.005};
-  struct cli_profile *p = NULL;
-  const char *spec = NULL;
-  char err[CLI_ERRLEN];
-  int c, rc;
+  int c;
 
   optind = 1;
   opterr = 0;
@@ -503,37 +507,52 @@ int cli_top_main(int argc, char **argv)
     case 'n': {
       char *end;
       errno = 0;
-      opts.nodecount = strtol(optarg, &end, 10);
-      if (*optarg == '\0' || *end != '\0' || errno != 0 || opts.nodecount < 0) {
-        fprintf(stderr, "nprof top: -n wants a count >= 0, not \"%s\"\n",
+      opts->nodecount = strtol(optarg, &end, 10);
+      if (*optarg == '\0' || *end != '\0' || errno != 0 ||
+          opts->nodecount < 0) {
+        fprintf(stderr, "nprof %s: -n wants a count >= 0, not \"%s\"\n", verb,
                 optarg);
-        top_usage(stderr);
+        usage(stderr);
         return CLI_EXIT_USAGE;
       }
       break;
     }
     case 's':
-      spec = optarg;
+      *spec = optarg;
       break;
     case 'h':
-      top_usage(stdout);
+      usage(stdout);
       return CLI_EXIT_OK;
     case ':':
-      fprintf(stderr, "nprof top: %s needs a value\n", argv[optind - 1]);
-      top_usage(stderr);
+      fprintf(stderr, "nprof %s: %s needs a value\n", verb, argv[optind - 1]);
+      usage(stderr);
       return CLI_EXIT_USAGE;
     default:
-      fprintf(stderr, "nprof top: unknown option %s\n", argv[optind - 1]);
-      top_usage(stderr);
+      fprintf(stderr, "nprof %s: unknown option %s\n", verb, argv[optind - 1]);
+      usage(stderr);
       return CLI_EXIT_USAGE;
     }
   }
-  if (argc - optind != 1) {
-    fprintf(stderr, "nprof top: %s\n",
-            argc - optind == 0 ? "missing FILE" : "exactly one FILE, please");
-    top_usage(stderr);
+  if (argc - optind != operands) {
+    fprintf(stderr, "nprof %s: %s %s\n", verb,
+            argc - optind < operands ? "needs" : "takes only", operand_names);
+    usage(stderr);
     return CLI_EXIT_USAGE;
   }
+  return -1;
+}
+
+int cli_top_main(int argc, char **argv)
+{
+  struct cli_top_options opts = {.nodecount = 10, .nodefraction = 0.005};
+  struct cli_profile *p = NULL;
+  const char *spec = NULL;
+  char err[CLI_ERRLEN];
+  int rc = cli_parse_table_options("top", argc, argv, 1, "FILE", top_usage,
+                                   &opts, &spec);
+
+  if (rc >= 0)
+    return rc;
   if ((rc = cli_profile_load(argv[optind], &p, err, sizeof(err))) != 0) {
     fprintf(stderr, "nprof top: %s\n", err);
     return CLI_EXIT_FAIL;

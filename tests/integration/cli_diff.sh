@@ -80,7 +80,7 @@ grep -Eq '^ +3 ' "$TMP/gr.txt" || fail "no +3 threads row: $(cat "$TMP/gr.txt")"
 # Usage and errors.
 check_run 2 'needs BASE and NEW' "$NPROF" diff
 check_run 2 'needs BASE and NEW' "$NPROF" diff "$run/baseline.heap.pb.gz"
-check_run 2 'exactly two files' "$NPROF" diff a b c
+check_run 2 'takes only BASE and NEW' "$NPROF" diff a b c
 check_run 2 'usage: nprof diff' "$NPROF" diff -n x a b
 check_run 2 'unknown option' "$NPROF" diff --bogus a b
 check_run 2 'only one of BASE and NEW' "$NPROF" diff - -

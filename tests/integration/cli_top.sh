@@ -84,12 +84,12 @@ grep -Eq 'main\.spin$' "$TMP/cpu.txt" || fail "cpu: main.spin not in the top 10:
 # Usage errors exit 2 with a usage line; help exits 0 on stdout.
 check_run 2 '^usage: nprof' "$NPROF"
 check_run 2 'unknown verb' "$NPROF" bogus
-check_run 2 'missing FILE' "$NPROF" top
+check_run 2 'needs FILE' "$NPROF" top
 check_run 2 'usage: nprof top' "$NPROF" top -n x "$go/heap.pb.gz"
 check_run 2 'usage: nprof top' "$NPROF" top -n -1 "$go/heap.pb.gz"
 check_run 2 'needs a value' "$NPROF" top "$go/heap.pb.gz" --sample-index
 check_run 2 'unknown option' "$NPROF" top --bogus "$go/heap.pb.gz"
-check_run 2 'one FILE' "$NPROF" top "$go/heap.pb.gz" "$go/heap.pb.gz"
+check_run 2 'takes only FILE' "$NPROF" top "$go/heap.pb.gz" "$go/heap.pb.gz"
 for args in "--help" "help" "-h" "help top" "top --help" "fetch --help" \
     "help fetch"; do
   # shellcheck disable=SC2086
