@@ -2,7 +2,7 @@
  * notifier-sim internals, shared across its modules. Prefix: ntf_.
  *
  *   config.c    flags and NOTIFIER_* environment variables -> ntf_config
- *   validate.c  checks on user ids that arrive from the network
+ *   validate.c  decoding and checking requests that arrive from the network
  *   note.c      a published notification, shared by every stream it goes to
  *   queue.c     the bounded per-stream queue (slow-consumer policy)
  *   stream.c    one Connect call's delivery state, independent of gRPC
@@ -87,10 +87,46 @@ void ntf_config_usage(void *file);
 
 /* --- validate.c --- */
 
+/* The largest request message accepted: a payload plus its envelope. gRPC
+ * core enforces it (GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH) before
+ * ntf_request_decode() sees a byte, which checks it again. */
+#define NTF_REQUEST_MAX (NTF_PAYLOAD_MAX + NTF_USER_ID_MAX + 64)
+
 /* A user id from the network: at most NTF_USER_ID_MAX bytes of valid UTF-8
  * without control characters (empty passes: callers decide what "" means).
  * Returns 0 or NTF_EINVAL. */
 int ntf_user_id_check(const char *id, size_t len);
+
+typedef enum ntf_request_kind {
+  NTF_REQUEST_CONNECT, /* notifier.ConnectRequest */
+  NTF_REQUEST_PUBLISH  /* notifier.PublishRequest */
+} ntf_request_kind;
+
+/* A request decoded from the wire whose fields passed the checks below.
+ * `user_id` and `payload` point into `msg`, the protobuf-c message, which
+ * the request owns until ntf_request_free(). */
+typedef struct ntf_request {
+  const char *user_id; /* NUL-terminated, no NUL before user_id_len */
+  size_t user_id_len;
+  const uint8_t *payload; /* Publish only; NULL when empty */
+  size_t payload_len;
+  void *msg;
+} ntf_request;
+
+/* Decodes a ConnectRequest or PublishRequest of `len` bytes (at most
+ * NTF_REQUEST_MAX) and checks it: user_id passes ntf_user_id_check(), is
+ * what was on the wire byte for byte (protobuf-c hands strings over as C
+ * strings, which would cut "bob\0x" to "bob"), and is not empty for
+ * Connect; a Publish payload is at most NTF_PAYLOAD_MAX bytes.
+ * Returns 0 with *out filled, or NTF_EINVAL with *why set to a static
+ * sentence for the gRPC status message and *out untouched. Malformed input
+ * and protobuf-c running out of memory are both NTF_EINVAL ("undecodable"):
+ * protobuf-c does not tell them apart. */
+int ntf_request_decode(ntf_request_kind kind, const uint8_t *buf, size_t len,
+                       ntf_request *out, const char **why);
+/* Frees what ntf_request_decode() allocated. A freed or zeroed request is a
+ * no-op. */
+void ntf_request_free(ntf_request *r);
 
 /* --- note.c --- */
 

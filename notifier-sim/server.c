@@ -480,33 +480,27 @@ static void handle_connect(ntf_server *srv, grpc_call *call,
     reject(call, GRPC_STATUS_INVALID_ARGUMENT, "missing ConnectRequest");
     return;
   }
-  Notifier__ConnectRequest *req = notifier__connect_request__unpack(
-      NULL, GRPC_SLICE_LENGTH(in), GRPC_SLICE_START_PTR(in));
+  ntf_request req;
+  const char *why;
+  int drc = ntf_request_decode(NTF_REQUEST_CONNECT, GRPC_SLICE_START_PTR(in),
+                               GRPC_SLICE_LENGTH(in), &req, &why);
   grpc_slice_unref(in);
-  if (req == NULL) {
-    reject(call, GRPC_STATUS_INVALID_ARGUMENT, "undecodable ConnectRequest");
+  if (drc < 0) {
+    reject(call, GRPC_STATUS_INVALID_ARGUMENT, why);
     return;
   }
-  size_t idlen = strlen(req->user_id);
-  if (idlen == 0 || ntf_user_id_check(req->user_id, idlen) < 0) {
-    notifier__connect_request__free_unpacked(req, NULL);
-    reject(call, GRPC_STATUS_INVALID_ARGUMENT,
-           idlen == 0 ? "user_id is required"
-                      : "user_id must be 1-256 bytes of UTF-8 without "
-                        "control characters");
-    return;
-  }
+  size_t idlen = req.user_id_len;
   conn_call *c =
       calloc(1, offsetof(conn_call, stream) + ntf_stream_size(idlen));
   if (c == NULL ||
-      ntf_stream_init(&c->stream, req->user_id, idlen,
+      ntf_stream_init(&c->stream, req.user_id, idlen,
                       (uint32_t)srv->cfg.queue_depth, &conn_ops) < 0) {
     free(c);
-    notifier__connect_request__free_unpacked(req, NULL);
+    ntf_request_free(&req);
     reject(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     return;
   }
-  notifier__connect_request__free_unpacked(req, NULL);
+  ntf_request_free(&req);
   atomic_fetch_add(&live_objects, 1); /* conn_release subtracts */
   tag_init(&c->send_tag, on_conn_sent);
   tag_init(&c->close_tag, on_conn_closed);
@@ -589,20 +583,18 @@ static void handle_publish(ntf_server *srv, grpc_call *call,
     reject(call, GRPC_STATUS_INVALID_ARGUMENT, "missing PublishRequest");
     return;
   }
-  Notifier__PublishRequest *req = notifier__publish_request__unpack(
-      NULL, GRPC_SLICE_LENGTH(in), GRPC_SLICE_START_PTR(in));
+  ntf_request req;
+  const char *why;
+  int rc = ntf_request_decode(NTF_REQUEST_PUBLISH, GRPC_SLICE_START_PTR(in),
+                              GRPC_SLICE_LENGTH(in), &req, &why);
   grpc_slice_unref(in);
-  if (req == NULL) {
-    reject(call, GRPC_STATUS_INVALID_ARGUMENT, "undecodable PublishRequest");
+  if (rc < 0) {
+    reject(call, GRPC_STATUS_INVALID_ARGUMENT, why);
     return;
   }
-  size_t idlen = strlen(req->user_id);
-  int rc = NTF_EINVAL;
-  if (ntf_user_id_check(req->user_id, idlen) == 0 &&
-      req->payload.len <= NTF_PAYLOAD_MAX)
-    rc = ntf_fanout_submit(&srv->fanout, req->user_id, idlen, req->payload.data,
-                           req->payload.len, on_published, call);
-  notifier__publish_request__free_unpacked(req, NULL);
+  rc = ntf_fanout_submit(&srv->fanout, req.user_id, req.user_id_len,
+                         req.payload, req.payload_len, on_published, call);
+  ntf_request_free(&req);
   switch (rc) {
   case 0:
     break; /* on_published finishes the call */
@@ -779,8 +771,7 @@ int ntf_server_start(const ntf_config *cfg, ntf_server **out, int *port)
           cfg->min_ping_interval_ms);
   set_int(&args[4], GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   /* The hard cap on any request message: a payload plus its envelope. */
-  set_int(&args[5], GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-          NTF_PAYLOAD_MAX + NTF_USER_ID_MAX + 64);
+  set_int(&args[5], GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, NTF_REQUEST_MAX);
   set_int(&args[6], GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   grpc_channel_args chargs = {sizeof args / sizeof *args, args};
   srv->server = grpc_server_create(&chargs, NULL);
