@@ -145,7 +145,7 @@ WORKFLOW_ENV = TEST_COUNT='$(TEST_COUNT)' HOLD='$(HOLD)' RATE='$(RATE)' \
 local: all ## start the notifier in dev mode: gRPC 127.0.0.1:50051, debug 127.0.0.1:8086 (LOCAL_MODE=docker|native)
 	$(WORKFLOW_ENV) scripts/local.sh up
 
-notifier-load-test: all ## TEST_COUNT=N users (1000) on the notifier; snapshots and report (knobs: HOLD RATE PUBLISH STREAMS_PER_CONN MAX_BYTES_PER_USER MAX_RETAINED_BYTES)
+notifier-load-test: all ## TEST_COUNT=N users on the notifier (starts it if needed); snapshots and report
 	$(WORKFLOW_ENV) scripts/load-test.sh
 
 clean-local: ## stop what make local started (never deletes snapshots)
@@ -164,7 +164,23 @@ clean: ## remove build/ (never snapshots/)
 	rm -rf build
 
 help: ## this list
+	@echo "targets:"
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
+	@echo "knobs (make VAR=value):"
+	@grep -hE '^#knob ' $(MAKEFILE_LIST) | sed 's/^#knob /  /'
+
+#knob TEST_COUNT=1000          users (streams) the load test holds
+#knob HOLD=10s                 how long all users stay connected (500ms, 4s, 2m)
+#knob RATE=0                   new streams per second during the ramp (0: as fast as it goes)
+#knob PUBLISH=0                broadcasts sent once all users are connected
+#knob STREAMS_PER_CONN=1       streams per HTTP/2 connection (1: one connection per user)
+#knob MAX_BYTES_PER_USER=      the report exits 3 above this cost per user (e.g. 40K)
+#knob MAX_RETAINED_BYTES=      the report exits 3 above this heap retained after drain
+#knob LOCAL_MODE=              docker or native (unset: docker when an engine answers)
+#knob GRPC_PORT=50051          the notifier's gRPC port on 127.0.0.1
+#knob DEBUG_PORT=8086          libnprof's debug port on 127.0.0.1
+#knob SANITIZER=               e.g. address,undefined: an instrumented build under build/san
+#knob FUZZ_SECONDS=30          seconds per fuzzer for make fuzz
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -61,9 +61,8 @@ else
 fi
 grep -q '"streams_established": 40' "$run/loadgen.json" && ok "loadgen.json: 40 established" || bad "loadgen.json: 40 established"
 grep -q '"test_count": 40' "$run/run.json" && ok "run.json written" || bad "run.json written"
-if [ -x build/bin/nprof ] && build/bin/nprof help report >/dev/null 2>&1; then
-  [ -s "$run/report.md" ] && [ -s "$run/report.html" ] && ok "report.md and report.html" || bad "report.md and report.html"
-fi
+[ -s "$run/report.md" ] && [ -s "$run/report.html" ] && ok "report.md and report.html" || bad "report.md and report.html"
+grep -q "^40 users: " "$TMP/out" && ok "  ...headline for 40 users" || bad "  ...headline for 40 users"
 
 expect "make local when it is already up" make -s local
 grep -q "already up" "$TMP/out" && ok "  ...says already up" || bad "  ...says already up"
@@ -104,6 +103,7 @@ wait "$lt"; rc=$?
 grep -q "not answering any more\|did not meet its goal" "$TMP/dies" && ok "  ...says why" || { bad "  ...says why"; tail -5 "$TMP/dies"; }
 died=$(ls -d "$SNAPSHOT_ROOT"/*-30 | head -1)
 [ -s "$died/baseline.heap.pb.gz" ] && ok "  ...baseline snapshot kept" || bad "  ...baseline snapshot kept"
+[ -s "$died/report.md" ] && grep -qi "missing" "$died/report.md" && ok "  ...the report says what is missing" || { bad "  ...the report says what is missing"; head -30 "$died/report.md"; }
 expect "clean-local after the crash" make -s clean-local
 
 echo "workflow: $((checks - failures)) passed, $failures failed"
