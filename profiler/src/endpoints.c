@@ -62,21 +62,60 @@ static void estimate(int64_t count, int64_t bytes, long rate, int64_t *c,
                      int64_t *b)
 {
   bool neg = count < 0 || bytes < 0;
-  nprof__heap_unsample(neg ? -count : count, neg ? -bytes : bytes, rate, c,
-                       b);
+  nprof__heap_unsample(neg ? -count : count, neg ? -bytes : bytes, rate, c, b);
   if (neg) {
     *c = -*c;
     *b = -*b;
   }
 }
 
+/* Allocation wrappers: a sample whose leaf is operator new or gRPC's
+ * gpr_malloc says nothing about who allocated, so heap stacks start at the
+ * first frame below them (Go's profiles likewise start at the caller of
+ * new). NPROF_HEAP_WRAPPERS adds names, comma-separated. */
+static const char *const wrappers[] = {
+    "operator new", "operator new[]", "gpr_malloc",
+    "gpr_zalloc",   "gpr_realloc",    "gpr_malloc_aligned",
+    "g_malloc",     "g_malloc0",      "g_realloc",
+    "xmalloc",      "xcalloc",        "xrealloc"};
+
+static bool is_wrapper(const char *fn)
+{
+  for (size_t i = 0; i < sizeof(wrappers) / sizeof(wrappers[0]); i++)
+    if (strcmp(fn, wrappers[i]) == 0)
+      return true;
+  const char *extra = getenv("NPROF_HEAP_WRAPPERS");
+  size_t len = strlen(fn);
+  while (extra && *extra) {
+    size_t n = strcspn(extra, ",");
+    if (n == len && strncmp(extra, fn, n) == 0)
+      return true;
+    extra += n + (extra[n] == ',');
+  }
+  return false;
+}
+
+/* How many leading frames of a heap stack are allocation wrappers. Keeps
+ * at least one frame. */
+static int wrapper_frames(const uintptr_t *pcs, int depth)
+{
+  int k = 0;
+  while (k < depth - 1) {
+    nprof__sym sym;
+    nprof__symbolize(pcs[k], &sym);
+    if (!sym.known || !is_wrapper(sym.function))
+      break;
+    k++;
+  }
+  return k;
+}
+
 static int heap_pprof(const nprof__heap_record *recs, long n, bool allocs,
                       int64_t duration, nprof__buf *out)
 {
-  static const char *const types[] = {"alloc_objects/count",
-                                      "alloc_space/bytes",
-                                      "inuse_objects/count",
-                                      "inuse_space/bytes"};
+  static const char *const types[] = {
+      "alloc_objects/count", "alloc_space/bytes", "inuse_objects/count",
+      "inuse_space/bytes"};
   long rate = nprof__heap_rate_get();
   nprof__pprof *b = nprof__pprof_new(types, 4);
   if (!b)
@@ -93,12 +132,13 @@ static int heap_pprof(const nprof__heap_record *recs, long n, bool allocs,
       continue;
     int64_t v[4];
     estimate(r->allocs, r->alloc_bytes, rate, &v[0], &v[1]);
-    estimate(r->allocs - r->frees, r->alloc_bytes - r->free_bytes, rate,
-             &v[2], &v[3]);
+    estimate(r->allocs - r->frees, r->alloc_bytes - r->free_bytes, rate, &v[2],
+             &v[3]);
     /* Go labels each sample with its block size: here the mean. */
     int64_t mean = r->allocs ? r->alloc_bytes / r->allocs : (int64_t)r->size;
     nprof__label label = {.key = "bytes", .num = mean, .unit = "bytes"};
-    rc = nprof__pprof_add(b, r->pcs, r->depth, v, &label, 1);
+    int skip = wrapper_frames(r->pcs, r->depth);
+    rc = nprof__pprof_add(b, r->pcs + skip, r->depth - skip, v, &label, 1);
   }
   if (rc == 0)
     rc = nprof__pprof_write(b, out);
@@ -157,19 +197,19 @@ static int heap_text(nprof__heap_record *recs, long n, nprof__buf *out)
   int rc = nprof__buf_printf(out,
                              "heap profile: %lld: %lld [%lld: %lld] @ "
                              "heap/%ld\n",
-                             (long long)t[0], (long long)t[1],
-                             (long long)t[2], (long long)t[3],
-                             2 * nprof__heap_rate_get());
+                             (long long)t[0], (long long)t[1], (long long)t[2],
+                             (long long)t[3], 2 * nprof__heap_rate_get());
   for (long i = 0; i < n && rc == 0; i++) {
     const nprof__heap_record *r = &recs[i];
+    int skip = wrapper_frames(r->pcs, r->depth);
     rc = nprof__buf_printf(out, "%lld: %lld [%lld: %lld]",
                            (long long)(r->allocs - r->frees),
                            (long long)(r->alloc_bytes - r->free_bytes),
                            (long long)r->allocs, (long long)r->alloc_bytes);
     if (rc == 0)
-      rc = nprof__text_addrs(out, r->pcs, r->depth);
+      rc = nprof__text_addrs(out, r->pcs + skip, r->depth - skip);
     if (rc == 0)
-      rc = nprof__text_stack(out, r->pcs, r->depth);
+      rc = nprof__text_stack(out, r->pcs + skip, r->depth - skip);
     if (rc == 0)
       rc = nprof__buf_append(out, "\n", 1);
   }
@@ -206,8 +246,8 @@ static int heap_delta(bool allocs, long seconds, nprof__response *res)
   qsort(before, (size_t)n0, sizeof(*before), cmp_record_id);
   for (long i = 0; i < n1; i++) {
     nprof__heap_record *r = &after[i];
-    nprof__heap_record *old = bsearch(r, before, (size_t)n0, sizeof(*before),
-                                      cmp_record_id);
+    nprof__heap_record *old =
+        bsearch(r, before, (size_t)n0, sizeof(*before), cmp_record_id);
     if (old) {
       r->allocs -= old->allocs;
       r->alloc_bytes -= old->alloc_bytes;
@@ -283,8 +323,8 @@ static int threads_dump(const nprof__thread *t, long n, nprof__buf *out)
       nprof__sym sym;
       nprof__symbolize(t[i].pcs[k], &sym);
       rc = nprof__buf_printf(out, "%s(...)\n\t%s:%d +%#" PRIxPTR "\n",
-                             sym.function, sym.file ? sym.file : "?",
-                             sym.line, sym.offset);
+                             sym.function, sym.file ? sym.file : "?", sym.line,
+                             sym.offset);
     }
     if (rc == 0)
       rc = nprof__buf_append(out, "\n", 1);
@@ -328,8 +368,8 @@ static int serve_goroutine(int debug, nprof__response *res)
     int depth = t[i].depth < 0 ? 0 : t[i].depth;
     long j = i;
     int nl = 0;
-    while (j < n && cmp_pcs(t[j].pcs, t[j].depth < 0 ? 0 : t[j].depth,
-                            t[i].pcs, depth) == 0) {
+    while (j < n && cmp_pcs(t[j].pcs, t[j].depth < 0 ? 0 : t[j].depth, t[i].pcs,
+                            depth) == 0) {
       bool seen = false;
       for (long k = i; k < j; k++)
         if (strcmp(t[k].name, t[j].name) == 0)
@@ -415,7 +455,6 @@ static int count_profile(const char *name, nprof__count_stack *s, long n,
   return rc;
 }
 
-
 /* ---- mutex and block: Go's printCountCycleProfile ---- */
 
 static int cmp_wait_delay_desc(const void *pa, const void *pb)
@@ -459,8 +498,7 @@ static int wait_profile(nprof__wait_profile which, nprof__wait_record *recs,
     }
     return rc;
   }
-  static const char *const types[] = {"contentions/count",
-                                      "delay/nanoseconds"};
+  static const char *const types[] = {"contentions/count", "delay/nanoseconds"};
   nprof__pprof *b = nprof__pprof_new(types, 2);
   if (!b)
     return NPROF_ENOMEM;
@@ -468,7 +506,8 @@ static int wait_profile(nprof__wait_profile which, nprof__wait_record *recs,
   if (duration)
     nprof__pprof_duration(b, duration);
   char comment[96];
-  snprintf(comment, sizeof(comment), "%s rate %ld%s (libnprof: waiters' stacks)",
+  snprintf(comment, sizeof(comment),
+           "%s rate %ld%s (libnprof: waiters' stacks)",
            which == NPROF__MUTEX ? "NPROF_MUTEX_RATE" : "NPROF_BLOCK_RATE",
            rate, rate ? "" : " (off)");
   nprof__pprof_comment(b, comment);
@@ -509,8 +548,8 @@ static int serve_wait(nprof__wait_profile which, int debug, long seconds,
     /* Buckets are never freed and keep their identity: match by id. */
     qsort(before, (size_t)n0, sizeof(*before), cmp_wait_id);
     for (long i = 0; i < n; i++) {
-      nprof__wait_record *old = bsearch(&recs[i], before, (size_t)n0,
-                                        sizeof(*before), cmp_wait_id);
+      nprof__wait_record *old =
+          bsearch(&recs[i], before, (size_t)n0, sizeof(*before), cmp_wait_id);
       if (old) {
         recs[i].count -= old->count;
         recs[i].delay_ns -= old->delay_ns;
@@ -555,8 +594,8 @@ static int serve_cpu(long seconds, nprof__response *res)
     nprof__pprof_duration(b, d.duration_ns);
     if (d.lost) {
       char comment[96];
-      snprintf(comment, sizeof(comment),
-               "%lld samples lost (signal ring full)", (long long)d.lost);
+      snprintf(comment, sizeof(comment), "%lld samples lost (signal ring full)",
+               (long long)d.lost);
       nprof__pprof_comment(b, comment);
     }
   }
@@ -584,8 +623,7 @@ static int serve_trace(int64_t duration_ns, nprof__response *res)
 {
   int rc = nprof__contention_trace_begin(TRACE_MAX_WAITS);
   if (rc == NPROF_EBUSY) {
-    set_error(res, 500,
-              "Could not enable tracing: tracing is already enabled");
+    set_error(res, 500, "Could not enable tracing: tracing is already enabled");
     return 0;
   }
   if (rc)
@@ -643,7 +681,8 @@ void nprof__endpoint_profile(const nprof__request *req, nprof__response *res)
   bool trace = strcmp(name, "trace") == 0;
   bool builtin = heap || allocs || goroutine || threadcreate || mutex ||
                  block || cpu || trace;
-  bool delta_ok = heap || allocs || mutex || block; /* Go's profileSupportsDelta */
+  bool delta_ok =
+      heap || allocs || mutex || block; /* Go's profileSupportsDelta */
   nprof__count_stack *custom = NULL;
   int ncustom = 0;
   if (!builtin) {
@@ -659,8 +698,7 @@ void nprof__endpoint_profile(const nprof__request *req, nprof__response *res)
   bool has_seconds = req->seconds && *req->seconds;
   long sec = 0;
   double fsec = 1; /* trace: Go's default is one second */
-  if (trace && has_seconds &&
-      parse_seconds_float(req->seconds, &fsec) != 0) {
+  if (trace && has_seconds && parse_seconds_float(req->seconds, &fsec) != 0) {
     set_error(res, 400,
               "invalid value for \"seconds\" - must be a positive number");
   } else if (trace) {
@@ -673,8 +711,9 @@ void nprof__endpoint_profile(const nprof__request *req, nprof__response *res)
     set_error(res, 400,
               "invalid value for \"seconds\" - must be a positive integer");
   } else if (has_seconds && !delta_ok && !cpu) {
-    set_error(res, 400, "\"seconds\" parameter is not supported for this "
-                        "profile type");
+    set_error(res, 400,
+              "\"seconds\" parameter is not supported for this "
+              "profile type");
   } else if (sec > NPROF_MAX_SECONDS) {
     set_error(res, 400, "profile duration exceeds server's WriteTimeout");
   } else if (cpu) {
@@ -687,8 +726,8 @@ void nprof__endpoint_profile(const nprof__request *req, nprof__response *res)
     set_ok(res, 0, allocs ? "allocs-delta" : "heap-delta");
     rc = heap_delta(allocs, sec, res);
   } else if (mutex || block) {
-    set_ok(res, debug, has_seconds ? (mutex ? "mutex-delta" : "block-delta")
-                                   : name);
+    set_ok(res, debug,
+           has_seconds ? (mutex ? "mutex-delta" : "block-delta") : name);
     rc = serve_wait(mutex ? NPROF__MUTEX : NPROF__BLOCK, debug, sec, res);
   } else if (heap || allocs) {
     set_ok(res, debug, name);
@@ -718,8 +757,7 @@ void nprof__endpoint_profile(const nprof__request *req, nprof__response *res)
 
 /* ---- symbol: Go's pprof.Symbol ---- */
 
-void nprof__endpoint_symbol(const char *query, size_t len,
-                            nprof__response *res)
+void nprof__endpoint_symbol(const char *query, size_t len, nprof__response *res)
 {
   res->status = 200;
   res->content_type = "text/plain; charset=utf-8";
@@ -778,9 +816,8 @@ static int index_row(nprof__buf *out, long count, const char *name)
 /* A row whose link is not "?debug=1" (cmdline-like or interval ones). */
 static int index_link(nprof__buf *out, const char *href, const char *name)
 {
-  return nprof__buf_printf(out,
-                           "<tr><td></td><td><a href='%s'>%s</a></td></tr>\n",
-                           href, name);
+  return nprof__buf_printf(
+      out, "<tr><td></td><td><a href='%s'>%s</a></td></tr>\n", href, name);
 }
 
 static long wait_count(nprof__wait_profile which)
@@ -808,13 +845,12 @@ void nprof__endpoint_index(nprof__response *res)
   res->status = 200;
   res->content_type = "text/html; charset=utf-8";
   int rc = nprof__buf_printf(
-      out,
-      "<html>\n<head>\n<title>/debug/pprof/</title>\n<style>\n"
-      ".profile-name{display:inline-block; width:6rem;}\n</style>\n"
-      "</head>\n<body>\n/debug/pprof/\n<br>\n"
-      "<p>Set debug=1 as a query parameter to export in legacy text "
-      "format</p>\n<br>\nTypes of profiles available:\n<table>\n"
-      "<thead><td>Count</td><td>Profile</td></thead>\n");
+      out, "<html>\n<head>\n<title>/debug/pprof/</title>\n<style>\n"
+           ".profile-name{display:inline-block; width:6rem;}\n</style>\n"
+           "</head>\n<body>\n/debug/pprof/\n<br>\n"
+           "<p>Set debug=1 as a query parameter to export in legacy text "
+           "format</p>\n<br>\nTypes of profiles available:\n<table>\n"
+           "<thead><td>Count</td><td>Profile</td></thead>\n");
   if (rc == 0)
     rc = index_row(out, (long)hs.buckets, "allocs");
   if (rc == 0)

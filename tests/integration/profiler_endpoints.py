@@ -447,6 +447,28 @@ class Preload(unittest.TestCase):
             self.assertIn("\tns::Box<char>::make+0x", text)
             self.assertIn("\t(anonymous namespace)::anon+0x", text)
             self.assertNotIn("_ZN2ns3Box", text)
+            # Allocation wrappers are not the leaf: with_new is.
+            self.assertIn("@ ", text)
+            leaves = re.findall(r"\] @ 0x[0-9a-f]+.*\n#\t0x[0-9a-f]+\t([^+]+)\+",
+                                text)
+            self.assertIn("(anonymous namespace)::with_new", leaves)
+            self.assertNotIn("operator new[]", leaves)
+        finally:
+            proc.close()
+
+    def test_heap_wrappers_can_be_named(self):
+        proc, addr = self.preloaded([f"{BUILD}/test/bin/cxx_program"],
+                                    {"NPROF_HEAP_RATE": "4096",
+                                     "NPROF_HEAP_WRAPPERS":
+                                     "ns::Box<char>::make"},
+                                    stdin=subprocess.PIPE)
+        try:
+            proc.read_until("ready")
+            text = get(addr, "/debug/pprof/heap?debug=1")[2].decode()
+            leaves = re.findall(r"\] @ 0x[0-9a-f]+.*\n#\t0x[0-9a-f]+\t([^+]+)\+",
+                                text)
+            self.assertIn("(anonymous namespace)::anon", leaves)
+            self.assertNotIn("ns::Box<char>::make", leaves)
         finally:
             proc.close()
 

@@ -1,5 +1,6 @@
 // A C++ program with allocation sites under mangled names, for the
 // symbolizer's demangling: ns::Box<char>::make and (anonymous namespace)::anon.
+// (anonymous namespace)::with_new allocates through operator new[].
 // Prints "ready", then waits for stdin to close (at most 300 s).
 #include <cstdio>
 #include <cstdlib>
@@ -22,14 +23,24 @@ __attribute__((noinline)) void *anon(int n)
   __asm__ volatile("" ::: "memory"); // keep this frame
   return p;
 }
+// Through operator new[]: heap stacks must start here, not in the wrapper.
+__attribute__((noinline)) char *with_new(int n)
+{
+  char *p = new char[n];
+  __asm__ volatile("" ::: "memory");
+  return p;
+}
 } // namespace
 
 int main()
 {
   alarm(300);
   static void *keep[20000];
-  for (int i = 0; i < 20000; i++)
+  static char *kept_new[20000];
+  for (int i = 0; i < 20000; i++) {
     keep[i] = anon(1000);
+    kept_new[i] = with_new(1000);
+  }
   std::string ready("ready"); // links the C++ runtime, as real C++ does
   printf("%s\n", ready.c_str());
   fflush(stdout);
