@@ -35,6 +35,7 @@ build_image() {
   [ "$(id -u)" = 0 ] || { echo "docker-base: debootstrap needs root" >&2; exit 1; }
   command -v debootstrap >/dev/null || {
     echo "docker-base: installing debootstrap"
+    apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
   }
   local root

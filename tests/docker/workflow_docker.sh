@@ -38,6 +38,7 @@ if ! command -v docker >/dev/null 2>&1 || ! command -v docker-compose >/dev/null
     exit 1
   fi
   echo "test-docker: installing docker.io and docker-compose"
+  apt-get update -qq >/dev/null || exit 1
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io docker-compose debootstrap >/dev/null || exit 1
 fi
 if ! engine_answers; then
