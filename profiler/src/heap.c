@@ -61,11 +61,11 @@ typedef struct live_slot {
   size_t size;
 } live_slot;
 
-/* Guarded by lock. */
 /* A plain mutex: an adaptive one halved the cost of the pathological
  * sample-everything case (rate 1) but spun away CPU at the default rate
  * when the machine was oversubscribed (1.067 vs 1.034 of plain). */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+/* Guarded by lock. */
 static bucket **buckets_hash;
 static size_t buckets_hash_cap; /* power of two */
 static int64_t buckets_count;
