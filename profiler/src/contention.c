@@ -83,22 +83,6 @@ static void table_unlock(void)
   nprof__t_internal--;
 }
 
-static _Thread_local uint64_t t_rng __attribute__((tls_model("initial-exec")));
-
-static uint64_t rng_next(void)
-{
-  if (nprof__unlikely(t_rng == 0)) {
-    t_rng = ((uint64_t)(uintptr_t)&t_rng * 0x9e3779b97f4a7c15ULL) ^
-            (uint64_t)nprof__now_ns();
-    if (t_rng == 0)
-      t_rng = 1;
-  }
-  t_rng ^= t_rng >> 12;
-  t_rng ^= t_rng << 25;
-  t_rng ^= t_rng >> 27;
-  return t_rng * 0x2545f4914f6cdd1dULL;
-}
-
 static void update_on(void)
 {
   atomic_store(&nprof__contention_on, atomic_load(&nprof__mutex_rate) > 0 ||
@@ -215,7 +199,7 @@ __attribute__((noinline)) void nprof__contention_record(nprof__wait_kind kind,
   long mrate = atomic_load_explicit(&nprof__mutex_rate, memory_order_relaxed);
   long brate = atomic_load_explicit(&nprof__block_rate, memory_order_relaxed);
   if (mrate > 0 && kind != NPROF__WAIT_COND &&
-      (mrate == 1 || rng_next() % (uint64_t)mrate == 0)) {
+      (mrate == 1 || nprof__rand() % (uint64_t)mrate == 0)) {
     mutex_count = (double)mrate;
     mutex_delay = delay_ns * mrate;
   }
@@ -224,7 +208,7 @@ __attribute__((noinline)) void nprof__contention_record(nprof__wait_kind kind,
       block_count = 1;
       block_delay = delay_ns;
     } else if (delay_ns > 0 &&
-               rng_next() % (uint64_t)brate < (uint64_t)delay_ns) {
+               nprof__rand() % (uint64_t)brate < (uint64_t)delay_ns) {
       block_count = (double)brate / (double)delay_ns;
       block_delay = brate;
     }

@@ -35,7 +35,8 @@
 
 _Thread_local int64_t nprof__t_heap_countdown
     __attribute__((tls_model("initial-exec")));
-static _Thread_local uint64_t t_rng __attribute__((tls_model("initial-exec")));
+/* Whether this thread drew its first sampling interval yet. */
+static _Thread_local bool t_started __attribute__((tls_model("initial-exec")));
 
 uint64_t nprof__heap_secret;
 
@@ -137,30 +138,13 @@ long nprof__heap_rate_get(void)
   return atomic_load(&heap_rate);
 }
 
-static uint64_t rng_next(void)
-{
-  if (nprof__unlikely(t_rng == 0)) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    t_rng = ((uint64_t)(uintptr_t)&t_rng * 0x9e3779b97f4a7c15ULL) ^
-            (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32);
-    if (t_rng == 0)
-      t_rng = 1;
-  }
-  /* xorshift64* (Vigna): fast, good enough for drawing intervals. */
-  t_rng ^= t_rng >> 12;
-  t_rng ^= t_rng << 25;
-  t_rng ^= t_rng >> 27;
-  return t_rng * 0x2545f4914f6cdd1dULL;
-}
-
 static int64_t next_interval(long rate)
 {
   if (rate <= 1)
     return 0; /* every allocation */
   /* u in (0, 1]: 53 random bits, never 0, so the log is finite and at most
    * ln(2^53) ~ 36.7 mean intervals. */
-  double u = (double)((rng_next() >> 11) + 1) * (1.0 / 9007199254740992.0);
+  double u = (double)((nprof__rand() >> 11) + 1) * (1.0 / 9007199254740992.0);
   return (int64_t)(-log(u) * (double)rate);
 }
 
@@ -178,9 +162,10 @@ bool nprof__heap_should_sample(size_t size)
   } else if (nprof__t_internal) {
     /* Profiler code, or a thread not yet fully set up: never sampled. */
     nprof__t_heap_countdown = next_interval(rate);
-  } else if (t_rng == 0) {
+  } else if (!t_started) {
     /* A thread's first visit: draw its first interval instead of
      * sampling the first allocation it happens to make. */
+    t_started = true;
     int64_t c = next_interval(rate);
     if ((uint64_t)c > size) {
       nprof__t_heap_countdown = c - (int64_t)size;

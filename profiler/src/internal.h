@@ -60,6 +60,10 @@ int nprof__parse_long(const char *s, long min, long max, long *out);
 /* Validates a profile or variable name: 1-64 of [A-Za-z0-9_.-]. */
 bool nprof__name_valid(const char *name);
 
+/* A per-thread xorshift64* generator (Vigna), seeded from the thread's
+ * address and the clock: fast, not for secrets. Async-signal-safe. */
+uint64_t nprof__rand(void);
+
 /* Monotonic and wall clocks in nanoseconds. */
 int64_t nprof__now_ns(void);
 int64_t nprof__wall_ns(void);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 _Thread_local int nprof__t_internal __attribute__((tls_model("initial-exec")));
+static _Thread_local uint64_t t_rand __attribute__((tls_model("initial-exec")));
 
 static atomic_size_t pages_in_use;
 
@@ -217,4 +218,18 @@ void *nprof__arena_alloc(nprof__arena *a, size_t n)
   a->cur += n;
   a->left -= n;
   return r;
+}
+
+uint64_t nprof__rand(void)
+{
+  if (nprof__unlikely(t_rand == 0)) {
+    t_rand = ((uint64_t)(uintptr_t)&t_rand * 0x9e3779b97f4a7c15ULL) ^
+             (uint64_t)nprof__now_ns();
+    if (t_rand == 0)
+      t_rand = 1;
+  }
+  t_rand ^= t_rand >> 12;
+  t_rand ^= t_rand << 25;
+  t_rand ^= t_rand >> 27;
+  return t_rand * 0x2545f4914f6cdd1dULL;
 }
