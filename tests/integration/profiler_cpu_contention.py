@@ -29,32 +29,18 @@ import unittest
 import urllib.error
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "profiler"))
+from testlib import get, pprof  # noqa: E402
+
 BUILD = os.environ.get("BUILD", "build")
 LIB = os.path.abspath(f"{BUILD}/lib/libnprof.so")
 WORKLOAD = f"{BUILD}/test/bin/workload_program"
 NPROF = f"{BUILD}/bin/nprof"
 TMP = tempfile.mkdtemp(prefix="nprof-cpu-it-")
-GO_ENV = dict(os.environ, HOME=TMP, GOCACHE=f"{TMP}/gocache",
-              PPROF_TMPDIR=TMP, GOFLAGS="")
 SIGPROF = 27
 
 
-def get(addr, path, timeout=60):
-    req = urllib.request.Request(f"http://{addr}{path}")
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.headers, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read()
-
-
-def pprof(*args, timeout=120):
-    out = subprocess.run(["go", "tool", "pprof", "-symbolize=none", *args],
-                         capture_output=True, text=True, env=GO_ENV,
-                         timeout=timeout)
-    if out.returncode != 0:
-        raise AssertionError(f"go tool pprof {args} failed: {out.stderr}")
-    return out.stdout
 
 
 def pprof_cum(path, sample_index, unit):

@@ -23,12 +23,14 @@ import unittest
 import urllib.error
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "profiler"))
+from testlib import get, pprof  # noqa: E402
+
 BUILD = os.environ.get("BUILD", "build")
 LIB = os.path.abspath(f"{BUILD}/lib/libnprof.so")
 KNOWN = f"{BUILD}/test/bin/known_program"
 TMP = tempfile.mkdtemp(prefix="nprof-it-")
-GO_ENV = dict(os.environ, HOME=TMP, GOCACHE=f"{TMP}/gocache",
-              PPROF_TMPDIR=TMP, GOFLAGS="")
 
 
 def free_port():
@@ -37,24 +39,6 @@ def free_port():
         return s.getsockname()[1]
 
 
-def get(addr, path, timeout=30, data=None, method=None):
-    """Returns (status, headers, body) for one request."""
-    req = urllib.request.Request(f"http://{addr}{path}", data=data,
-                                 method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.headers, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read()
-
-
-def pprof(*args, timeout=120):
-    out = subprocess.run(["go", "tool", "pprof", "-symbolize=none", *args],
-                         capture_output=True, text=True, env=GO_ENV,
-                         timeout=timeout)
-    if out.returncode != 0:
-        raise AssertionError(f"go tool pprof {args} failed: {out.stderr}")
-    return out.stdout
 
 
 def pprof_values(path, sample_index):
