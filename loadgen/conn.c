@@ -180,8 +180,15 @@ static int on_message(void *ud, const uint8_t *msg, size_t len)
   s->notifications++;
   atomic_fetch_add_explicit(&w->counters.notifications, 1,
                             memory_order_relaxed);
+  /* Both clocks read together, so that for one notification the broadcast
+   * latency (from before Publish was written) is never below its delivery
+   * latency (from the server's hand-off to gRPC) but for clock noise. */
+  uint64_t mono = lg_now_ns();
+  int64_t now = (int64_t)lg_unix_ns();
+  if (n.tagged)
+    lg_hist_record(&w->broadcast_hist,
+                   (mono > n.bcast_t0_ns ? mono - n.bcast_t0_ns : 0) / 1000);
   if (n.sent_unix_nanos > 0) {
-    int64_t now = (int64_t)lg_unix_ns();
     int64_t d = now - n.sent_unix_nanos;
     if (d < 0) {
       /* Sender's clock ahead of ours (another host or a clock step). */

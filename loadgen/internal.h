@@ -78,7 +78,27 @@ typedef struct {
   uint64_t id;
   int64_t sent_unix_nanos;
   size_t payload_len;
+  bool tagged;        /* the payload carries a broadcast tag (below) */
+  uint32_t bcast_seq; /* valid when tagged */
+  uint64_t bcast_t0_ns;
 } lg_notification;
+
+/* Broadcast tag: the first LG_BCAST_TAG_LEN bytes of a payload that loadgen
+ * publishes, "LGB1", the broadcast's sequence number (u32) and the
+ * monotonic time just before its Publish request was written (u64), both
+ * big-endian; the rest of the payload is filler. The server echoes the
+ * payload, so a receiving stream can tell which broadcast reached it and
+ * when that broadcast began, with no table shared between the publishing
+ * thread and the workers (CLOCK_MONOTONIC is one clock for the process). */
+#define LG_BCAST_TAG_LEN 16
+/* Writes the tag over the first bytes of payload (len of them). Returns 0,
+ * or LG_EINVAL when len < LG_BCAST_TAG_LEN (then payload is untouched). */
+int lg_bcast_tag_encode(uint8_t *payload, size_t len, uint32_t seq,
+                        uint64_t t0_ns);
+/* Reads a tag. Returns 0, or LG_EINVAL when the payload does not start with
+ * one (another publisher's message); *seq and *t0_ns are then untouched. */
+int lg_bcast_tag_decode(const uint8_t *payload, size_t len, uint32_t *seq,
+                        uint64_t *t0_ns);
 
 /* Decodes a Notification of at most cap bytes. Returns 0 or LG_EINVAL,
  * LG_ETOOBIG. */
@@ -252,6 +272,7 @@ lg_counters *lg_worker_counters(lg_worker *w);
 /* Histograms: read only after a successful join. */
 const lg_histogram *lg_worker_connect_hist(const lg_worker *w);
 const lg_histogram *lg_worker_delivery_hist(const lg_worker *w);
+const lg_histogram *lg_worker_broadcast_hist(const lg_worker *w);
 /* The last grpc-message / error detail seen, for the summary ("" if none).
  * Read only after join. */
 const char *lg_worker_last_detail(const lg_worker *w);
@@ -354,6 +375,7 @@ struct lg_worker {
   bool framebuf_armed; /* set only around nghttp2_session_client_new3 */
   lg_histogram connect_hist;
   lg_histogram delivery_hist;
+  lg_histogram broadcast_hist; /* tagged notifications: arrival - Publish */
   uint32_t min_notifications, max_notifications; /* over held streams */
   char detail[160];
   uint8_t scratch[65536]; /* outgoing frames gathered for one write */
@@ -392,15 +414,26 @@ uint32_t lg__worker_random(lg_worker *w);
 typedef struct {
   uint32_t sent;
   uint32_t ok;        /* replies with grpc-status 0 */
+  uint32_t awaited;   /* broadcasts whose delivery the wait callback saw */
   uint64_t delivered; /* sum of PublishReply.delivered */
   char error[160];    /* first failure, "" if none */
 } lg_publish_result;
 
+/* Called after the reply to broadcast seq (0-based) has arrived: waits until
+ * every held stream has received it, or until deadline_ns (monotonic).
+ * Returns true when it was delivered, false to stop publishing. */
+typedef bool (*lg_publish_wait_cb)(void *ud, uint32_t seq,
+                                   uint64_t deadline_ns);
+
 /* Sends n broadcasts (empty user_id) to the target over one HTTP/2
- * connection, all in flight together, and waits for the replies until
- * deadline_ns (monotonic). Returns 0 when every call returned grpc-status 0. */
+ * connection, one at a time: each payload carries a broadcast tag stamped
+ * just before its request is written, and the next is sent only when the
+ * reply has come and wait (if not NULL) has returned true, so that every
+ * broadcast's latency is its own and not the queueing behind the previous
+ * one. Everything ends by deadline_ns (monotonic). Returns 0 when every call
+ * returned grpc-status 0 and was delivered. */
 int lg_publish_run(const lg_options *o, uint32_t n, uint64_t deadline_ns,
-                   lg_publish_result *res);
+                   lg_publish_wait_cb wait, void *ud, lg_publish_result *res);
 
 /* ---- snapshot.c ------------------------------------------------------ */
 
@@ -459,6 +492,7 @@ typedef struct {
   uint64_t errors[LG_CAUSE_COUNT];
   lg_histogram connect;
   lg_histogram delivery;
+  lg_histogram broadcast; /* Publish written -> arrival, every stream */
   double connect_seconds; /* first connect to last establishment */
   uint64_t rss_baseline_kib;
   uint64_t rss_plateau_kib;

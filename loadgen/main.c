@@ -105,6 +105,29 @@ static void wait_until(run_state *st, uint64_t deadline_ns)
   }
 }
 
+typedef struct {
+  run_state *st;
+  uint64_t base; /* notifications received before the first broadcast */
+  uint64_t held; /* streams held when publishing began */
+} publish_wait;
+
+/* lg_publish_wait_cb: broadcast seq has reached every held stream once
+ * held * (seq + 1) notifications have arrived since the first. Polls at
+ * 1 ms: the wait only paces the broadcasts, it is not part of any latency. */
+static bool delivered(void *ud, uint32_t seq, uint64_t deadline_ns)
+{
+  publish_wait *pw = ud;
+  uint64_t want = pw->held * ((uint64_t)seq + 1);
+  struct timespec ts = {0, 1000000};
+  while (SUM(pw->st, notifications) - pw->base < want) {
+    if (interrupted || lg_now_ns() >= deadline_ns)
+      return false;
+    progress(pw->st, false);
+    nanosleep(&ts, NULL);
+  }
+  return true;
+}
+
 static void snapshot(run_state *st, int phase_idx, const char *phase)
 {
   lg_result *r = st->r;
@@ -220,6 +243,7 @@ int main(int argc, char **argv)
   r->o = &o;
   lg_hist_init(&r->connect);
   lg_hist_init(&r->delivery);
+  lg_hist_init(&r->broadcast);
   run_state st = {.o = &o,
                   .w = w,
                   .r = r,
@@ -290,7 +314,9 @@ int main(int argc, char **argv)
     uint64_t base = SUM(&st, notifications);
     uint64_t pdeadline = lg_now_ns() + o.publish_timeout_ns;
     r->notifications_expected = held * o.publish;
-    if (lg_publish_run(&o, o.publish, pdeadline, &r->publish) != 0) {
+    publish_wait pw = {.st = &st, .base = base, .held = held};
+    if (lg_publish_run(&o, o.publish, pdeadline, delivered, &pw, &r->publish) !=
+        0) {
       fprintf(stderr, "loadgen: %s\n", r->publish.error);
       snprintf(r->reason, sizeof r->reason, "%s", r->publish.error);
     }
@@ -326,6 +352,7 @@ int main(int argc, char **argv)
     for (uint32_t i = 0; i < o.threads; i++) {
       lg_hist_merge(&r->connect, lg_worker_connect_hist(w[i]));
       lg_hist_merge(&r->delivery, lg_worker_delivery_hist(w[i]));
+      lg_hist_merge(&r->broadcast, lg_worker_broadcast_hist(w[i]));
       uint32_t a, b;
       lg_worker_notification_range(w[i], &a, &b);
       /* Workers that held nothing report 0/0 and must not drag the min. */

@@ -19,7 +19,43 @@ int lg_notification_decode(const uint8_t *buf, size_t len, size_t cap,
   out->id = n->id;
   out->sent_unix_nanos = n->sent_unix_nanos;
   out->payload_len = n->payload.len;
+  out->tagged = lg_bcast_tag_decode(n->payload.data, n->payload.len,
+                                    &out->bcast_seq, &out->bcast_t0_ns) == 0;
   notifier__notification__free_unpacked(n, NULL);
+  return 0;
+}
+
+static const uint8_t tag_magic[4] = {'L', 'G', 'B', '1'};
+
+int lg_bcast_tag_encode(uint8_t *payload, size_t len, uint32_t seq,
+                        uint64_t t0_ns)
+{
+  assert(payload != NULL || len == 0);
+  if (len < LG_BCAST_TAG_LEN)
+    return LG_EINVAL;
+  memcpy(payload, tag_magic, sizeof tag_magic);
+  for (int i = 0; i < 4; i++)
+    payload[4 + i] = (uint8_t)(seq >> (24 - 8 * i));
+  for (int i = 0; i < 8; i++)
+    payload[8 + i] = (uint8_t)(t0_ns >> (56 - 8 * i));
+  return 0;
+}
+
+int lg_bcast_tag_decode(const uint8_t *payload, size_t len, uint32_t *seq,
+                        uint64_t *t0_ns)
+{
+  assert(seq != NULL && t0_ns != NULL);
+  if (len < LG_BCAST_TAG_LEN || payload == NULL ||
+      memcmp(payload, tag_magic, sizeof tag_magic) != 0)
+    return LG_EINVAL;
+  uint32_t s = 0;
+  uint64_t t = 0;
+  for (int i = 0; i < 4; i++)
+    s = s << 8 | payload[4 + i];
+  for (int i = 0; i < 8; i++)
+    t = t << 8 | payload[8 + i];
+  *seq = s;
+  *t0_ns = t;
   return 0;
 }
 

@@ -2,7 +2,14 @@
  * connected. It is a handful of unary calls, so it runs on a blocking socket
  * with poll() and its own nghttp2 session rather than on a worker's loop:
  * the workers stay busy only with their users, and the deadline is a plain
- * poll timeout. */
+ * poll timeout.
+ *
+ * Broadcasts go one at a time. Each payload is stamped with a broadcast tag
+ * (message.c) holding the monotonic time just before the request is
+ * serialized and written, so that every stream that receives it can measure
+ * the whole path: request, the server's fan-out queue, its send, the
+ * network and our read. The connection and its SETTINGS exchange are done
+ * before the first stamp, so no broadcast pays for them. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -30,10 +37,9 @@ typedef struct {
 
 typedef struct {
   const lg_options *o;
-  call *calls;
-  uint32_t n;
-  uint32_t closed;
-  uint8_t *body; /* the same request for every call */
+  call cur; /* the one call in flight; reused, since calls do not overlap */
+  uint8_t *body; /* cur's request; rewritten only once cur is closed */
+  bool settled;  /* the server's SETTINGS have arrived */
   lg_publish_result *res;
 } pub;
 
@@ -125,7 +131,6 @@ static int on_close(nghttp2_session *s, int32_t id, uint32_t err, void *ud)
   if (c == NULL || c->closed)
     return 0;
   c->closed = true;
-  p->closed++;
   if (err == NGHTTP2_NO_ERROR && c->http_status == 200 && c->grpc_status == 0) {
     p->res->ok++;
     p->res->delivered += c->delivered;
@@ -134,6 +139,15 @@ static int on_close(nghttp2_session *s, int32_t id, uint32_t err, void *ud)
              "Publish: http %d, grpc-status %d, %s", c->http_status,
              c->grpc_status, nghttp2_http2_strerror(err));
   }
+  return 0;
+}
+
+static int on_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+  (void)s;
+  pub *p = ud;
+  if (f->hd.type == NGHTTP2_SETTINGS && !(f->hd.flags & NGHTTP2_FLAG_ACK))
+    p->settled = true;
   return 0;
 }
 
@@ -168,34 +182,92 @@ static int wait_fd(int fd, short events, uint64_t deadline_ns)
   return r < 0 && errno == EINTR ? 1 : r;
 }
 
+/* Writes what nghttp2 has and reads what the server sent until done(p)
+ * holds. Returns 0, 1 at the deadline, or -1 on an error (in res->error). */
+static int pump(pub *p, nghttp2_session *session, int fd, uint64_t deadline_ns,
+                bool (*done)(const pub *))
+{
+  lg_publish_result *res = p->res;
+  for (;;) {
+    for (;;) {
+      const uint8_t *data;
+      ssize_t len = nghttp2_session_mem_send(session, &data);
+      if (len < 0) {
+        snprintf(res->error, sizeof res->error, "Publish: %s",
+                 nghttp2_strerror((int)len));
+        return -1;
+      }
+      if (len == 0)
+        break;
+      while (len > 0) {
+        ssize_t w = send(fd, data, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+          if (wait_fd(fd, POLLOUT, deadline_ns) == 0)
+            return 1;
+          continue;
+        }
+        if (w < 0) {
+          snprintf(res->error, sizeof res->error, "Publish: send: %s",
+                   strerror(errno));
+          return -1;
+        }
+        data += w;
+        len -= w;
+      }
+    }
+    if (done(p))
+      return 0;
+    if (wait_fd(fd, POLLIN, deadline_ns) == 0)
+      return 1;
+    uint8_t buf[16384];
+    ssize_t got = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (got < 0 && (errno == EAGAIN || errno == EINTR))
+      continue;
+    if (got <= 0) {
+      snprintf(res->error, sizeof res->error, "Publish: connection closed");
+      return -1;
+    }
+    if (nghttp2_session_mem_recv(session, buf, (size_t)got) < 0) {
+      snprintf(res->error, sizeof res->error, "Publish: protocol error");
+      return -1;
+    }
+  }
+}
+
+static bool settled(const pub *p)
+{
+  return p->settled;
+}
+
+static bool call_closed(const pub *p)
+{
+  return p->cur.closed;
+}
+
 int lg_publish_run(const lg_options *o, uint32_t n, uint64_t deadline_ns,
-                   lg_publish_result *res)
+                   lg_publish_wait_cb wait, void *ud, lg_publish_result *res)
 {
   memset(res, 0, sizeof *res);
   int result = -1;
-  pub p = {.o = o, .n = n, .res = res};
+  pub p = {.o = o, .res = res};
   nghttp2_session_callbacks *cb = NULL;
   nghttp2_session *session = NULL;
   int fd = -1;
   uint8_t *payload = NULL;
 
-  p.calls = calloc(n ? n : 1, sizeof *p.calls);
   payload = malloc(o->payload_size ? o->payload_size : 1);
   size_t cap = (size_t)o->payload_size + 64;
   p.body = malloc(cap);
-  if (p.calls == NULL || payload == NULL || p.body == NULL) {
+  if (payload == NULL || p.body == NULL) {
     snprintf(res->error, sizeof res->error, "Publish: out of memory");
     goto out;
   }
   memset(payload, 'x', o->payload_size);
-  int blen =
-      lg_publish_request_encode(p.body, cap, "", payload, o->payload_size);
-  if (blen < 0)
-    goto out;
   fd = dial(o, deadline_ns);
   if (fd < 0) {
     snprintf(res->error, sizeof res->error, "Publish: connect: %s",
              strerror(-fd));
+    fd = -1;
     goto out;
   }
   if (nghttp2_session_callbacks_new(&cb) != 0)
@@ -203,9 +275,13 @@ int lg_publish_run(const lg_options *o, uint32_t n, uint64_t deadline_ns,
   nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
   nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_close);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame);
   if (nghttp2_session_client_new(&session, cb, &p) != 0)
     goto out;
   nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, NULL, 0);
+  int rc = pump(&p, session, fd, deadline_ns, settled);
+  if (rc != 0)
+    goto fail;
 #define NV(k, v)                                                               \
   {                                                                            \
     (uint8_t *)(k), (uint8_t *)(v), sizeof(k) - 1, strlen(v),                  \
@@ -221,11 +297,21 @@ int lg_publish_run(const lg_options *o, uint32_t n, uint64_t deadline_ns,
       NV("user-agent", "loadgen/" LG_VERSION),
   };
 #undef NV
-  for (uint32_t i = 0; i < n; i++) {
-    call *c = &p.calls[i];
+  for (uint32_t seq = 0; seq < n; seq++) {
+    call *c = &p.cur;
+    lg_deframer_reset(&c->deframer);
+    memset(c, 0, sizeof *c);
     c->grpc_status = -1;
-    c->body_len = (uint32_t)blen;
     lg_deframer_init(&c->deframer);
+    /* The stamp, then straight to the socket: encoding and nghttp2's framing
+     * of a small request take microseconds. Payloads shorter than a tag
+     * carry none, and then broadcast latency is not measured. */
+    lg_bcast_tag_encode(payload, o->payload_size, seq, lg_now_ns());
+    int blen =
+        lg_publish_request_encode(p.body, cap, "", payload, o->payload_size);
+    if (blen < 0)
+      goto out;
+    c->body_len = (uint32_t)blen;
     nghttp2_data_provider prd = {.source = {.ptr = c},
                                  .read_callback = read_body};
     c->id = nghttp2_submit_request(session, NULL, hdrs,
@@ -236,67 +322,36 @@ int lg_publish_run(const lg_options *o, uint32_t n, uint64_t deadline_ns,
       goto out;
     }
     res->sent++;
-  }
-  while (p.closed < n) {
-    /* Send what nghttp2 has, then read what the server sent. */
-    for (;;) {
-      const uint8_t *data;
-      ssize_t len = nghttp2_session_mem_send(session, &data);
-      if (len < 0)
+    rc = pump(&p, session, fd, deadline_ns, call_closed);
+    if (rc != 0)
+      goto fail;
+    if (res->ok != seq + 1)
+      goto out; /* on_close said why */
+    if (wait != NULL) {
+      if (!wait(ud, seq, deadline_ns)) {
+        snprintf(res->error, sizeof res->error,
+                 "broadcast %u of %u not delivered to every stream in time",
+                 seq + 1, n);
         goto out;
-      if (len == 0)
-        break;
-      while (len > 0) {
-        ssize_t w = send(fd, data, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
-          if (wait_fd(fd, POLLOUT, deadline_ns) == 0)
-            goto timeout;
-          continue;
-        }
-        if (w < 0) {
-          snprintf(res->error, sizeof res->error, "Publish: send: %s",
-                   strerror(errno));
-          goto out;
-        }
-        data += w;
-        len -= w;
       }
-    }
-    if (p.closed >= n)
-      break;
-    int r = wait_fd(fd, POLLIN, deadline_ns);
-    if (r == 0)
-      goto timeout;
-    uint8_t buf[16384];
-    ssize_t got = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (got < 0 && (errno == EAGAIN || errno == EINTR))
-      continue;
-    if (got <= 0) {
-      snprintf(res->error, sizeof res->error, "Publish: connection closed");
-      goto out;
-    }
-    if (nghttp2_session_mem_recv(session, buf, (size_t)got) < 0) {
-      snprintf(res->error, sizeof res->error, "Publish: protocol error");
-      goto out;
+      res->awaited++;
     }
   }
-  result = res->ok == n ? 0 : -1;
+  result = 0;
   goto out;
 
-timeout:
-  snprintf(res->error, sizeof res->error,
-           "Publish: %u of %u calls unanswered at the deadline", n - p.closed,
-           n);
+fail:
+  if (rc > 0)
+    snprintf(res->error, sizeof res->error,
+             "Publish: %u of %u calls unanswered at the deadline", n - res->ok,
+             n);
 out:
-  if (p.calls != NULL)
-    for (uint32_t i = 0; i < n; i++)
-      lg_deframer_reset(&p.calls[i].deframer);
+  lg_deframer_reset(&p.cur.deframer);
   nghttp2_session_del(session);
   nghttp2_session_callbacks_del(cb);
   if (fd >= 0)
     close(fd);
   free(payload);
   free(p.body);
-  free(p.calls);
   return result;
 }

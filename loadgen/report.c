@@ -105,6 +105,8 @@ void lg_report_summary(FILE *f, const lg_result *r)
     fprintf(f, "  received  %" PRIu64 " notifications\n", r->notifications);
   }
   summary_hist(f, "delivery", &r->delivery);
+  if (o->publish > 0)
+    summary_hist(f, "broadcast", &r->broadcast);
   if (r->rss_plateau_kib > 0 && r->established_peak > 0)
     fprintf(f,
             "  memory    RSS %" PRIu64 " KiB at plateau, %.0f bytes per "
@@ -183,10 +185,12 @@ void lg_report_json_write(FILE *f, const lg_result *r)
               : 0.0);
   json_hist(f, "connect_ms", &r->connect);
   json_hist(f, "delivery_ms", &r->delivery);
+  json_hist(f, "broadcast_ms", &r->broadcast);
   fprintf(f,
           "  \"publish\": {\"requested\": %u, \"sent\": %u, \"ok\": %u, "
-          "\"delivered_reported\": %" PRIu64 "},\n",
-          o->publish, r->publish.sent, r->publish.ok, r->publish.delivered);
+          "\"delivered_reported\": %" PRIu64 ", \"delivered_to_all\": %u},\n",
+          o->publish, r->publish.sent, r->publish.ok, r->publish.delivered,
+          r->publish.awaited);
   fputs("  \"errors\": {", f);
   for (int i = 0; i < LG_CAUSE_COUNT; i++)
     fprintf(f, "%s\"%s\": %" PRIu64, i ? ", " : "", lg_cause_name((lg_cause)i),

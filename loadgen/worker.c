@@ -200,6 +200,7 @@ lg_worker *lg_worker_new(const lg_options *o, unsigned id, uint32_t first_conn,
   w->nusers = last - first;
   lg_hist_init(&w->connect_hist);
   lg_hist_init(&w->delivery_hist);
+  lg_hist_init(&w->broadcast_hist);
   w->naddrs = o->source_addrs;
   if (w->naddrs == 0)
     w->naddrs = 1;
@@ -269,6 +270,11 @@ const lg_histogram *lg_worker_connect_hist(const lg_worker *w)
 const lg_histogram *lg_worker_delivery_hist(const lg_worker *w)
 {
   return &w->delivery_hist;
+}
+
+const lg_histogram *lg_worker_broadcast_hist(const lg_worker *w)
+{
+  return &w->broadcast_hist;
 }
 const char *lg_worker_last_detail(const lg_worker *w)
 {

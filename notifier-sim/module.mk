@@ -74,7 +74,7 @@ BENCHES += tests/bench/notifier_bench
 BENCH_PROGRAMS += $(BUILD)/bin/notifier
 
 .PHONY: bench-notifier
-bench-notifier: $(BUILD)/bin/notifier ## notifier: RSS per user, broadcast p50/p99 (NOTIFIER_BENCH_USERS="1000 10000")
+bench-notifier: $(BUILD)/bin/notifier $(BUILD)/bin/loadgen ## notifier: RSS per user, broadcast p50/p99 (NOTIFIER_BENCH_USERS="1000 10000")
 	TEST_TIMEOUT=$${TEST_TIMEOUT:-900} tests/run.sh bench tests/bench/notifier_bench
 
 # Keep the test objects make would otherwise delete as intermediates.

@@ -2,8 +2,9 @@
 # Benchmark: loadgen holding 10,000 streams one connection each and 100,000
 # streams multiplexed (100 per connection), then h2load holding the same
 # 10,000 connections (one Connect stream each) against the same server.
-# Reports RSS per stream, stream establishment rate and broadcast delivery
-# p99, with ratios, and writes them to build/bench/loadgen.json.
+# Reports RSS per stream, stream establishment rate, broadcast delivery p99
+# and end-to-end broadcast p99 (broadcast_ms), with ratios, and writes them
+# to build/bench/loadgen.json.
 #
 # The server is build/bin/notifier (prod mode) when built, else the
 # python3-grpcio notifier (10,000 only: it cannot hold 100,000). Server and
@@ -133,6 +134,8 @@ def case(name):
          "connect_p99_ms": j["connect_ms"]["p99"],
          "delivery_p99_ms": j["delivery_ms"]["p99"],
          "delivery_count": j["delivery_ms"]["count"],
+         "broadcast_p50_ms": j.get("broadcast_ms", {}).get("p50"),
+         "broadcast_p99_ms": j.get("broadcast_ms", {}).get("p99"),
          "cpu_seconds": float(u) + float(s)}
     res["cases"][name] = c
     return c
@@ -163,6 +166,8 @@ row("TCP connections per s (h2load)", None, None,
 row("connect p99 (ms)", conn["connect_p99_ms"], mux and mux["connect_p99_ms"], None, "%.1f")
 row("broadcast delivery p99 (ms)", conn["delivery_p99_ms"],
     mux and mux["delivery_p99_ms"], None, "%.2f")
+row("broadcast end-to-end p99 (ms)", conn["broadcast_p99_ms"],
+    mux and mux["broadcast_p99_ms"], None, "%.2f")
 row("loadgen CPU (s)", conn["cpu_seconds"], mux and mux["cpu_seconds"], None, "%.2f")
 if h:
     print("ratio h2load/loadgen RSS per connection-held user: %.2fx"

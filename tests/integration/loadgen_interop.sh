@@ -27,6 +27,9 @@ check_json "$TMP/a.json" \
   'all(j[h][k] >= 0 for h in ("connect_ms","delivery_ms") for k in ("p50","p90","p99","p999","max"))' \
   'j["connect_ms"]["p50"] <= j["connect_ms"]["p99"] <= j["connect_ms"]["max"]' \
   'j["delivery_ms"]["max"] < 10000' \
+  'j["broadcast_ms"]["count"] == 900' \
+  'j["broadcast_ms"]["p50"] <= j["broadcast_ms"]["p99"] <= j["broadcast_ms"]["max"]' \
+  'all(j["broadcast_ms"][k] >= j["delivery_ms"][k] for k in ("p50","p99","max"))' \
   'sum(j["errors"].values()) == 0' \
   'all(p in j["phases"] for p in ("baseline","plateau","published","hold_end","drained"))' \
   'j["phases"]["baseline"] <= j["phases"]["plateau"] <= j["phases"]["drained"]' \

@@ -49,6 +49,14 @@ check_json "$snaps/loadgen.json" 'j["streams_established"] == 1000' \
   'j["publish"]["delivered_reported"] == 3000' \
   'j["delivery_ms"]["count"] == 3000' 'sum(j["errors"].values()) == 0' \
   'j["snapshots"]["failed"] == 0'
+# Broadcast latency (Publish written -> arrival, every stream) covers the
+# delivery latency (server hand-off -> arrival) of the same notifications,
+# so each of its quantiles is at least delivery's.
+check_json "$snaps/loadgen.json" 'j["broadcast_ms"]["count"] == 3000' \
+  'j["broadcast_ms"]["p50"] <= j["broadcast_ms"]["p99"] <= j["broadcast_ms"]["max"]' \
+  'all(j["broadcast_ms"][k] >= j["delivery_ms"][k] for k in ("p50","p90","p99","p999","max"))' \
+  'j["broadcast_ms"]["max"] < 10000'
+grep -q '^  broadcast n=3000 ' "$TMP/a.out" || fail "no broadcast line in the summary"
 for phase in baseline plateau drained; do
   for f in heap.pb.gz goroutine.pb.gz; do
     gzip -t "$snaps/$phase.$f" || fail "$phase.$f is not gzip"

@@ -39,6 +39,8 @@ static lg_result *sample(lg_options *o)
   r->o = o;
   lg_hist_init(&r->connect);
   lg_hist_init(&r->delivery);
+  lg_hist_init(&r->broadcast);
+  lg_hist_record(&r->broadcast, 2000);
   for (int i = 1; i <= 10; i++)
     lg_hist_record(&r->connect, (uint64_t)i * 1000); /* 1..10 ms */
   /* Quantiles report the highest value of their bucket (within 1/64):
@@ -68,6 +70,9 @@ static void test_json_fields(void **state)
                             "\"p90\": 9.087, \"p99\": 10.000, \"p999\": "
                             "10.000, \"max\": 10.000}"));
   assert_non_null(strstr(s, "\"delivery_ms\": {\"count\": 0,"));
+  assert_non_null(strstr(s, "\"broadcast_ms\": {\"count\": 1, \"p50\": 2.000, "
+                            "\"p90\": 2.000, \"p99\": 2.000, \"p999\": "
+                            "2.000, \"max\": 2.000}"));
   assert_non_null(strstr(s, "\"reset\": 2"));
   assert_non_null(strstr(s, "\"phases\": {\"start\": 1700000000.000}"));
   /* quotes and control characters escaped */
@@ -86,6 +91,7 @@ static void test_summary(void **state)
   assert_non_null(strstr(s, "held      8/10 streams"));
   assert_non_null(strstr(s, "errors    reset=2"));
   assert_non_null(strstr(s, "result: FAILED: 8 of 10"));
+  assert_non_null(strstr(s, "broadcast n=1  p50 2.000"));
   free(s);
   free(r);
 }
