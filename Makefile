@@ -22,7 +22,7 @@ endif
 
 # Install missing Debian packages before anything asks pkg-config for flags.
 # Goals that need no toolchain skip the check.
-NO_DEPS_GOALS := help clean clean-local deps format
+NO_DEPS_GOALS := help clean clean-local deps format format-check
 # NPROF_SKIP_DEPS=1: the caller provides the packages (the docker build).
 ifeq ($(NPROF_SKIP_DEPS),)
 ifneq ($(filter-out $(NO_DEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
@@ -103,14 +103,15 @@ INTEGRATION_TESTS += tests/integration/workflow_native.sh
 
 
 .PHONY: all deps help clean format test test-unit test-integration test-sanitize \
-	fuzz bench local clean-local notifier-load-test docker-base test-docker
+	fuzz bench local clean-local notifier-load-test docker-base test-docker format-check
 
 all: $(LIBS) $(BINS) ## build the library, the CLI and the programs into build/
 
 deps: ## install the Debian packages the project needs
 	scripts/deps.sh
 
-test: all $(UNIT_TESTS) $(TEST_PROGRAMS) ## all tests, then the unit tests under ASan+UBSan, then the fuzzers briefly
+test: all $(UNIT_TESTS) $(TEST_PROGRAMS) ## formatting, all tests, then the unit tests under ASan+UBSan, then the fuzzers briefly
+	$(MAKE) --no-print-directory format-check
 	tests/run.sh unit $(UNIT_TESTS) -- integration $(INTEGRATION_TESTS)
 	$(MAKE) --no-print-directory SANITIZER=address,undefined test-unit
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS)
@@ -157,8 +158,14 @@ docker-base: ## build the docker base images from Debian's packages (debootstrap
 test-docker: all ## the workflow on the docker path (installs docker.io and starts dockerd as root when missing)
 	tests/run.sh integration tests/docker/workflow_docker.sh
 
-format: ## clang-format every C file in place
-	clang-format -i $$(git ls-files '*.c' '*.h')
+format: ## clang-format every C and C++ file in place
+	clang-format -i $$(git ls-files '*.c' '*.h' '*.cc')
+
+format-check: ## fail when a C or C++ file is not as clang-format would write it
+	@bad=$$(for f in $$(git ls-files '*.c' '*.h' '*.cc'); do \
+		clang-format --dry-run --Werror "$$f" >/dev/null 2>&1 || echo "$$f"; done); \
+	if [ -n "$$bad" ]; then echo "format-check: run make format for:" $$bad; exit 1; fi; \
+	echo "format-check: every C file is clang-formatted"
 
 clean: ## remove build/ (never snapshots/)
 	rm -rf build

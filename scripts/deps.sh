@@ -5,7 +5,7 @@
 # Each package and why it is here is listed in README.md ("Dependencies").
 set -eu
 
-PACKAGES="build-essential pkg-config clang libclang-rt-14-dev
+PACKAGES="build-essential pkg-config clang clang-format libclang-rt-14-dev
 libunwind-dev libdw-dev libelf-dev libmicrohttpd-dev zlib1g-dev
 libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libcmocka-dev
 libgrpc-dev protobuf-compiler libuv1-dev libnghttp2-dev nghttp2-client
@@ -14,7 +14,7 @@ curl procps chromium"
 
 # pkg-config modules and commands that prove the packages above are usable.
 PC_MODULES="libunwind libdw libmicrohttpd zlib libprotobuf-c libcurl cmocka grpc libuv libnghttp2"
-COMMANDS="cc clang protoc-c protoc go h2load curl chromium"
+COMMANDS="cc clang clang-format protoc-c protoc go h2load curl chromium"
 
 missing() {
   for m in $PC_MODULES; do

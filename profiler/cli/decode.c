@@ -526,8 +526,8 @@ static int build_view(struct profile_impl *impl, char *err, size_t errlen)
       if (val == INT64_MIN ||
           __builtin_add_overflow(sum, val < 0 ? -val : val, &sum) ||
           sum > INT64_MAX / 4) {
-        seterr(err, errlen,
-               "the values of sample type %zu add up beyond 2^61", t);
+        seterr(err, errlen, "the values of sample type %zu add up beyond 2^61",
+               t);
         result = CLI_EINVALID;
         goto out;
       }

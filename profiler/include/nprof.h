@@ -38,16 +38,16 @@ extern "C" {
 
 /* Error codes. Keep nprof_strerror() in step. */
 typedef enum nprof_error {
-  NPROF_EINVAL = -1,   /* an argument is malformed (address, name, rate) */
-  NPROF_ENOMEM = -2,   /* out of memory */
-  NPROF_EADDR = -3,    /* the listen address cannot be parsed or resolved */
-  NPROF_ELISTEN = -4,  /* the listen address cannot be bound */
-  NPROF_EALREADY = -5, /* the server is already running */
-  NPROF_EEXIST = -6,   /* a profile or variable with that name exists */
-  NPROF_ENOENT = -7,   /* no such key, profile or server */
-  NPROF_ESYSTEM = -8,  /* a system call failed (thread, signal, timer) */
-  NPROF_EBUSY = -9,    /* the CPU profiler is already in use */
-  NPROF_ESIGNAL = -10, /* the application has its own SIGPROF handler */
+  NPROF_EINVAL = -1,    /* an argument is malformed (address, name, rate) */
+  NPROF_ENOMEM = -2,    /* out of memory */
+  NPROF_EADDR = -3,     /* the listen address cannot be parsed or resolved */
+  NPROF_ELISTEN = -4,   /* the listen address cannot be bound */
+  NPROF_EALREADY = -5,  /* the server is already running */
+  NPROF_EEXIST = -6,    /* a profile or variable with that name exists */
+  NPROF_ENOENT = -7,    /* no such key, profile or server */
+  NPROF_ESYSTEM = -8,   /* a system call failed (thread, signal, timer) */
+  NPROF_EBUSY = -9,     /* the CPU profiler is already in use */
+  NPROF_ESIGNAL = -10,  /* the application has its own SIGPROF handler */
   NPROF_ECANCELED = -11 /* the server stopped while a profile was taken */
 } nprof_error;
 

@@ -89,8 +89,8 @@ static enum MHD_Result send_response(struct MHD_Connection *conn,
   char *data = res->body.data;
   res->body.data = NULL;
   struct MHD_Response *r = MHD_create_response_from_buffer(
-      len, data ? data : (char *)"", data ? MHD_RESPMEM_MUST_FREE
-                                          : MHD_RESPMEM_PERSISTENT);
+      len, data ? data : (char *)"",
+      data ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
   if (!r) {
     free(data);
     return MHD_NO;
@@ -182,8 +182,7 @@ static void route(struct MHD_Connection *conn, const char *url,
     } else {
       nprof__buf q;
       nprof__buf_init(&q, MAX_POST_BODY);
-      MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query,
-                                &q);
+      MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, &q);
       nprof__endpoint_symbol(q.data ? q.data : "", q.len, res);
       nprof__buf_free(&q);
     }
@@ -191,10 +190,10 @@ static void route(struct MHD_Connection *conn, const char *url,
   }
   nprof__request req = {
       .name = name,
-      .debug = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
-                                           "debug"),
-      .seconds = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
-                                             "seconds"),
+      .debug =
+          MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "debug"),
+      .seconds =
+          MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "seconds"),
   };
   nprof__endpoint_profile(&req, res);
 }
@@ -234,8 +233,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
   return ret;
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn,
-                         void **con_cls, enum MHD_RequestTerminationCode toe)
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
 {
   (void)cls;
   (void)conn;
@@ -335,8 +334,7 @@ int nprof__server_start(const char *addr)
   } else {
     struct sockaddr_in *a = (struct sockaddr_in *)&ss;
     inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-    snprintf(s->address, sizeof(s->address), "%s:%d", host,
-             ntohs(a->sin_port));
+    snprintf(s->address, sizeof(s->address), "%s:%d", host, ntohs(a->sin_port));
   }
   pthread_mutex_lock(&sleep_lock);
   stopping = false;

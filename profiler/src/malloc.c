@@ -135,8 +135,8 @@ static size_t usable_size(void *p)
     return size;
   if (nprof__unlikely(!real_usable_size)) {
     nprof__t_internal++;
-    real_usable_size = (size_t(*)(void *))dlsym(RTLD_NEXT,
-                                                 "malloc_usable_size");
+    real_usable_size =
+        (size_t(*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
     nprof__t_internal--;
     if (!real_usable_size)
       return 0;
@@ -176,8 +176,8 @@ EXPORT void *calloc(size_t nmemb, size_t size)
 
 /* realloc's work; always inlined so the sampled path sees the same frame
  * count from realloc() and reallocarray(). */
-static inline __attribute__((always_inline)) void *
-realloc_impl(void *p, size_t size)
+static inline __attribute__((always_inline)) void *realloc_impl(void *p,
+                                                                size_t size)
 {
   if (!p) {
     if (nprof__unlikely(take_sample(size)))
@@ -225,8 +225,8 @@ static inline bool power_of_two(size_t x)
   return x && (x & (x - 1)) == 0;
 }
 
-static inline __attribute__((always_inline)) void *
-memalign_impl(size_t align, size_t size)
+static inline __attribute__((always_inline)) void *memalign_impl(size_t align,
+                                                                 size_t size)
 {
   if (nprof__unlikely(take_sample(size))) {
     size_t a = MALLOC_ALIGN;

@@ -144,6 +144,6 @@ __attribute__((constructor)) static void nprof_preload_init(void)
     return;
   int rc = nprof_start(NULL);
   if (rc != 0)
-    nprof__log("profiling server off: %s (NPROF_LISTEN=%s)",
-               nprof_strerror(rc), addr);
+    nprof__log("profiling server off: %s (NPROF_LISTEN=%s)", nprof_strerror(rc),
+               addr);
 }

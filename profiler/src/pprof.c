@@ -84,10 +84,10 @@ static void idmap_free(idmap *m)
 }
 
 /* A growable array of pointers to protobuf-c messages. */
-#define VEC(T)                                                               \
-  struct {                                                                   \
-    T **v;                                                                   \
-    size_t n, cap;                                                           \
+#define VEC(T)                                                                 \
+  struct {                                                                     \
+    T **v;                                                                     \
+    size_t n, cap;                                                             \
   }
 
 static int vec_reserve(void ***v, size_t *cap, size_t n)
@@ -102,9 +102,9 @@ static int vec_reserve(void ***v, size_t *cap, size_t n)
   *cap = ncap;
   return 0;
 }
-#define VEC_PUSH(vec, item)                                                  \
-  (vec_reserve((void ***)&(vec).v, &(vec).cap, (vec).n) == 0                 \
-       ? ((vec).v[(vec).n++] = (item), 0)                                    \
+#define VEC_PUSH(vec, item)                                                    \
+  (vec_reserve((void ***)&(vec).v, &(vec).cap, (vec).n) == 0                   \
+       ? ((vec).v[(vec).n++] = (item), 0)                                      \
        : NPROF_ENOMEM)
 
 struct nprof__pprof {

@@ -178,8 +178,7 @@ static void resolve(uintptr_t addr, nprof__sym *out)
     Dwfl_Line *line = dwfl_module_getsrc(mod, addr);
     if (line) {
       int lineno = 0;
-      const char *file =
-          dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
+      const char *file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
       if (file) {
         out->file = intern(file);
         out->line = lineno;
@@ -187,8 +186,8 @@ static void resolve(uintptr_t addr, nprof__sym *out)
     }
     if (!out->function) {
       /* No symbol: name it after its module, as perf does. */
-      const char *modname = dwfl_module_info(mod, NULL, NULL, NULL, NULL,
-                                             NULL, NULL, NULL);
+      const char *modname =
+          dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
       const char *base = modname ? strrchr(modname, '/') : NULL;
       char buf[300];
       snprintf(buf, sizeof(buf), "%s@%s", hex,

@@ -93,8 +93,8 @@ static void init(void)
         signal_is_free((int)v)) {
       sig = (int)v;
     } else {
-      nprof__log("NPROF_SIGNAL=%s is not a free real-time signal (%d..%d)",
-                 env, SIGRTMIN, SIGRTMAX);
+      nprof__log("NPROF_SIGNAL=%s is not a free real-time signal (%d..%d)", env,
+                 SIGRTMIN, SIGRTMAX);
     }
   }
   for (int s = SIGRTMAX - 1; !sig && s > SIGRTMIN + 2; s--)

@@ -7,7 +7,8 @@
 #include <string>
 #include <unistd.h>
 
-namespace ns {
+namespace ns
+{
 template <class T> struct Box {
   __attribute__((noinline)) static T *make(int n)
   {
@@ -16,7 +17,8 @@ template <class T> struct Box {
 };
 } // namespace ns
 
-namespace {
+namespace
+{
 __attribute__((noinline)) void *anon(int n)
 {
   void *p = ns::Box<char>::make(n);

@@ -148,8 +148,8 @@ int main(void)
 
   nprof_options opts;
   nprof_options_init(&opts);
-  opts.listen_addr = getenv("KNOWN_LISTEN") ? getenv("KNOWN_LISTEN")
-                                            : "127.0.0.1:0";
+  opts.listen_addr =
+      getenv("KNOWN_LISTEN") ? getenv("KNOWN_LISTEN") : "127.0.0.1:0";
   int rc = nprof_start(&opts);
   if (rc != 0) {
     fprintf(stderr, "nprof_start: %s\n", nprof_strerror(rc));

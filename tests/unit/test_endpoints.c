@@ -140,8 +140,14 @@ static void symbol_lookups(void **state)
   nprof__buf_free(&res.body);
 
   /* Junk of every kind: only the header line comes back. */
-  const char *junk[] = {"+", "++++", "0x", "-1", "0xzz", "+0x1",
-                        "99999999999999999999999999999", "\xff\xfe"};
+  const char *junk[] = {"+",
+                        "++++",
+                        "0x",
+                        "-1",
+                        "0xzz",
+                        "+0x1",
+                        "99999999999999999999999999999",
+                        "\xff\xfe"};
   for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
     res = symbol(junk[i]);
     assert_int_equal(res.status, 200);
@@ -158,11 +164,10 @@ static void index_lists_profiles(void **state)
   nprof__endpoint_index(&res);
   assert_int_equal(res.status, 200);
   assert_string_equal(res.content_type, "text/html; charset=utf-8");
-  const char *want[] = {"<a href='allocs?debug=1'>allocs</a>",
-                        "<a href='heap?debug=1'>heap</a>",
-                        "<a href='goroutine?debug=1'>goroutine</a>",
-                        "<a href='cmdline?debug=1'>cmdline</a>",
-                        "goroutine?debug=2"};
+  const char *want[] = {
+      "<a href='allocs?debug=1'>allocs</a>", "<a href='heap?debug=1'>heap</a>",
+      "<a href='goroutine?debug=1'>goroutine</a>",
+      "<a href='cmdline?debug=1'>cmdline</a>", "goroutine?debug=2"};
   for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
     assert_non_null(strstr(res.body.data, want[i]));
   nprof__buf_free(&res.body);

@@ -171,8 +171,8 @@ static void *churn(void *arg)
   for (int i = 0; i < 200000; i++) {
     int k = (int)(rand_r(&seed) % 256);
     free(live[k]);
-    live[k] = (i & 7) ? malloc(rand_r(&seed) % 4096)
-                      : calloc(1, rand_r(&seed) % 512);
+    live[k] =
+        (i & 7) ? malloc(rand_r(&seed) % 4096) : calloc(1, rand_r(&seed) % 512);
   }
   for (int k = 0; k < 256; k++)
     free(live[k]);
@@ -249,8 +249,8 @@ int main(void)
                                       every_allocation, default_rate),
       cmocka_unit_test_setup_teardown(aligned_allocations, every_allocation,
                                       default_rate),
-      cmocka_unit_test_setup_teardown(overflow_and_edge_cases,
-                                      every_allocation, default_rate),
+      cmocka_unit_test_setup_teardown(overflow_and_edge_cases, every_allocation,
+                                      default_rate),
       cmocka_unit_test_setup_teardown(free_keeps_errno, every_allocation,
                                       default_rate),
       cmocka_unit_test_setup_teardown(moving_between_sampled_and_plain,
