@@ -228,9 +228,11 @@ static inline bool power_of_two(size_t x)
 static inline __attribute__((always_inline)) void *memalign_impl(size_t align,
                                                                  size_t size)
 {
-  if (nprof__unlikely(take_sample(size))) {
+  /* The header records the offset to glibc's block in 32 bits: alignments
+   * past 1 GiB (never seen in practice) are served unsampled. */
+  if (nprof__unlikely(take_sample(size)) && align <= ((size_t)1 << 30)) {
     size_t a = MALLOC_ALIGN;
-    while (a < align && a < ((size_t)1 << 62))
+    while (a < align)
       a <<= 1; /* glibc rounds odd alignments up too */
     return keep_frame(sampled_alloc(size, a, false));
   }
