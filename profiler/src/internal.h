@@ -255,6 +255,8 @@ int nprof__threads_init(void);
 long nprof__threads_capture(nprof__thread **out);
 /* The number of threads of the process (from /proc), or -1. */
 long nprof__threads_count(void);
+/* In a fork child: forget a capture the parent had in flight. */
+void nprof__threads_fork_child(void);
 
 /* ---- custom.c: application-defined profiles ---- */
 

@@ -55,6 +55,7 @@ static void fork_child(void)
 {
   nprof__server_forget();
   nprof__cpu_fork_child();
+  nprof__threads_fork_child();
 }
 
 static void init_once(void)

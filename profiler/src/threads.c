@@ -276,3 +276,12 @@ long nprof__threads_capture(nprof__thread **out)
   *out = threads;
   return (long)k;
 }
+
+void nprof__threads_fork_child(void)
+{
+  /* A capture running in another thread of the parent does not exist in
+   * the child: drop it, and the lock it may have held. */
+  atomic_store(&current, NULL);
+  atomic_store(&inflight, 0);
+  pthread_mutex_init(&capture_lock, NULL);
+}
