@@ -10,11 +10,11 @@ libunwind-dev libdw-dev libelf-dev libmicrohttpd-dev zlib1g-dev
 libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libcmocka-dev
 libgrpc-dev protobuf-compiler libuv1-dev libnghttp2-dev nghttp2-client
 golang-go python3 python3-grpcio python3-grpc-tools python3-protobuf
-curl procps chromium"
+curl procps chromium graphviz"
 
 # pkg-config modules and commands that prove the packages above are usable.
 PC_MODULES="libunwind libdw libmicrohttpd zlib libprotobuf-c libcurl cmocka grpc libuv libnghttp2"
-COMMANDS="cc clang clang-format protoc-c protoc go h2load curl chromium"
+COMMANDS="cc clang clang-format protoc-c protoc go h2load curl chromium dot"
 
 missing() {
   for m in $PC_MODULES; do
