@@ -31,6 +31,23 @@ static void conn_flush(lg_conn *c);
 static void conn_submit(lg_conn *c, lg_stream *s);
 static void on_timer(uv_timer_t *t);
 
+void lg_grpc_headers(nghttp2_nv *nv, const char *path, const char *authority,
+                     uint8_t flags)
+{
+  const char *pairs[LG_GRPC_NHEADERS][2] = {
+      {":method", "POST"},
+      {":scheme", "http"},
+      {":path", path},
+      {":authority", authority},
+      {"content-type", "application/grpc"},
+      {"te", "trailers"},
+      {"user-agent", "loadgen/" LG_VERSION},
+  };
+  for (int i = 0; i < LG_GRPC_NHEADERS; i++)
+    nv[i] = (nghttp2_nv){(uint8_t *)pairs[i][0], (uint8_t *)pairs[i][1],
+                         strlen(pairs[i][0]), strlen(pairs[i][1]), flags};
+}
+
 static void count_error(lg_worker *w, lg_cause cause)
 {
   atomic_fetch_add_explicit(&w->counters.errors[cause], 1,
@@ -535,21 +552,9 @@ static void conn_submit(lg_conn *c, lg_stream *s)
     s->start_ns = lg_now_ns();
   }
   const lg_options *o = w->o;
-#define NV(n, v)                                                               \
-  {                                                                            \
-    (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v),                  \
-        NGHTTP2_NV_FLAG_NO_COPY_NAME                                           \
-  }
-  const nghttp2_nv hdrs[] = {
-      NV(":method", "POST"),
-      NV(":scheme", "http"),
-      NV(":path", CONNECT_PATH),
-      NV(":authority", o->authority),
-      NV("content-type", "application/grpc"),
-      NV("te", "trailers"),
-      NV("user-agent", "loadgen/" LG_VERSION),
-  };
-#undef NV
+  nghttp2_nv hdrs[LG_GRPC_NHEADERS];
+  lg_grpc_headers(hdrs, CONNECT_PATH, o->authority,
+                  NGHTTP2_NV_FLAG_NO_COPY_NAME);
   nghttp2_data_provider prd = {.source = {.ptr = s},
                                .read_callback = read_body};
   s->sent = 0;

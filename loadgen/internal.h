@@ -398,6 +398,11 @@ lg_conn *lg_conn_new(lg_worker *w, uint32_t idx);
 void lg_conn_grant(lg_conn *c, lg_stream *s);
 /* Closes every stream and the connection, for the drain. */
 void lg_conn_drain(lg_conn *c);
+/* The request headers of a gRPC call to `path`, into nv[LG_GRPC_NHEADERS].
+ * They point at `path` and `authority`, which must outlive the submit. */
+#define LG_GRPC_NHEADERS 7
+void lg_grpc_headers(nghttp2_nv *nv, const char *path, const char *authority,
+                     uint8_t flags);
 /* Closes the TCP handle if open (drain deadline). */
 void lg_conn_force_close(lg_conn *c);
 /* Closes the timer, the connection's last handle; its close callback frees

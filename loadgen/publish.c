@@ -282,21 +282,8 @@ int lg_publish_run(const lg_options *o, uint32_t n, uint64_t deadline_ns,
   int rc = pump(&p, session, fd, deadline_ns, settled);
   if (rc != 0)
     goto fail;
-#define NV(k, v)                                                               \
-  {                                                                            \
-    (uint8_t *)(k), (uint8_t *)(v), sizeof(k) - 1, strlen(v),                  \
-        NGHTTP2_NV_FLAG_NONE                                                   \
-  }
-  const nghttp2_nv hdrs[] = {
-      NV(":method", "POST"),
-      NV(":scheme", "http"),
-      NV(":path", PUBLISH_PATH),
-      NV(":authority", o->authority),
-      NV("content-type", "application/grpc"),
-      NV("te", "trailers"),
-      NV("user-agent", "loadgen/" LG_VERSION),
-  };
-#undef NV
+  nghttp2_nv hdrs[LG_GRPC_NHEADERS];
+  lg_grpc_headers(hdrs, PUBLISH_PATH, o->authority, NGHTTP2_NV_FLAG_NONE);
   for (uint32_t seq = 0; seq < n; seq++) {
     call *c = &p.cur;
     lg_deframer_reset(&c->deframer);
