@@ -10,6 +10,7 @@ libunwind-dev libdw-dev libelf-dev libmicrohttpd-dev zlib1g-dev
 libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libcmocka-dev
 libgrpc-dev protobuf-compiler libuv1-dev libnghttp2-dev nghttp2-client
 golang-go python3 python3-grpcio python3-grpc-tools python3-protobuf
+python3-pkg-resources
 curl procps chromium graphviz"
 
 # pkg-config modules and commands that prove the packages above are usable.
