@@ -11,11 +11,11 @@ libprotobuf-c-dev protobuf-c-compiler libcurl4-openssl-dev libcmocka-dev
 libgrpc-dev protobuf-compiler libuv1-dev libnghttp2-dev nghttp2-client
 golang-go python3 python3-grpcio python3-grpc-tools python3-protobuf
 python3-pkg-resources
-curl procps chromium graphviz"
+curl procps iproute2 chromium graphviz"
 
 # pkg-config modules and commands that prove the packages above are usable.
 PC_MODULES="libunwind libdw libmicrohttpd zlib libprotobuf-c libcurl cmocka grpc libuv libnghttp2"
-COMMANDS="cc clang clang-format protoc-c protoc go h2load curl chromium dot"
+COMMANDS="cc clang clang-format protoc-c protoc go h2load curl chromium dot ss"
 
 missing() {
   for m in $PC_MODULES; do
