@@ -95,12 +95,14 @@ note "--reconnect: the server restarts during the hold, every user comes back"
 port=$(free_port)
 start_py_server r1 --port "$port"
 timeout 90 "$LOADGEN" --target 127.0.0.1:$port --streams 40 --streams-per-conn 4 \
-  --reconnect --hold 10s --settle 0 --json "$TMP/re.json" --quiet \
+  --reconnect --hold 10s --settle 0 --json "$TMP/re.json" \
   >"$TMP/re.out" 2>&1 &
 lg=$!
 PIDS+=($lg)
+# Every stream answered by the first server (the hold has begun), not just
+# its TCP connections, before that server goes away.
 deadline=$((SECONDS + 30))
-until [ "$(ss -Htn state established "( dport = :$port )" | wc -l)" -ge 10 ]; do
+until grep -q "^hold .*connected 40/40" "$TMP/re.out"; do
   [ $SECONDS -ge $deadline ] && fail "reconnect: loadgen never connected"
   sleep 0.1
 done

@@ -55,12 +55,14 @@ check_json "$TMP/c.json" 'j["streams_established"] == 400' \
 
 note "--source-addrs 3: connections spread over 127.0.0.1-3"
 timeout 60 "$LOADGEN" --target 127.0.0.1:$PORT_srv --streams 30 \
-  --source-addrs 3 --hold 20s --settle 0 --quiet >/dev/null 2>&1 &
+  --source-addrs 3 --hold 20s --settle 0 >"$TMP/sa.out" 2>&1 &
 lg=$!
 PIDS+=($lg)
+# Wait for the hold phase: every stream answered (so the server counted its
+# Connect), not merely every TCP connection established.
 deadline=$((SECONDS + 20))
-until [ "$(ss -Htn state established "( dport = :$PORT_srv )" | wc -l)" -ge 30 ]; do
-  [ $SECONDS -ge $deadline ] && fail "source-addrs: not connected"
+until grep -q "^hold .*connected 30/30" "$TMP/sa.out"; do
+  [ $SECONDS -ge $deadline ] && fail "source-addrs: not connected: $(tail -3 "$TMP/sa.out")"
   sleep 0.05
 done
 for a in 127.0.0.1 127.0.0.2 127.0.0.3; do
