@@ -101,6 +101,8 @@ static void variables(void **state)
   assert_non_null(strstr(out.data, "\"cmdline\": [\""));
   assert_non_null(strstr(out.data, "\"rss_bytes\": "));
   assert_non_null(strstr(out.data, "\"heap_inuse_bytes\": "));
+  /* Contention waits the full tables could not record are said, not lost. */
+  assert_non_null(strstr(out.data, "\"contention_dropped\": 0"));
   assert_non_null(strstr(out.data, "\"test.streams\": 7"));
   assert_non_null(strstr(out.data, "\"test.ratio\": 0.5"));
   assert_true(out.data[out.len - 2] == '}');
