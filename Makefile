@@ -1,5 +1,6 @@
 # Top-level build. Each component adds its rules in its own module.mk:
-#   profiler/module.mk, notifier-sim/module.mk, loadgen/module.mk, tests/module.mk
+#   common/module.mk, profiler/module.mk (with profiler/cli/module.mk and
+#   profiler/tests.mk), notifier-sim/module.mk, loadgen/module.mk
 # Outputs go under $(BUILD) (default build/); `make SANITIZER=address,undefined`
 # builds an instrumented tree under build/san/.
 #
@@ -20,17 +21,26 @@ ifeq ($(CC),cc)
 CC := gcc
 endif
 
-# Install missing Debian packages before anything asks pkg-config for flags.
-# Goals that need no toolchain skip the check.
+# Install missing Debian packages before anything asks pkg-config for flags,
+# for the purpose of the goals asked (scripts/deps.sh): building and running
+# the workflow needs only the "run" packages; the tests, the benchmarks and
+# the docker path bring their own on top. Goals that need no toolchain skip
+# the check.
 NO_DEPS_GOALS := help clean clean-local deps format format-check
+TEST_GOALS := test test-unit test-integration fuzz
+BENCH_GOALS := bench bench-profiler bench-profiler-cpu bench-loadgen bench-notifier
+GOALS := $(or $(MAKECMDGOALS),all)
+DEPS_PURPOSES := run $(if $(filter $(TEST_GOALS) test-docker,$(GOALS)),test) \
+	$(if $(filter $(BENCH_GOALS),$(GOALS)),bench) \
+	$(if $(filter test-docker docker-base,$(GOALS)),docker)
 # NPROF_SKIP_DEPS=1: the caller provides the packages (the docker build).
 ifeq ($(NPROF_SKIP_DEPS),)
-ifneq ($(filter-out $(NO_DEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
-ifneq ($(shell scripts/deps.sh --check >/dev/null 2>&1 && echo ok),ok)
-$(info deps: some packages are missing; running scripts/deps.sh)
-DEPS_STATUS := $(shell scripts/deps.sh >&2 && echo ok)
+ifneq ($(filter-out $(NO_DEPS_GOALS),$(GOALS)),)
+ifneq ($(shell scripts/deps.sh --check $(DEPS_PURPOSES) >/dev/null 2>&1 && echo ok),ok)
+$(info deps: some packages are missing; running scripts/deps.sh $(strip $(DEPS_PURPOSES)))
+DEPS_STATUS := $(shell scripts/deps.sh $(DEPS_PURPOSES) >&2 && echo ok)
 ifneq ($(DEPS_STATUS),ok)
-$(error deps: installing the Debian packages failed; run `make deps` to see why)
+$(error deps: installing the Debian packages failed; run `scripts/deps.sh $(strip $(DEPS_PURPOSES))` to see why)
 endif
 endif
 endif
@@ -93,6 +103,53 @@ FUZZERS :=
 BENCH_PROGRAMS :=
 BENCHES :=
 
+# Component archives: the objects of a component but its main(), which its
+# program, its unit tests and the programs that share it link.
+$(BUILD)/ar/%.a:
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+# One way to declare a unit test: tests/unit/test_NAME.c, linked with the
+# archives (or objects) and libraries of the component it tests.
+#   $(eval $(call unit_test,NAME,ARCHIVES,LIBS,CFLAGS[,ORDER-ONLY PREREQS]))
+# Adding a test is this one line (or one word in a component's list).
+define unit_test
+$(BUILD)/obj/tests/unit/test_$(1).o: EXTRA_CFLAGS = $(4) $$(call pc_cflags,cmocka)
+$(BUILD)/obj/tests/unit/test_$(1).o: | $(5)
+$(BUILD)/test/unit/test_$(1): $(BUILD)/obj/tests/unit/test_$(1).o $(2)
+	@mkdir -p $$(dir $$@)
+	$$(CC) -o $$@ $$^ $$(LDFLAGS) $(3) $$(call pc_libs,cmocka)
+UNIT_TESTS += $(BUILD)/test/unit/test_$(1)
+.SECONDARY: $(BUILD)/obj/tests/unit/test_$(1).o
+endef
+
+# libFuzzer targets: clang, with ASan and UBSan, one set of flags for every
+# component; their objects live apart from the gcc tree under $(FUZZ_DIR).
+# A component sets FUZZ_EXTRA (its include flags) for its own objects with a
+# pattern-specific variable, as for the gcc objects.
+#   $(eval $(call fuzzer,NAME,OBJECTS,LIBS,CFLAGS[,ORDER-ONLY PREREQS]))
+# builds $(FUZZ_DIR)/fuzz_NAME from tests/fuzz/fuzz_NAME.c (CFLAGS) and
+# OBJECTS (fuzz objects of the code under test).
+FUZZ_CC := clang
+FUZZ_DIR := $(BUILD)/fuzz
+FUZZ_CFLAGS := -std=c17 -D_GNU_SOURCE -g -O1 $(WARNINGS) -fno-omit-frame-pointer \
+	-I$(BUILD)/gen -fsanitize=address,undefined -fno-sanitize-recover=all
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_EXTRA) -fsanitize=fuzzer-no-link -c -o $@ $<
+$(FUZZ_DIR)/obj/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -w -fsanitize=fuzzer-no-link -c -o $@ $<
+define fuzzer
+$(FUZZ_DIR)/obj/tests/fuzz/fuzz_$(1).o: FUZZ_EXTRA = $(4)
+$(FUZZ_DIR)/obj/tests/fuzz/fuzz_$(1).o $(2): | $(5)
+$(FUZZ_DIR)/fuzz_$(1): $(FUZZ_DIR)/obj/tests/fuzz/fuzz_$(1).o $(2)
+	@mkdir -p $$(dir $$@)
+	$$(FUZZ_CC) $$(FUZZ_CFLAGS) -fsanitize=fuzzer -o $$@ $$^ $(3)
+FUZZERS += $(FUZZ_DIR)/fuzz_$(1)
+endef
+
+include common/module.mk
 include profiler/module.mk
 -include notifier-sim/module.mk
 -include loadgen/module.mk
@@ -107,8 +164,9 @@ INTEGRATION_TESTS += tests/integration/workflow_native.sh
 
 all: $(LIBS) $(BINS) ## build the library, the CLI and the programs into build/
 
-deps: ## install the Debian packages the project needs
-	scripts/deps.sh
+DEPS ?= all
+deps: ## install the Debian packages (DEPS=run|pprof|test|bench|docker|all; default all)
+	scripts/deps.sh $(DEPS)
 
 test: all $(UNIT_TESTS) $(TEST_PROGRAMS) ## formatting, all tests, then the unit tests under ASan+UBSan, then the fuzzers briefly
 	$(MAKE) --no-print-directory format-check
@@ -126,7 +184,7 @@ FUZZ_SECONDS ?= 30
 # Seconds per fuzzer within `make test`.
 TEST_FUZZ_SECONDS ?= 10
 fuzz: $(FUZZERS) ## run every libFuzzer target for FUZZ_SECONDS each
-	tests/run-fuzzers.sh $(FUZZ_SECONDS) $(FUZZERS)
+	FUZZ_WORK=$(BUILD)/fuzz-work tests/run-fuzzers.sh $(FUZZ_SECONDS) $(FUZZERS)
 
 bench: all $(BENCH_PROGRAMS) ## every benchmark, side by side with its baseline, as ratios
 	tests/run.sh bench $(BENCHES)
@@ -178,7 +236,7 @@ help: ## this list
 	@grep -hE '^#knob ' $(MAKEFILE_LIST) | sed 's/^#knob /  /'
 
 #knob TEST_COUNT=1000          users (streams) the load test holds
-#knob HOLD=10s                 how long all users stay connected (500ms, 4s, 2m)
+#knob HOLD=10s                 how long all users stay connected (a duration: 500ms, 4s, 2m30s)
 #knob RATE=0                   new streams per second during the ramp (0: as fast as it goes)
 #knob PUBLISH=0                broadcasts sent once all users are connected
 #knob STREAMS_PER_CONN=1       streams per HTTP/2 connection (1: one connection per user)

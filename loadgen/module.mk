@@ -2,56 +2,39 @@
 # its unit tests, fuzz target, integration tests and benchmark.
 
 LOADGEN_PKGS := libuv libnghttp2 libprotobuf-c libcurl
-LOADGEN_CFLAGS := -Iloadgen $(call pc_cflags,$(LOADGEN_PKGS))
+LOADGEN_CFLAGS := -Iloadgen $(NPC_CFLAGS) $(call pc_cflags,$(LOADGEN_PKGS))
 LOADGEN_LIBS := $(call pc_libs,$(LOADGEN_PKGS)) -lpthread -lm
 
 LOADGEN_SRCS := $(wildcard loadgen/*.c)
-# Everything but main.c, shared with the unit tests.
-LOADGEN_CORE := $(filter-out loadgen/main.c,$(LOADGEN_SRCS))
-LOADGEN_CORE_OBJS := $(LOADGEN_CORE:%.c=$(BUILD)/obj/%.o) \
+# Everything but main.c: the component archive the program and the unit
+# tests link.
+LOADGEN_A := $(BUILD)/ar/libloadgen.a
+$(LOADGEN_A): $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out loadgen/main.c,$(LOADGEN_SRCS))) \
 	$(BUILD)/obj/gen/notifier.pb-c.o
+LOADGEN_LINK := $(LOADGEN_A) $(NPC_A) $(LOADGEN_LIBS) $(NPC_LIBS)
 
 $(BUILD)/obj/loadgen/%.o: EXTRA_CFLAGS = $(LOADGEN_CFLAGS)
 $(LOADGEN_SRCS:%.c=$(BUILD)/obj/%.o): $(BUILD)/gen/notifier.pb-c.h
 
-$(BUILD)/bin/loadgen: $(BUILD)/obj/loadgen/main.o $(LOADGEN_CORE_OBJS)
+$(BUILD)/bin/loadgen: $(BUILD)/obj/loadgen/main.o $(LOADGEN_A) $(NPC_A)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDFLAGS) $(LOADGEN_LIBS)
+	$(CC) -o $@ $< $(LDFLAGS) $(LOADGEN_LINK)
 
 BINS += $(BUILD)/bin/loadgen
 
-# Unit tests: tests/unit/test_loadgen_<module>.c -> $(BUILD)/test/test_loadgen_<module>
-LOADGEN_TEST_SRCS := $(wildcard tests/unit/test_loadgen_*.c)
-LOADGEN_TESTS := $(LOADGEN_TEST_SRCS:tests/unit/%.c=$(BUILD)/test/%)
+# Unit tests: tests/unit/test_loadgen_<module>.c, one program each.
+$(foreach t,$(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_loadgen_*.c)),\
+  $(eval $(call unit_test,$(t),$(LOADGEN_A) $(NPC_A),$(LOADGEN_LIBS) $(NPC_LIBS),\
+    $(LOADGEN_CFLAGS),$(BUILD)/gen/notifier.pb-c.h)))
 
-$(BUILD)/obj/tests/unit/test_loadgen_%.o: EXTRA_CFLAGS = $(LOADGEN_CFLAGS) \
-	$(call pc_cflags,cmocka)
-$(LOADGEN_TEST_SRCS:%.c=$(BUILD)/obj/%.o): $(BUILD)/gen/notifier.pb-c.h
-
-$(BUILD)/test/test_loadgen_%: $(BUILD)/obj/tests/unit/test_loadgen_%.o \
-		$(LOADGEN_CORE_OBJS)
-	@mkdir -p $(dir $@)
-	$(CC) -o $@ $^ $(LDFLAGS) $(LOADGEN_LIBS) $(call pc_libs,cmocka)
-
-UNIT_TESTS += $(LOADGEN_TESTS)
-
-# Fuzz targets: clang, libFuzzer + ASan + UBSan, objects kept apart from the
-# gcc tree under $(BUILD)/fuzz/.
-LOADGEN_FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=undefined -fno-omit-frame-pointer -std=c17 \
-	-D_GNU_SOURCE -I$(BUILD)/gen $(LOADGEN_CFLAGS)
-LOADGEN_FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_loadgen_*.c)
-LOADGEN_FUZZERS := $(LOADGEN_FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
-LOADGEN_FUZZ_LIB := loadgen/frame.c loadgen/message.c \
-	$(BUILD)/gen/notifier.pb-c.c
-
-$(BUILD)/fuzz/fuzz_loadgen_%: tests/fuzz/fuzz_loadgen_%.c $(LOADGEN_FUZZ_LIB) \
-		$(BUILD)/gen/notifier.pb-c.h loadgen/internal.h
-	@mkdir -p $(dir $@)
-	clang $(LOADGEN_FUZZ_FLAGS) -o $@ $< $(LOADGEN_FUZZ_LIB) \
-		$(call pc_libs,libprotobuf-c)
-
-FUZZERS += $(LOADGEN_FUZZERS)
+# Fuzz targets: tests/fuzz/fuzz_loadgen_<name>.c against the frame and
+# message decoders.
+$(FUZZ_DIR)/obj/loadgen/%.o: FUZZ_EXTRA = $(LOADGEN_CFLAGS)
+LOADGEN_FUZZ_OBJS := $(addprefix $(FUZZ_DIR)/obj/,loadgen/frame.o loadgen/message.o \
+	gen/notifier.pb-c.o)
+$(foreach t,$(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_loadgen_*.c)),\
+  $(eval $(call fuzzer,$(t),$(LOADGEN_FUZZ_OBJS),$(call pc_libs,libprotobuf-c),\
+    $(LOADGEN_CFLAGS),$(BUILD)/gen/notifier.pb-c.h)))
 
 # Integration tests (scripts; run from the top folder by tests/run.sh).
 INTEGRATION_TESTS += $(sort $(wildcard tests/integration/loadgen_*.sh))

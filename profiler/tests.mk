@@ -4,19 +4,15 @@ PROFILER_UNIT := heap util pprof endpoints custom cpu contention threadcreate tr
 ifeq ($(SANITIZER),)
 PROFILER_UNIT += malloc # owns malloc: not with a sanitizer runtime
 endif
-PROFILER_UNIT_BINS := $(PROFILER_UNIT:%=$(BUILD)/test/unit/test_%)
-UNIT_TESTS += $(PROFILER_UNIT_BINS)
 
 # -fno-optimize-sibling-calls: the tests name the frames they expect.
 # -fno-builtin: malloc/free pairs must really reach the interposer.
+# Internals (nprof__*) come from the static library.
 PROFILER_TEST_CFLAGS := $(BASE_CFLAGS) $(CFLAGS) -fno-optimize-sibling-calls -fno-builtin \
 	$(NPROF_CFLAGS) $(call pc_cflags,cmocka)
-
-$(PROFILER_UNIT_BINS): $(BUILD)/test/unit/test_%: tests/unit/test_%.c \
-		$(BUILD)/lib/libnprof.a $(BUILD)/gen/profile.pb-c.h
-	@mkdir -p $(dir $@)
-	$(CC) $(PROFILER_TEST_CFLAGS) -o $@ $< $(LDFLAGS) $(NPROF_LINK_STATIC) \
-		$(call pc_libs,cmocka)
+$(foreach t,$(PROFILER_UNIT),$(eval $(call unit_test,$(t),$(BUILD)/lib/libnprof.a,\
+  $(NPROF_LIBS),-fno-optimize-sibling-calls -fno-builtin $(NPROF_CFLAGS),\
+  $(BUILD)/gen/profile.pb-c.h)))
 
 # Test programs link the shared library by absolute path.
 $(BUILD)/test/bin/known_program: tests/profiler/known_program.c $(BUILD)/lib/libnprof.so
@@ -40,27 +36,12 @@ INTEGRATION_TESTS += tests/integration/profiler_endpoints.py \
 
 # libFuzzer: the library's sources again, built by clang with the fuzzer's
 # coverage instrumentation (no interposer: ASan owns malloc).
-FUZZ_CC := clang
-FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
-	-std=c17 -D_GNU_SOURCE -DNPROF_SANITIZED=1 -I$(BUILD)/gen $(NPROF_CFLAGS)
-PROFILER_FUZZ_SRCS := $(filter-out profiler/src/malloc.c profiler/src/interpose.c,\
-	$(wildcard profiler/src/*.c))
-PROFILER_FUZZ_OBJS := $(PROFILER_FUZZ_SRCS:%.c=build/fuzz/obj/%.o) \
-	build/fuzz/obj/gen/profile.pb-c.o
-
-build/fuzz/obj/profiler/%.o: profiler/%.c $(BUILD)/gen/profile.pb-c.h
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -c -o $@ $<
-
-build/fuzz/obj/gen/profile.pb-c.o: $(BUILD)/gen/profile.pb-c.c
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -w -c -o $@ $<
-
-build/fuzz/fuzz_symbol_request: tests/fuzz/fuzz_symbol_request.c $(PROFILER_FUZZ_OBJS)
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $^ $(NPROF_LIBS)
-
-FUZZERS += build/fuzz/fuzz_symbol_request
+$(FUZZ_DIR)/obj/profiler/src/%.o: FUZZ_EXTRA = -DNPROF_SANITIZED=1 $(NPROF_CFLAGS)
+PROFILER_FUZZ_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(filter-out \
+	profiler/src/malloc.c profiler/src/interpose.c,$(wildcard profiler/src/*.c))) \
+	$(FUZZ_DIR)/obj/gen/profile.pb-c.o
+$(eval $(call fuzzer,symbol_request,$(PROFILER_FUZZ_OBJS),$(NPROF_LIBS),\
+  -DNPROF_SANITIZED=1 $(NPROF_CFLAGS),$(BUILD)/gen/profile.pb-c.h))
 
 # Benchmark: an allocation-heavy two-thread program, plain vs preloaded.
 $(BUILD)/bench/alloc_bench: tests/bench/alloc_bench.c
