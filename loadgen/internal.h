@@ -23,6 +23,8 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "npc.h"
+
 #define LG_VERSION "0.1"
 
 /* ---- errors ---------------------------------------------------------- */
@@ -201,9 +203,6 @@ typedef struct {
   char authority[300]; /* :authority, host:port */
 } lg_options;
 
-/* Parses "500ms", "4s", "2m", "1h", "250us" into nanoseconds. A bare
- * number is seconds. Returns 0 or LG_EINVAL. */
-int lg_parse_duration(const char *s, uint64_t *out_ns);
 /* Parses argv into o. On a bad flag writes a message to err and returns
  * LG_EINVAL; returns 1 when --help was printed. */
 int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
@@ -455,18 +454,6 @@ typedef struct {
  * timeout_ms. Returns 0 when the required profiles were saved. */
 int lg_snapshot_take(const char *base_url, const char *dir, const char *phase,
                      long timeout_ms, lg_snapshot_result *res);
-/* Names and URL paths of what is fetched, for tests and the report. */
-typedef struct {
-  const char *path;   /* appended to base_url */
-  const char *suffix; /* file name after "<phase>." */
-  bool required;
-} lg_snapshot_item;
-extern const lg_snapshot_item lg_snapshot_items[];
-extern const size_t lg_snapshot_nitems;
-/* Writes len bytes to dir/name atomically (temp file + rename). Returns 0
- * or a negative errno. */
-int lg_write_atomic(const char *dir, const char *name, const void *buf,
-                    size_t len);
 
 /* ---- report.c -------------------------------------------------------- */
 

@@ -14,7 +14,6 @@
  * Exit 0 only when every requested stream was established and held (and,
  * when asked, every broadcast delivered and every snapshot saved); 1 when
  * not; 2 for usage and configuration errors found before the run. */
-#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
@@ -231,8 +230,10 @@ int main(int argc, char **argv)
   struct sigaction sa = {.sa_handler = on_signal};
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
-  if (o.snapshot_url != NULL)
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+  if (o.snapshot_url != NULL && npc_http_init() != 0) {
+    fprintf(stderr, "loadgen: cannot initialise libcurl\n");
+    return 2;
+  }
 
   lg_result *r = calloc(1, sizeof *r);
   lg_worker **w = calloc(o.threads, sizeof *w);
@@ -415,7 +416,5 @@ int main(int argc, char **argv)
     lg_worker_free(w[i]);
   free(w);
   free(r);
-  if (o.snapshot_url != NULL)
-    curl_global_cleanup();
   return code;
 }

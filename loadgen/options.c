@@ -12,37 +12,6 @@
 
 #include "internal.h"
 
-int lg_parse_duration(const char *s, uint64_t *out_ns)
-{
-  if (s == NULL || *s == '\0')
-    return LG_EINVAL;
-  errno = 0;
-  char *end;
-  double v = strtod(s, &end);
-  if (errno != 0 || end == s || v < 0 || v != v)
-    return LG_EINVAL;
-  double mult;
-  if (strcmp(end, "") == 0 || strcmp(end, "s") == 0)
-    mult = 1e9;
-  else if (strcmp(end, "ms") == 0)
-    mult = 1e6;
-  else if (strcmp(end, "us") == 0)
-    mult = 1e3;
-  else if (strcmp(end, "ns") == 0)
-    mult = 1;
-  else if (strcmp(end, "m") == 0)
-    mult = 60e9;
-  else if (strcmp(end, "h") == 0)
-    mult = 3600e9;
-  else
-    return LG_EINVAL;
-  double ns = v * mult;
-  if (ns > 1e18) /* ~31 years: anything longer is a typo */
-    return LG_EINVAL;
-  *out_ns = (uint64_t)ns;
-  return 0;
-}
-
 static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 {
   if (s == NULL || *s == '\0' || *s == '-')
@@ -308,10 +277,12 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
     default:
       return fail(err, errlen, "unknown option %s", argv[optind - 1]);
     }
-    if (dur != NULL && lg_parse_duration(a, dur) != 0)
-      return fail(err, errlen,
-                  "--%s %s: expected a duration such as 500ms, 4s, 2m",
-                  longopts[idx].name, a);
+    int64_t ns;
+    if (dur != NULL && npc_duration_parse(a, &ns) != 0)
+      return fail(err, errlen, "--%s %s: not a duration: %s",
+                  longopts[idx].name, a, NPC_DURATION_HELP);
+    if (dur != NULL)
+      *dur = (uint64_t)ns;
   }
   if (optind < argc)
     return fail(err, errlen, "unexpected argument %s", argv[optind]);

@@ -234,19 +234,7 @@ int lg_report_json(const char *path, const lg_result *r)
     free(buf);
     return -ENOMEM;
   }
-  /* Split path into directory and name for the atomic write. */
-  char dir[4096];
-  const char *slash = strrchr(path, '/');
-  const char *name = path;
-  if (slash == NULL) {
-    snprintf(dir, sizeof dir, ".");
-  } else {
-    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    if (dir[0] == '\0')
-      snprintf(dir, sizeof dir, "/");
-    name = slash + 1;
-  }
-  int rc = lg_write_atomic(dir, name, buf, len);
+  int rc = npc_write_atomic(path, buf, len);
   free(buf);
   return rc;
 }

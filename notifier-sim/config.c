@@ -33,30 +33,14 @@ void ntf_config_defaults(ntf_config *cfg)
 
 int ntf_parse_duration_ms(const char *s, int64_t *ms)
 {
-  if (s == NULL || *s == '\0')
+  int64_t ns;
+  if (npc_duration_parse(s, &ns) != 0)
     return NTF_EINVAL;
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno != 0 || end == s || !(v >= 0))
+  /* Settings are kept in milliseconds: below 1 ms (but not 0) would
+   * silently become 0, which means "off" for some of them. */
+  if (ns > 0 && ns < 1000000)
     return NTF_EINVAL;
-  double scale;
-  if (*end == '\0' || strcmp(end, "ms") == 0)
-    scale = 1;
-  else if (strcmp(end, "s") == 0)
-    scale = 1e3;
-  else if (strcmp(end, "m") == 0)
-    scale = 60e3;
-  else if (strcmp(end, "h") == 0)
-    scale = 3600e3;
-  else
-    return NTF_EINVAL;
-  double r = v * scale;
-  /* Above ~31 years is a typo; below 1 ms (but not 0) would silently
-   * truncate to 0, which means "off" for some settings. */
-  if (r > 1e12 || (r > 0 && r < 1))
-    return NTF_EINVAL;
-  *ms = (int64_t)r;
+  *ms = ns / 1000000;
   return 0;
 }
 
@@ -102,7 +86,7 @@ static int apply(ntf_config *cfg, const char *name, const char *val, char *err,
     cfg->fanout_threads = (int)l;
   } else if (strcmp(name, "tick-interval") == 0) {
     if (ntf_parse_duration_ms(val, &d) < 0)
-      goto bad;
+      goto bad_duration;
     cfg->tick_interval_ms = d;
   } else if (strcmp(name, "max-streams") == 0) {
     if (parse_long(val, 0, 10000000, &l) < 0)
@@ -114,15 +98,15 @@ static int apply(ntf_config *cfg, const char *name, const char *val, char *err,
     cfg->queue_depth = (int)l;
   } else if (strcmp(name, "keepalive-time") == 0) {
     if (ntf_parse_duration_ms(val, &d) < 0 || d < 1000)
-      goto bad;
+      goto bad_duration;
     cfg->keepalive_time_ms = d;
   } else if (strcmp(name, "keepalive-timeout") == 0) {
     if (ntf_parse_duration_ms(val, &d) < 0 || d < 1)
-      goto bad;
+      goto bad_duration;
     cfg->keepalive_timeout_ms = d;
   } else if (strcmp(name, "min-ping-interval") == 0) {
     if (ntf_parse_duration_ms(val, &d) < 0)
-      goto bad;
+      goto bad_duration;
     cfg->min_ping_interval_ms = d;
   } else if (strcmp(name, "quiet") == 0) {
     if (strcmp(val, "1") == 0 || strcmp(val, "true") == 0)
@@ -138,6 +122,11 @@ static int apply(ntf_config *cfg, const char *name, const char *val, char *err,
   return 0;
 bad:
   snprintf(err, errlen, "invalid value for %s: '%s'", name, val);
+  return NTF_EINVAL;
+bad_duration:
+  snprintf(err, errlen,
+           "invalid value for %s: '%s' (" NPC_DURATION_HELP ", 1ms or more)",
+           name, val);
   return NTF_EINVAL;
 }
 

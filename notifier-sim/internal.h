@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "npc.h"
+
 /* Error codes: 0 is success, failures are negative. ntf_strerror() turns
  * them into words. */
 typedef enum ntf_error {
@@ -78,8 +80,10 @@ int ntf_config_parse(ntf_config *cfg, int argc, char **argv,
                      const char *(*getenv_fn)(const char *name), char *err_buf,
                      size_t err_len);
 
-/* Parses "250ms", "2s", "1m", "1h" or plain milliseconds. Returns 0 or
- * NTF_EINVAL; leaves *ms untouched on failure. */
+/* Parses a duration in the project's one syntax (npc_duration_parse: "250ms",
+ * "2s", "1m30s"; a bare number other than 0 is refused) into milliseconds.
+ * Returns 0 or NTF_EINVAL (also below 1 ms but not 0); leaves *ms untouched
+ * on failure. */
 int ntf_parse_duration_ms(const char *s, int64_t *ms);
 
 /* Prints the usage text. */

@@ -27,7 +27,8 @@ die() { printf 'load-test: %s\n' "$*" >&2; exit 2; }
 [[ "$RATE" =~ ^[0-9]+$ ]] || die "RATE must be a whole number of streams per second, not '$RATE'"
 [[ "$PUBLISH" =~ ^[0-9]+$ ]] || die "PUBLISH must be a whole number, not '$PUBLISH'"
 [[ "$STREAMS_PER_CONN" =~ ^[1-9][0-9]*$ ]] || die "STREAMS_PER_CONN must be a positive integer, not '$STREAMS_PER_CONN'"
-[[ "$HOLD" =~ ^[0-9]+(us|ms|s|m|h)$ ]] || die "HOLD must be a duration like 500ms, 10s or 2m, not '$HOLD'"
+[[ "$HOLD" =~ ^(0|(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|ms|s|m|h))+)$ ]] ||
+  die "HOLD must be a duration (a number with a unit: ns, us, ms, s, m or h, e.g. 500ms, 10s, 2m30s), not '$HOLD'"
 
 scripts/local.sh up
 

@@ -349,9 +349,10 @@ bool cli_json_number(const struct cli_json *obj, const char *key, double *out);
 /* A string member, or NULL. */
 const char *cli_json_string(const struct cli_json *obj, const char *key);
 
-/* Reads a whole file of at most `cap` bytes into *out (malloc'd, NUL
- * appended; free()) and its length into *lenp. Returns 0, CLI_EIO,
- * CLI_ETOOBIG or CLI_ENOMEM with a message naming the file. */
+/* Reads a whole file ("-": standard input) of at most `cap` bytes into
+ * *out (npc_read_file: malloc'd, NUL appended; free()) and its length into
+ * *lenp. Returns 0, CLI_EIO, CLI_ETOOBIG or CLI_ENOMEM with a message
+ * naming the file. */
 int cli_read_file(const char *path, size_t cap, char **out, size_t *lenp,
                   char *err, size_t errlen);
 
@@ -411,9 +412,10 @@ void cli_md_code(FILE *out, const char *s);
 /* Writes `s` quoted for a POSIX shell when it needs quoting. */
 void cli_shell_quote(FILE *out, const char *s);
 
-/* Writes `len` bytes to `path` atomically: a hidden temporary in the same
- * directory, fsync, mode 0644, rename. Returns 0, CLI_EIO or CLI_ENOMEM
- * (message names the file); on failure no temporary is left behind. */
+/* Writes `len` bytes to `path` atomically (npc_write_atomic: a hidden
+ * temporary beside it, the mode open(2) would give, fsync, rename).
+ * Returns 0, CLI_EIO or CLI_ENOMEM with a message naming the file; on
+ * failure no temporary is left behind. */
 int cli_write_atomic(const char *path, const void *data, size_t len, char *err,
                      size_t errlen);
 

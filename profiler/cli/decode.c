@@ -795,67 +795,23 @@ out:
 int cli_profile_load(const char *path, struct cli_profile **out, char *err,
                      size_t errlen)
 {
-  FILE *f;
-  uint8_t *buf = NULL;
-  size_t len = 0, alloc = 0;
-  const size_t cap = CLI_PROFILE_MAX_DECODED;
-  bool is_stdin = strcmp(path, "-") == 0;
+  char *buf = NULL;
+  size_t len = 0;
   int result;
 
   assert(path != NULL && out != NULL);
-  f = is_stdin ? stdin : fopen(path, "rb");
-  if (f == NULL) {
-    seterr(err, errlen, "%s: %s", path, strerror(errno));
-    return CLI_EIO;
-  }
-  /* Read by growing chunks rather than trusting st_size: stdin and pipes
-   * have none, and a file may grow while we read it. */
-  for (;;) {
-    size_t got;
-    if (len == alloc) {
-      uint8_t *nbuf;
-      if (alloc > cap) {
-        seterr(err, errlen, "%s: file exceeds the %zu MiB limit", path,
-               cap >> 20);
-        result = CLI_ETOOBIG;
-        goto out;
-      }
-      alloc = alloc == 0 ? ((size_t)64 << 10)
-                         : (alloc > cap / 2 ? cap + 1 : alloc * 2);
-      nbuf = realloc(buf, alloc);
-      if (nbuf == NULL) {
-        seterr(err, errlen, "%s: out of memory", path);
-        result = CLI_ENOMEM;
-        goto out;
-      }
-      buf = nbuf;
-    }
-    got = fread(buf + len, 1, alloc - len, f);
-    len += got;
-    if (got == 0) {
-      if (ferror(f)) {
-        seterr(err, errlen, "%s: read failed: %s", path, strerror(errno));
-        result = CLI_EIO;
-        goto out;
-      }
-      break;
-    }
-  }
-  if (len > cap) {
-    seterr(err, errlen, "%s: file exceeds the %zu MiB limit", path, cap >> 20);
-    result = CLI_ETOOBIG;
-    goto out;
-  }
-  result = cli_profile_decode(buf, len, cap, out, err, errlen);
+  result =
+      cli_read_file(path, CLI_PROFILE_MAX_DECODED, &buf, &len, err, errlen);
+  if (result != 0)
+    return result;
+  result =
+      cli_profile_decode(buf, len, CLI_PROFILE_MAX_DECODED, out, err, errlen);
   if (result != 0 && err != NULL && errlen > 0) {
     /* Prefix the file name so a message from a batch names its input. */
     char msg[CLI_ERRLEN];
     snprintf(msg, sizeof(msg), "%s", err);
     seterr(err, errlen, "%s: %s", path, msg);
   }
-out:
-  if (!is_stdin)
-    fclose(f);
   free(buf);
   return result;
 }

@@ -6,7 +6,7 @@
  *
  * The body is held in memory, capped like every buffer fed from outside
  * (CLI_PROFILE_MAX_DECODED), because on a non-2xx status it is the error
- * message and must not reach FILE at all.
+ * message and must not reach FILE at all (npc_http_get, npc_write_atomic).
  */
 #include <assert.h>
 #include <errno.h>
@@ -18,126 +18,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "cli.h"
+#include "npc.h"
 
 /* Without --seconds a profile is served at once; a minute covers a slow
  * process or a large heap. */
 #define FETCH_TIMEOUT_S 60L
-#define FETCH_CONNECT_TIMEOUT_S 10L
-
-struct body {
-  char *data;
-  size_t len, alloc, cap;
-  bool too_big;
-};
-
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-  struct body *b = userdata;
-  size_t n = size * nmemb; /* curl guarantees size == 1 */
-
-  if (n > b->cap - b->len) {
-    b->too_big = true;
-    return 0; /* makes curl stop with CURLE_WRITE_ERROR */
-  }
-  if (b->len + n > b->alloc) {
-    size_t alloc = b->alloc == 0 ? 64 << 10 : b->alloc;
-    char *nd;
-    while (alloc < b->len + n)
-      alloc = alloc > b->cap / 2 ? b->cap : alloc * 2;
-    nd = realloc(b->data, alloc);
-    if (nd == NULL)
-      return 0;
-    b->data = nd;
-    b->alloc = alloc;
-  }
-  memcpy(b->data + b->len, ptr, n);
-  b->len += n;
-  return n;
-}
-
-static int write_all(int fd, const char *p, size_t len)
-{
-  while (len > 0) {
-    ssize_t n = write(fd, p, len);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      return -1;
-    }
-    p += n;
-    len -= (size_t)n;
-  }
-  return 0;
-}
-
-/* Writes `len` bytes to `path` through a temporary file in the same
- * directory (rename is atomic only within one file system). Returns 0 or
- * CLI_EIO with `err` set; the temporary file never survives a failure. */
-static int write_atomic(const char *path, const char *data, size_t len,
-                        char *err, size_t errlen)
-{
-  size_t plen = strlen(path);
-  char *tmp = malloc(plen + sizeof(".XXXXXX"));
-  mode_t mask;
-  int fd, result = CLI_EIO;
-  const char *what = "creating a temporary file";
-
-  if (tmp == NULL) {
-    snprintf(err, errlen, "%s: out of memory", path);
-    return CLI_ENOMEM;
-  }
-  memcpy(tmp, path, plen);
-  memcpy(tmp + plen, ".XXXXXX", sizeof(".XXXXXX"));
-  fd = mkstemp(tmp);
-  if (fd < 0)
-    goto out;
-  /* mkstemp makes 0600; give the file the mode open() would have. */
-  mask = umask(0);
-  umask(mask);
-  what = "writing";
-  if (fchmod(fd, 0666 & ~mask) != 0 || write_all(fd, data, len) != 0)
-    goto out;
-  what = "syncing";
-  if (fsync(fd) != 0)
-    goto out;
-  what = "closing";
-  if (close(fd) != 0) {
-    fd = -1;
-    goto out;
-  }
-  fd = -1;
-  what = "renaming the temporary file into place";
-  if (rename(tmp, path) != 0)
-    goto out;
-  result = 0;
-out:
-  if (result != 0) {
-    snprintf(err, errlen, "%s: %s: %s", path, what, strerror(errno));
-    if (fd >= 0)
-      close(fd);
-    unlink(tmp);
-  }
-  free(tmp);
-  return result;
-}
-
-/* The body's first line, made printable, for an HTTP error message: pprof
- * endpoints answer errors with one line of text. */
-static void first_line(const struct body *b, char *out, size_t outlen)
-{
-  size_t n = 0;
-
-  for (size_t i = 0; i < b->len && n + 1 < outlen; i++) {
-    unsigned char ch = (unsigned char)b->data[i];
-    if (ch == '\n' || ch == '\r')
-      break;
-    out[n++] = ch >= 0x20 && ch != 0x7f ? (char)ch : '?';
-  }
-  out[n] = '\0';
-}
 
 static void fetch_usage(FILE *f)
 {
@@ -179,13 +65,10 @@ int cli_fetch_main(int argc, char **argv)
       {NULL, 0, NULL, 0},
   };
   const char *output = NULL, *url;
-  long seconds = 0, timeout = 0, status = 0;
+  long seconds = 0, timeout = 0;
   char *full_url = NULL;
-  char curl_err[CURL_ERROR_SIZE] = "", err[CLI_ERRLEN];
-  struct body body = {.cap = CLI_PROFILE_MAX_DECODED};
-  CURL *curl = NULL;
-  CURLcode cc;
-  int c, exit_code = CLI_EXIT_FAIL;
+  npc_http_response res = {0};
+  int c, rc, exit_code = CLI_EXIT_FAIL;
 
   optind = 1;
   opterr = 0;
@@ -240,64 +123,34 @@ int cli_fetch_main(int argc, char **argv)
     url = full_url;
   }
 
-  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
-      (curl = curl_easy_init()) == NULL) {
-    fprintf(stderr, "nprof fetch: cannot initialise libcurl\n");
+  rc = npc_http_get(url, timeout * 1000, CLI_PROFILE_MAX_DECODED, &res);
+  if (rc != 0) {
+    fprintf(stderr, "nprof fetch: %s: %s\n", url, res.error);
     goto out;
   }
-  curl_easy_setopt(curl, CURLOPT_URL, url);
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_err);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-  /* A profile server has no business sending us to file:// or smtp://. */
-  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 5L);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, FETCH_CONNECT_TIMEOUT_S);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT, timeout);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, "nprof-fetch/1");
-  cc = curl_easy_perform(curl);
-  if (cc != CURLE_OK) {
-    if (body.too_big)
-      fprintf(stderr,
-              "nprof fetch: %s: the response exceeds the %zu MiB "
-              "limit\n",
-              url, body.cap >> 20);
-    else
-      fprintf(stderr, "nprof fetch: %s: %s\n", url,
-              curl_err[0] != '\0' ? curl_err : curl_easy_strerror(cc));
-    goto out;
-  }
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-  if (status < 200 || status > 299) {
+  if (res.status < 200 || res.status > 299) {
     char line[256];
-    first_line(&body, line, sizeof(line));
-    fprintf(stderr, "nprof fetch: %s: HTTP %ld%s%s\n", url, status,
+    npc_http_first_line(&res, line, sizeof(line));
+    fprintf(stderr, "nprof fetch: %s: HTTP %ld%s%s\n", url, res.status,
             line[0] != '\0' ? ": " : "", line);
     goto out;
   }
   if (strcmp(output, "-") == 0) {
-    if ((body.len > 0 && fwrite(body.data, 1, body.len, stdout) != body.len) ||
+    if ((res.len > 0 && fwrite(res.body, 1, res.len, stdout) != res.len) ||
         fflush(stdout) != 0) {
       fprintf(stderr, "nprof fetch: writing to stdout: %s\n", strerror(errno));
       goto out;
     }
   } else {
-    if (write_atomic(output, body.data != NULL ? body.data : "", body.len, err,
-                     sizeof(err)) != 0) {
-      fprintf(stderr, "nprof fetch: %s\n", err);
+    if ((rc = npc_write_atomic(output, res.body, res.len)) != 0) {
+      fprintf(stderr, "nprof fetch: %s: %s\n", output, strerror(-rc));
       goto out;
     }
-    fprintf(stderr, "nprof fetch: saved %zu bytes to %s\n", body.len, output);
+    fprintf(stderr, "nprof fetch: saved %zu bytes to %s\n", res.len, output);
   }
   exit_code = CLI_EXIT_OK;
 out:
-  if (curl != NULL)
-    curl_easy_cleanup(curl);
-  curl_global_cleanup();
-  free(body.data);
+  npc_http_response_free(&res);
   free(full_url);
   return exit_code;
 }

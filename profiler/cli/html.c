@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "npc.h"
 
 #define REPLACEMENT "\xef\xbf\xbd" /* U+FFFD */
 
@@ -186,50 +187,10 @@ void cli_shell_quote(FILE *out, const char *s)
 int cli_write_atomic(const char *path, const void *data, size_t len, char *err,
                      size_t errlen)
 {
-  const char *slash = strrchr(path, '/');
-  char *tmp;
-  size_t dirlen = slash != NULL ? (size_t)(slash - path + 1) : 0;
-  int fd, result = 0;
-
-  assert(path != NULL && (data != NULL || len == 0));
-  /* A hidden temporary beside the target: same file system, so the
-   * rename is atomic, and readers of the directory never see half a
-   * report under the final name. */
-  if ((tmp = malloc(strlen(path) + 16)) == NULL) {
-    if (err != NULL && errlen > 0)
-      snprintf(err, errlen, "%s: out of memory", path);
-    return CLI_ENOMEM;
-  }
-  memcpy(tmp, path, dirlen);
-  sprintf(tmp + dirlen, ".%s.XXXXXX", path + dirlen);
-  if ((fd = mkstemp(tmp)) < 0) {
-    if (err != NULL && errlen > 0)
-      snprintf(err, errlen, "%s: cannot create a temporary file: %s", path,
-               strerror(errno));
-    free(tmp);
-    return CLI_EIO;
-  }
-  for (size_t off = 0; off < len;) {
-    ssize_t n = write(fd, (const char *)data + off, len - off);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      result = CLI_EIO;
-      break;
-    }
-    off += (size_t)n;
-  }
-  if (result == 0 && (fchmod(fd, 0644) != 0 || fsync(fd) != 0))
-    result = CLI_EIO;
-  if (close(fd) != 0 && result == 0)
-    result = CLI_EIO;
-  if (result == 0 && rename(tmp, path) != 0)
-    result = CLI_EIO;
-  if (result != 0) {
-    if (err != NULL && errlen > 0)
-      snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
-    unlink(tmp);
-  }
-  free(tmp);
-  return result;
+  int rc = npc_write_atomic(path, data, len);
+  if (rc == 0)
+    return 0;
+  if (err != NULL && errlen > 0)
+    snprintf(err, errlen, "%s: cannot write: %s", path, strerror(-rc));
+  return rc == -ENOMEM ? CLI_ENOMEM : CLI_EIO;
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "npc.h"
 
 #define CLI_JSON_MAX_DEPTH 64
 
@@ -468,62 +469,20 @@ const char *cli_json_string(const struct cli_json *obj, const char *key)
 int cli_read_file(const char *path, size_t cap, char **out, size_t *lenp,
                   char *err, size_t errlen)
 {
-  FILE *f;
-  char *buf = NULL;
-  size_t len = 0, alloc = 0;
-  int result = 0;
-
   assert(path != NULL && out != NULL && lenp != NULL);
-  if ((f = fopen(path, "rb")) == NULL) {
-    if (err != NULL && errlen > 0)
-      snprintf(err, errlen, "%s: %s", path, strerror(errno));
-    return CLI_EIO;
-  }
-  for (;;) {
-    size_t n;
-    if (len == alloc) {
-      size_t na = alloc == 0 ? 4096 : alloc * 2;
-      char *nb;
-      if (alloc >= cap + 1) {
-        if (err != NULL && errlen > 0)
-          snprintf(err, errlen, "%s: larger than %zu bytes", path, cap);
-        result = CLI_ETOOBIG;
-        goto out;
-      }
-      if (na > cap + 1)
-        na = cap + 1;
-      if ((nb = realloc(buf, na + 1)) == NULL) {
-        if (err != NULL && errlen > 0)
-          snprintf(err, errlen, "%s: out of memory", path);
-        result = CLI_ENOMEM;
-        goto out;
-      }
-      buf = nb;
-      alloc = na;
-    }
-    n = fread(buf + len, 1, alloc - len, f);
-    len += n;
-    if (n == 0)
-      break;
-  }
-  if (ferror(f)) {
-    if (err != NULL && errlen > 0)
-      snprintf(err, errlen, "%s: read error", path);
-    result = CLI_EIO;
-    goto out;
-  }
-  if (len > cap) {
-    if (err != NULL && errlen > 0)
+  /* "-" is standard input; /dev/stdin reads pipes and files alike. */
+  int rc = npc_read_file(strcmp(path, "-") == 0 ? "/dev/stdin" : path, cap, out,
+                         lenp);
+  if (rc == 0)
+    return 0;
+  if (err != NULL && errlen > 0) {
+    if (rc == -EFBIG && cap >= ((size_t)1 << 20))
+      snprintf(err, errlen, "%s: file exceeds the %zu MiB limit", path,
+               cap >> 20);
+    else if (rc == -EFBIG)
       snprintf(err, errlen, "%s: larger than %zu bytes", path, cap);
-    result = CLI_ETOOBIG;
-    goto out;
+    else
+      snprintf(err, errlen, "%s: %s", path, strerror(-rc));
   }
-  buf[len] = '\0';
-  *out = buf;
-  *lenp = len;
-  buf = NULL;
-out:
-  free(buf);
-  fclose(f);
-  return result;
+  return rc == -EFBIG ? CLI_ETOOBIG : rc == -ENOMEM ? CLI_ENOMEM : CLI_EIO;
 }

@@ -131,8 +131,10 @@ static void test_durations(void **state)
 {
   (void)state;
   int64_t ms = -1;
-  assert_int_equal(ntf_parse_duration_ms("1500", &ms), 0);
+  assert_int_equal(ntf_parse_duration_ms("1500ms", &ms), 0);
   assert_int_equal(ms, 1500);
+  assert_int_equal(ntf_parse_duration_ms("1m30s", &ms), 0);
+  assert_int_equal(ms, 90000);
   assert_int_equal(ntf_parse_duration_ms("1.5s", &ms), 0);
   assert_int_equal(ms, 1500);
   assert_int_equal(ntf_parse_duration_ms("2m", &ms), 0);
@@ -148,6 +150,9 @@ static void test_durations(void **state)
   assert_int_equal(ntf_parse_duration_ms("nan", &ms), NTF_EINVAL);
   assert_int_equal(ntf_parse_duration_ms("1e300", &ms), NTF_EINVAL);
   assert_int_equal(ntf_parse_duration_ms("0.5ms", &ms), NTF_EINVAL);
+  /* The one syntax: a bare number (it used to mean milliseconds here) is
+   * refused. */
+  assert_int_equal(ntf_parse_duration_ms("1500", &ms), NTF_EINVAL);
   assert_int_equal(ms, 42);
 }
 
