@@ -93,7 +93,8 @@ int npc_duration_parse(const char *s, int64_t *ns)
     uint64_t v = whole * unit_ns;
     /* frac/scale of a unit, without overflow: unit_ns <= 3.6e12 and scale
      * <= 1.8e17, so split the product. */
-    long double f = (long double)frac * (long double)unit_ns / (long double)scale;
+    long double f =
+        (long double)frac * (long double)unit_ns / (long double)scale;
     v += (uint64_t)f;
     if (v > (uint64_t)INT64_MAX || total > (uint64_t)INT64_MAX - v)
       return -ERANGE;

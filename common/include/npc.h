@@ -41,7 +41,8 @@ int npc_read_file(const char *path, size_t cap, char **out, size_t *len);
 /* mkdir -p with mode 0777 minus the umask. Returns 0 or a negative errno. */
 int npc_mkdirs(const char *dir);
 
-/* ---- duration.c: one duration syntax for every program and the Makefile ---- */
+/* ---- duration.c: one duration syntax for every program and the Makefile ----
+ */
 
 /* Go's time.ParseDuration syntax, which this project's users already type
  * into go tool pprof: one or more decimal numbers, each with an optional
@@ -70,7 +71,7 @@ char *npc_duration_format(int64_t ns, char *buf, size_t size);
 
 typedef struct npc_http_response {
   long status; /* HTTP status, 0 when no response arrived */
-  char *body;  /* NUL-terminated; owned by the caller (npc_http_response_free) */
+  char *body; /* NUL-terminated; owned by the caller (npc_http_response_free) */
   size_t len;
   char error[256]; /* set when the call fails: curl's words, or the cap */
 } npc_http_response;
@@ -93,15 +94,14 @@ void npc_http_response_free(npc_http_response *res);
 
 /* The first line of an error body, made printable (pprof endpoints answer
  * errors with one line of text), into out. */
-void npc_http_first_line(const npc_http_response *res, char *out,
-                         size_t size);
+void npc_http_first_line(const npc_http_response *res, char *out, size_t size);
 
 /* ---- run.c: the layout of a load test's run folder ---- */
 
 /* snapshots/<UTC time>-<N>/ holds, per phase, the files npc_run_items names
  * ("baseline.heap.pb.gz", ...), and these: */
-#define NPC_RUN_PARAMS "run.json"        /* the run's parameters (loadgen) */
-#define NPC_RUN_LOADGEN "loadgen.json"   /* the loadgen's result */
+#define NPC_RUN_PARAMS "run.json"         /* the run's parameters (loadgen) */
+#define NPC_RUN_LOADGEN "loadgen.json"    /* the loadgen's result */
 #define NPC_RUN_TIMELINE "timeline.jsonl" /* /debug/vars sampled in the run */
 #define NPC_RUN_REPORT_MD "report.md"
 #define NPC_RUN_REPORT_HTML "report.html"

@@ -50,9 +50,9 @@ static void accepts_every_unit_and_sums(void **state)
 static void refuses_bare_numbers_and_junk(void **state)
 {
   (void)state;
-  const char *bad[] = {"",   "3",    "1500", "s",   "ms", "5x",   "-1s",
-                       "+1s", "1d",  "nan",  "1e3s", " 1s", "1s ", "1 s",
-                       ".s",  "1.2.3s", "1sms", "10", "0.0"};
+  const char *bad[] = {"",    "3",      "1500", "s",    "ms",  "5x",  "-1s",
+                       "+1s", "1d",     "nan",  "1e3s", " 1s", "1s ", "1 s",
+                       ".s",  "1.2.3s", "1sms", "10",   "0.0"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     int64_t ns = 42;
     if (npc_duration_parse(bad[i], &ns) != -EINVAL)
@@ -68,8 +68,11 @@ static void refuses_overflow(void **state)
   (void)state;
   int64_t ns = 42;
   assert_int_equal(npc_duration_parse("2562047h", &ns), 0); /* ~292 years */
-  assert_int_equal(npc_duration_parse("2562047h47m16.854775807s", &ns) == 0 && ns == INT64_MAX, 1);
-  assert_int_equal(npc_duration_parse("2562047h47m16.854775808s", &ns), -ERANGE);
+  assert_int_equal(npc_duration_parse("2562047h47m16.854775807s", &ns) == 0 &&
+                       ns == INT64_MAX,
+                   1);
+  assert_int_equal(npc_duration_parse("2562047h47m16.854775808s", &ns),
+                   -ERANGE);
   assert_int_equal(npc_duration_parse("9223372036854775808ns", &ns), -ERANGE);
   assert_int_equal(npc_duration_parse("99999999999999999999999s", &ns),
                    -ERANGE);
@@ -85,12 +88,10 @@ static void formats_as_go_does(void **state)
   assert_string_equal(npc_duration_format(1500000000LL, buf, sizeof buf),
                       "1.5s");
   assert_string_equal(npc_duration_format(150 * S, buf, sizeof buf), "2m30s");
-  assert_string_equal(npc_duration_format(3600 * S, buf, sizeof buf),
-                      "1h0m0s");
+  assert_string_equal(npc_duration_format(3600 * S, buf, sizeof buf), "1h0m0s");
   assert_string_equal(npc_duration_format(250000000LL, buf, sizeof buf),
                       "250ms");
-  assert_string_equal(npc_duration_format(1500000LL, buf, sizeof buf),
-                      "1.5ms");
+  assert_string_equal(npc_duration_format(1500000LL, buf, sizeof buf), "1.5ms");
   assert_string_equal(npc_duration_format(42, buf, sizeof buf), "42ns");
   assert_string_equal(npc_duration_format(-2 * S, buf, sizeof buf), "-2s");
   /* Whatever it prints parses back to the same value. */

@@ -31,8 +31,8 @@ static void snapshot_files_are_phase_dot_suffix(void **state)
 {
   (void)state;
   char buf[64];
-  assert_int_equal(npc_run_file(NPC_PHASE_PLATEAU, NPC_RUN_HEAP, buf, sizeof buf),
-                   0);
+  assert_int_equal(
+      npc_run_file(NPC_PHASE_PLATEAU, NPC_RUN_HEAP, buf, sizeof buf), 0);
   assert_string_equal(buf, "plateau.heap.pb.gz");
   assert_int_equal(npc_run_file(NPC_PHASE_BASELINE, NPC_RUN_VARS, buf, 8),
                    -ENAMETOOLONG);
