@@ -10,17 +10,20 @@ cd "$(dirname "$0")/../.."
 . tests/loadgen/lib.sh
 [ -x "$LOADGEN" ] || fail "$LOADGEN not built"
 
-start_fixture() { # NAME [args]
+# start_fixture NAME [args]: sets $NAME to the fixture's port. Not called in
+# $(...): a subshell's PIDS+= would not reach the cleanup trap, and the
+# fixture would outlive the test.
+start_fixture() {
   local name=$1; shift
   $PY tests/loadgen/pprof_fixture.py "$TMP/$name.port" "$@" \
     >"$TMP/$name.log" 2>&1 &
   PIDS+=($!)
   wait_file "$TMP/$name.port" 10 || fail "fixture $name did not start"
-  cat "$TMP/$name.port"
+  printf -v "$name" '%s' "$(cat "$TMP/$name.port")"
 }
 
 start_py_server srv
-fx=$(start_fixture fx)
+start_fixture fx
 
 note "all phases, all profiles"
 dir="$TMP/snaps/run-1"
@@ -53,7 +56,7 @@ d=$(gzip -dc "$dir/drained.heap.pb.gz" | awk '{print $NF}')
 check_json "$dir/loadgen.json" 'j["snapshots"] == {"fetched": 15, "failed": 0}'
 
 note "no /debug/vars: optional, the run still passes"
-fx2=$(start_fixture fx2 --missing /debug/vars)
+start_fixture fx2 --missing /debug/vars
 timeout 60 "$LOADGEN" --target 127.0.0.1:$PORT_srv --streams 5 --hold 0 \
   --settle 0 --snapshot-url http://127.0.0.1:$fx2 --snapshot-dir "$TMP/s2" \
   --quiet >/dev/null 2>&1 || fail "missing vars: want exit 0"
@@ -61,7 +64,7 @@ timeout 60 "$LOADGEN" --target 127.0.0.1:$PORT_srv --streams 5 --hold 0 \
   fail "missing vars: wrong files"
 
 note "no goroutine profile: required, the run fails and says why"
-fx3=$(start_fixture fx3 --missing /debug/pprof/goroutine)
+start_fixture fx3 --missing /debug/pprof/goroutine
 timeout 60 "$LOADGEN" --target 127.0.0.1:$PORT_srv --streams 5 --hold 0 \
   --settle 0 --snapshot-url http://127.0.0.1:$fx3 --snapshot-dir "$TMP/s3" \
   --json "$TMP/s3.json" --quiet >/dev/null 2>&1
