@@ -19,10 +19,10 @@ set -eu
 # Per purpose: the Debian packages, then the pkg-config modules and the
 # commands that prove them usable.
 RUN_PACKAGES="build-essential pkg-config libunwind-dev libdw-dev libelf-dev
-libmicrohttpd-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler
+libdebuginfod-dev libmicrohttpd-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler
 libcurl4-openssl-dev libgrpc-dev protobuf-compiler libuv1-dev libnghttp2-dev
 curl procps"
-RUN_MODULES="libunwind libdw libmicrohttpd zlib libprotobuf-c libcurl grpc libuv libnghttp2"
+RUN_MODULES="libunwind libdw libdebuginfod libmicrohttpd zlib libprotobuf-c libcurl grpc libuv libnghttp2"
 RUN_COMMANDS="cc make pkg-config protoc-c protoc curl ps"
 
 PPROF_PACKAGES="golang-go graphviz"
@@ -31,9 +31,9 @@ PPROF_COMMANDS="go dot"
 
 TEST_PACKAGES="clang clang-format libclang-rt-14-dev libcmocka-dev
 python3 python3-grpcio python3-grpc-tools python3-protobuf
-python3-pkg-resources nghttp2-client iproute2 chromium"
+python3-pkg-resources nghttp2-client iproute2 chromium debuginfod"
 TEST_MODULES="cmocka"
-TEST_COMMANDS="clang clang-format h2load ss chromium python3"
+TEST_COMMANDS="clang clang-format h2load ss chromium python3 debuginfod"
 
 BENCH_PACKAGES="valgrind heaptrack google-perftools"
 BENCH_MODULES=""
