@@ -40,9 +40,14 @@ struct profile_impl {
   ProtobufCAllocator allocator;
   struct cli_value_type *sample_types;
   struct cli_frame *frames;
+  size_t nframes;
   const struct cli_frame **frame_ptrs;
   struct cli_sample *samples;
   struct cli_label *labels;
+  /* Names given after decoding (cli_profile_name_frame), freed with the
+   * profile. */
+  char **names;
+  size_t nnames, names_alloc;
 };
 
 /* Used to sort ids for binary search; `index` is the position in the
@@ -91,6 +96,8 @@ const char *cli_strerror(int err)
     return "HTTP error status";
   case CLI_ENET:
     return "transfer failed";
+  case CLI_ENOTDIR:
+    return "not a directory";
   }
   return err == 0 ? "success" : "unknown error";
 }
@@ -427,6 +434,22 @@ static const char *str(const Perftools__Profiles__Profile *pb, int64_t idx)
   return s != NULL ? s : "";
 }
 
+/* True when `name` is no name but the frame's own address, which older
+ * libnprof (and other symbolizers) put in when they found no symbol:
+ * "0x7fd3b21018fd" or "0x7fd3b21018fd@libgrpc.so.29.0.0". Such a name
+ * differs between two processes and hides the frame from offline
+ * symbolization, so the view treats the frame as unnamed. */
+static bool invented_name(const char *name, uint64_t address)
+{
+  if (name[0] != '0' || name[1] != 'x' || address == 0)
+    return false;
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(name + 2, &end, 16);
+  return errno == 0 && end != name + 2 && v == address &&
+         (*end == '\0' || *end == '@');
+}
+
 /* Validates references and fills the view. `impl->pb` is set and its
  * strings checked. */
 static int build_view(struct profile_impl *impl, char *err, size_t errlen)
@@ -565,16 +588,24 @@ static int build_view(struct profile_impl *impl, char *err, size_t errlen)
 
   for (size_t i = 0; i < pb->n_location; i++) {
     const Perftools__Profiles__Location *l = pb->location[i];
-    const char *mapping = "";
     ptrdiff_t m =
         l->mapping_id != 0 ? lookup_id(maps, pb->n_mapping, l->mapping_id) : -1;
-    if (m >= 0)
-      mapping = str(pb, pb->mapping[m]->filename);
+    const Perftools__Profiles__Mapping *mp = m >= 0 ? pb->mapping[m] : NULL;
     for (size_t j = 0; j < loc_nframes[i]; j++) {
       struct cli_frame *f = &impl->frames[loc_first[i] + j];
       f->function = f->system_name = f->file = "";
       f->address = l->address;
-      f->mapping = mapping;
+      f->mapping = mp != NULL ? str(pb, mp->filename) : "";
+      f->build_id = mp != NULL ? str(pb, mp->build_id) : "";
+      /* Where the address is in the mapped file: the same in every
+       * process that maps it, wherever the loader put it. An address
+       * outside its mapping has no such place. */
+      f->mapped = mp != NULL && l->address >= mp->memory_start &&
+                  (mp->memory_limit == 0 || l->address < mp->memory_limit);
+      if (f->mapped) {
+        f->mapping_offset = mp->file_offset;
+        f->file_offset = l->address - mp->memory_start + mp->file_offset;
+      }
       f->location_id = l->id;
       /* pprof's Line order: innermost first, the last entry is the
        * function the others were inlined into. */
@@ -591,8 +622,13 @@ static int build_view(struct profile_impl *impl, char *err, size_t errlen)
           f->file = str(pb, pb->function[fn]->filename);
         }
       }
+      if (invented_name(f->function, l->address))
+        f->function = "";
+      if (invented_name(f->system_name, l->address))
+        f->system_name = "";
     }
   }
+  impl->nframes = nframes;
 
   for (size_t i = 0; i < pb->n_sample; i++) {
     const Perftools__Profiles__Sample *s = pb->sample[i];
@@ -617,6 +653,8 @@ static int build_view(struct profile_impl *impl, char *err, size_t errlen)
   }
   assert(ptr_at == nptrs && label_at == nlabels);
 
+  v->frames = impl->frames;
+  v->nframes = impl->nframes;
   v->sample_types = impl->sample_types;
   v->nsample_types = pb->n_sample_type;
   v->samples = impl->samples;
@@ -664,7 +702,47 @@ void cli_profile_free(struct cli_profile *p)
   free(impl->frame_ptrs);
   free(impl->samples);
   free(impl->labels);
+  for (size_t i = 0; i < impl->nnames; i++)
+    free(impl->names[i]);
+  free(impl->names);
   free(impl);
+}
+
+/* Keeps a copy of `s` for as long as the profile lives. */
+static const char *keep_string(struct profile_impl *impl, const char *s)
+{
+  if (s == NULL || s[0] == '\0')
+    return "";
+  if (impl->nnames == impl->names_alloc) {
+    size_t n = impl->names_alloc == 0 ? 64 : impl->names_alloc * 2;
+    char **names = realloc(impl->names, n * sizeof(*names));
+    if (names == NULL)
+      return NULL;
+    impl->names = names;
+    impl->names_alloc = n;
+  }
+  char *copy = strdup(s);
+  if (copy == NULL)
+    return NULL;
+  impl->names[impl->nnames++] = copy;
+  return copy;
+}
+
+int cli_profile_name_frame(struct cli_profile *p, size_t i,
+                           const char *function, const char *file, int64_t line)
+{
+  struct profile_impl *impl = (struct profile_impl *)p;
+
+  assert(p != NULL && i < impl->nframes && function != NULL);
+  const char *fn = keep_string(impl, function);
+  const char *fl = keep_string(impl, file);
+  if (fn == NULL || fl == NULL)
+    return CLI_ENOMEM;
+  struct cli_frame *f = &impl->frames[i];
+  f->function = f->system_name = fn;
+  f->file = fl;
+  f->line = line;
+  return 0;
 }
 
 /* True when the bytes look like text (a debug=1 page, an HTML error page):

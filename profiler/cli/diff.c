@@ -147,26 +147,30 @@ static void diff_usage(FILE *f)
           "  -s, --sample-index X  sample type by name or index (of NEW);\n"
           "                        default: the profile's default type, else\n"
           "                        the last\n"
+          "      --symbolize MODE  none, local or debuginfod (the default),\n"
+          "                        as for nprof top\n"
           "  -h, --help            this text\n");
 }
 
 int cli_diff_main(int argc, char **argv)
 {
   struct cli_top_options opts = {.nodecount = 10, .nodefraction = 0.005};
-  struct cli_profile *base = NULL, *newp = NULL;
-  struct cli_diff d;
+  struct cli_symbolize_options so;
+  cli_symbolize_options_init(&so, "diff");
   const char *spec = NULL;
-  char err[CLI_ERRLEN];
-  int rc, result = CLI_EXIT_FAIL;
-
-  rc = cli_parse_table_options("diff", argc, argv, 2, "BASE and NEW",
-                               diff_usage, &opts, &spec);
+  int rc = cli_parse_table_options("diff", argc, argv, 2, "BASE and NEW",
+                                   diff_usage, &opts, &spec, &so);
   if (rc >= 0)
     return rc;
   if (strcmp(argv[optind], "-") == 0 && strcmp(argv[optind + 1], "-") == 0) {
     fprintf(stderr, "nprof diff: only one of BASE and NEW can be stdin\n");
     return CLI_EXIT_USAGE;
   }
+
+  struct cli_profile *base = NULL, *newp = NULL;
+  struct cli_symbolizer *sym = NULL;
+  char err[CLI_ERRLEN];
+  int result = CLI_EXIT_FAIL;
   if ((rc = cli_profile_load(argv[optind], &base, err, sizeof(err))) != 0) {
     fprintf(stderr, "nprof diff: BASE: %s\n", err);
     goto out;
@@ -175,6 +179,16 @@ int cli_diff_main(int argc, char **argv)
     fprintf(stderr, "nprof diff: NEW: %s\n", err);
     goto out;
   }
+  /* One symbolizer for both: a library's debug file is looked up once. */
+  long named =
+      (rc = cli_symbolizer_new(&so, &sym)) == 0 ? cli_symbolize(sym, base) : rc;
+  if (named >= 0)
+    named = cli_symbolize(sym, newp);
+  if (named < 0) {
+    fprintf(stderr, "nprof diff: %s\n", cli_strerror((int)named));
+    goto out;
+  }
+  struct cli_diff d;
   if ((rc = cli_diff_init(&d, base, newp, spec, err, sizeof(err))) != 0) {
     fprintf(stderr, "nprof diff: %s\n", err);
     goto out;
@@ -187,6 +201,7 @@ int cli_diff_main(int argc, char **argv)
   }
   result = CLI_EXIT_OK;
 out:
+  cli_symbolizer_free(sym);
   cli_profile_free(base);
   cli_profile_free(newp);
   return result;

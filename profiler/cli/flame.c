@@ -157,7 +157,7 @@ int cli_flame_build(const struct cli_wsample *ws, size_t n, double width,
 {
   struct cli_flame f = {0};
   struct flame_impl *impl;
-  char name_buf[96];
+  char name_buf[CLI_NAME_MAX];
   int rc = 0;
 
   assert((ws != NULL || n == 0) && out != NULL && width > 0);

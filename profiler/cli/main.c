@@ -19,6 +19,8 @@ static const struct verb verbs[] = {
     {"top", cli_top_main, "flat/cum table of a profile: top FILE [-n N]"},
     {"diff", cli_diff_main, "growth from BASE to NEW: diff BASE NEW [-n N]"},
     {"report", cli_report_main, "load test report: report RUN_DIR"},
+    {"compare", cli_compare_main,
+     "two load test runs: compare BASE_RUN NEW_RUN [--max-increase PCT]"},
 };
 
 static void usage(FILE *f)

@@ -1,13 +1,16 @@
 # The nprof CLI (profiler/cli/), its unit tests, Go-made test profiles and
 # the libFuzzer target for the profile decoder. Included by profiler/module.mk.
 
-CLI_PKGS := libcurl zlib libprotobuf-c
+# libdw finds names in debug files, libdebuginfod fetches them by build ID;
+# libstdc++ only for its C++ demangler.
+CLI_PKGS := libcurl zlib libprotobuf-c libdw libdebuginfod
 CLI_CFLAGS := -Iprofiler/cli $(NPC_CFLAGS) $(call pc_cflags,$(CLI_PKGS))
-CLI_LIBS := $(call pc_libs,$(CLI_PKGS)) -lm
+CLI_LIBS := $(call pc_libs,$(CLI_PKGS)) -lstdc++ -lm
 CLI_PB_OBJ := $(BUILD)/obj/gen/profile.pb-c.o
 
 # Modules without main(), archived: the binary and the unit tests link them.
-CLI_MODULES := decode units top fetch diff json html flame report
+CLI_MODULES := decode symbols units top fetch diff json vars timeline loadgen \
+	analysis threshold doc chart flame html report compare
 CLI_A := $(BUILD)/ar/libnprofcli.a
 $(CLI_A): $(CLI_MODULES:%=$(BUILD)/obj/profiler/cli/%.o) $(CLI_PB_OBJ)
 CLI_LINK := $(CLI_A) $(NPC_A) $(CLI_LIBS) $(NPC_LIBS)
@@ -61,3 +64,11 @@ $(BUILD)/test/cli/mkprofile: $(BUILD)/obj/tests/cli/mkprofile.o $(CLI_PB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CLI_LIBS)
 
 TEST_PROGRAMS += $(BUILD)/test/cli/mkprofile
+
+# A service with known allocations (tests/cli/alloc_service.c), preloaded
+# by tests/cli/mkrundir.py --service; symbols kept, frame pointers on.
+$(BUILD)/test/cli/alloc_service: tests/cli/alloc_service.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -g -O1 -o $@ $< -ldl
+
+TEST_PROGRAMS += $(BUILD)/test/cli/alloc_service

@@ -125,19 +125,20 @@ static void table_free(struct node_table *t)
   free(t->slots);
 }
 
-/* pprof's name for a frame without a function: at function granularity it
- * drops addresses, leaving the mapped file's base name, or "<unknown>". */
+/* A frame without a function name is named after where it is in its
+ * mapped file, "libgrpc.so.29.0.0+0x1a2b3c": unlike the runtime address it
+ * is the same in every process that maps that file, so two runs line up
+ * (pprof would merge all such frames of a file into "[libgrpc.so.29.0.0]",
+ * hiding which code it was). Without a mapping: "<unknown>". */
 const char *cli_frame_name(const struct cli_frame *f, char *buf, size_t len)
 {
-  const char *base;
-
   if (f->function[0] != '\0')
     return f->function;
-  base = strrchr(f->mapping, '/');
+  const char *base = strrchr(f->mapping, '/');
   base = base != NULL ? base + 1 : f->mapping;
-  if (base[0] == '\0')
+  if (base[0] == '\0' || !f->mapped)
     return "<unknown>";
-  snprintf(buf, len, "[%s]", base);
+  snprintf(buf, len, "%s+0x%" PRIx64, base, f->file_offset);
   return buf;
 }
 
@@ -243,7 +244,7 @@ int cli_top_build(const struct cli_wsample *ws, size_t n, int64_t total,
   struct node_table *t;
   struct node **order;
   struct cli_top_row *rows = NULL;
-  char name_buf[96];
+  char name_buf[CLI_NAME_MAX];
   int64_t computed = 0, flat_sum = 0, shown_flat = 0, cutoff, min_value = 0;
   size_t kept = 0, dropped = 0, shown;
   int result = 0;
@@ -478,6 +479,11 @@ static void top_usage(FILE *f)
           "  -s, --sample-index X  sample type by name (inuse_space,\n"
           "                        alloc_objects...) or index; default: the\n"
           "                        profile's default type, else the last\n"
+          "      --symbolize MODE  names for frames the profile left\n"
+          "                        unnamed: none, local (/usr/lib/debug), or\n"
+          "                        debuginfod (local, then $DEBUGINFOD_URLS;\n"
+          "                        the default). Unnamed frames read\n"
+          "                        FILE+0xOFFSET\n"
           "  -h, --help            this text\n");
 }
 
@@ -489,12 +495,14 @@ static void top_usage(FILE *f)
 int cli_parse_table_options(const char *verb, int argc, char **argv,
                             int operands, const char *operand_names,
                             void (*usage)(FILE *), struct cli_top_options *opts,
-                            const char **spec)
+                            const char **spec, struct cli_symbolize_options *so)
 {
+  enum { OPT_SYMBOLIZE = 256 };
   static const struct option longopts[] = {
       {"nodecount", required_argument, NULL, 'n'},
       {"sample-index", required_argument, NULL, 's'},
       {"sample_index", required_argument, NULL, 's'}, /* pprof's spelling */
+      {"symbolize", required_argument, NULL, OPT_SYMBOLIZE},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
@@ -519,6 +527,16 @@ int cli_parse_table_options(const char *verb, int argc, char **argv,
     }
     case 's':
       *spec = optarg;
+      break;
+    case OPT_SYMBOLIZE:
+      if (cli_symbolize_mode_parse(optarg, &so->mode) != 0) {
+        fprintf(stderr,
+                "nprof %s: --symbolize wants none, local or debuginfod, "
+                "not \"%s\"\n",
+                verb, optarg);
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+      }
       break;
     case 'h':
       usage(stdout);
@@ -545,29 +563,37 @@ int cli_parse_table_options(const char *verb, int argc, char **argv,
 int cli_top_main(int argc, char **argv)
 {
   struct cli_top_options opts = {.nodecount = 10, .nodefraction = 0.005};
-  struct cli_profile *p = NULL;
+  struct cli_symbolize_options so;
+  cli_symbolize_options_init(&so, "top");
   const char *spec = NULL;
-  char err[CLI_ERRLEN];
   int rc = cli_parse_table_options("top", argc, argv, 1, "FILE", top_usage,
-                                   &opts, &spec);
-
+                                   &opts, &spec, &so);
   if (rc >= 0)
     return rc;
+
+  struct cli_profile *p = NULL;
+  struct cli_symbolizer *sym = NULL;
+  char err[CLI_ERRLEN];
+  int result = CLI_EXIT_FAIL;
   if ((rc = cli_profile_load(argv[optind], &p, err, sizeof(err))) != 0) {
     fprintf(stderr, "nprof top: %s\n", err);
-    return CLI_EXIT_FAIL;
+    goto out;
   }
   opts.sample_index = cli_profile_sample_index(p, spec, err, sizeof(err));
   if (opts.sample_index < 0) {
     fprintf(stderr, "nprof top: %s\n", err);
-    cli_profile_free(p);
-    return CLI_EXIT_FAIL;
+    goto out;
   }
-  rc = cli_top_print(stdout, p, &opts);
+  long named =
+      (rc = cli_symbolizer_new(&so, &sym)) == 0 ? cli_symbolize(sym, p) : rc;
+  if (named < 0 || (rc = cli_top_print(stdout, p, &opts)) != 0) {
+    fprintf(stderr, "nprof top: %s\n",
+            cli_strerror(named < 0 ? (int)named : rc));
+    goto out;
+  }
+  result = CLI_EXIT_OK;
+out:
+  cli_symbolizer_free(sym);
   cli_profile_free(p);
-  if (rc != 0) {
-    fprintf(stderr, "nprof top: writing the table: %s\n", cli_strerror(rc));
-    return CLI_EXIT_FAIL;
-  }
-  return CLI_EXIT_OK;
+  return result;
 }

@@ -1,8 +1,10 @@
 /*
  * Value formatting as pprof's measurement package does it, so a column of
- * `nprof top` reads the same as `go tool pprof -top` on the same file.
+ * `nprof top` reads the same as `go tool pprof -top` on the same file; and
+ * the units the reports write for people (IEC bytes, milliseconds).
  */
 #include <assert.h>
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -171,4 +173,100 @@ int cli_format_percent(int64_t value, int64_t total, char *buf, size_t len)
     return snprintf(buf, len, "%5.2f%%", ratio);
   /* %g is what pprof uses below 1%: "0.42%", "0.0012%", "    0%". */
   return snprintf(buf, len, "%5.2g%%", ratio);
+}
+
+/* ---- for people: the report's own units ---- */
+
+const char *cli_fmt_bytes(double v, bool sign, char *buf, size_t len)
+{
+  static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+
+  if (isnan(v)) {
+    snprintf(buf, len, "n/a");
+    return buf;
+  }
+  const char *s = v < 0 ? "-" : sign && v > 0 ? "+" : "";
+  double a = fabs(v);
+  size_t u = 0;
+  while (a >= 1024 && u < 4) {
+    a /= 1024;
+    u++;
+  }
+  if (u == 0)
+    snprintf(buf, len, "%s%.0f B", s, a);
+  else
+    snprintf(buf, len, "%s%.1f %s", s, a, units[u]);
+  return buf;
+}
+
+const char *cli_fmt_count(double v, bool sign, char *buf, size_t len)
+{
+  if (isnan(v))
+    snprintf(buf, len, "n/a");
+  else
+    snprintf(buf, len, sign && v > 0 ? "+%.0f" : "%.0f", v);
+  return buf;
+}
+
+const char *cli_fmt_ms(double ms, char *buf, size_t len)
+{
+  double a = fabs(ms);
+
+  if (isnan(ms))
+    snprintf(buf, len, "n/a");
+  else if (a == 0)
+    snprintf(buf, len, "0 ms");
+  else if (a < 1)
+    snprintf(buf, len, "%.0f us", ms * 1000);
+  else if (a < 10)
+    snprintf(buf, len, "%.2f ms", ms);
+  else if (a < 1000)
+    snprintf(buf, len, "%.1f ms", ms);
+  else
+    snprintf(buf, len, "%.2f s", ms / 1000);
+  return buf;
+}
+
+const char *cli_fmt_pct(double pct, char *buf, size_t len)
+{
+  if (isnan(pct) || isinf(pct))
+    snprintf(buf, len, "n/a");
+  else
+    snprintf(buf, len, "%+.1f%%", pct);
+  return buf;
+}
+
+int cli_parse_size(const char *s, double *out)
+{
+  static const struct {
+    const char *suffix;
+    double factor;
+  } sfx[] = {{"", 1},
+             {"B", 1},
+             {"K", 1024},
+             {"KB", 1024},
+             {"KiB", 1024},
+             {"k", 1024},
+             {"kB", 1024},
+             {"M", 1048576},
+             {"MB", 1048576},
+             {"MiB", 1048576},
+             {"G", 1073741824.},
+             {"GB", 1073741824.},
+             {"GiB", 1073741824.}};
+
+  if (s == NULL || !(*s >= '0' && *s <= '9'))
+    return CLI_EUSAGE;
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno != 0 || !isfinite(v) || v < 0)
+    return CLI_EUSAGE;
+  for (size_t i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+    if (strcmp(end, sfx[i].suffix) == 0) {
+      *out = v * sfx[i].factor;
+      return 0;
+    }
+  }
+  return CLI_EUSAGE;
 }

@@ -496,6 +496,117 @@ static void test_load_file(void **state)
   free(buf);
 }
 
+/* Every frame knows its place in the mapped file (address - memory_start
+ * + file_offset), which does not depend on where the loader put it: the
+ * same function at two load addresses gets the same place. */
+static void test_frame_file_offset(void **state)
+{
+  (void)state;
+  struct testprof t;
+  testprof_init(&t);
+  static char bid[] = "c00914114ac254dd59af3416a293a42e7d853dfd";
+  t.strings[TP_S_COUNT] = bid;
+  t.p.n_string_table = TP_S_COUNT + 1;
+  t.map[0].build_id = TP_S_COUNT;
+  t.map[0].file_offset = 0x1000;
+  struct cli_profile *p;
+  assert_int_equal(decode_tp(&t, &p), 0);
+  const struct cli_frame *f = p->samples[2].frames[0]; /* location 12 */
+  assert_string_equal(f->function, "");
+  assert_true(f->mapped);
+  assert_int_equal(f->file_offset, 0x1234 - 0x1000 + 0x1000);
+  assert_int_equal(f->mapping_offset, 0x1000);
+  assert_string_equal(f->build_id, bid);
+  char buf[CLI_NAME_MAX];
+  assert_string_equal(cli_frame_name(f, buf, sizeof(buf)), "prog+0x1234");
+  cli_profile_free(p);
+
+  /* The same code loaded 0x7f0000000000 higher: the same name. */
+  t.map[0].memory_start += 0x7f0000000000;
+  t.map[0].memory_limit += 0x7f0000000000;
+  for (int i = 0; i < 3; i++)
+    t.loc[i].address += 0x7f0000000000;
+  assert_int_equal(decode_tp(&t, &p), 0);
+  f = p->samples[2].frames[0];
+  assert_string_equal(cli_frame_name(f, buf, sizeof(buf)), "prog+0x1234");
+  cli_profile_free(p);
+
+  /* An address outside its mapping has no place: "<unknown>", never the
+   * runtime address. */
+  t.loc[2].address = 0x10;
+  assert_int_equal(decode_tp(&t, &p), 0);
+  f = p->samples[2].frames[0];
+  assert_false(f->mapped);
+  assert_string_equal(cli_frame_name(f, buf, sizeof(buf)), "<unknown>");
+  cli_profile_free(p);
+}
+
+/* A function name that is only the frame's own address, as older
+ * symbolizers invented ("0x1234@prog"), is no name. Real names that look
+ * similar stay. */
+static void test_invented_names_dropped(void **state)
+{
+  (void)state;
+  static const struct {
+    const char *name;
+    bool dropped;
+  } cases[] = {{"0x1234@prog", true}, {"0x1234", true}, {"0x1235@prog", false},
+               {"0x1234x", false},    {"0xzz", false},  {"x0x1234", false}};
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    struct testprof t;
+    testprof_init(&t);
+    /* Give location 12 a function whose name is the case. */
+    t.strings[TP_S_COUNT] = (char *)cases[i].name;
+    t.p.n_string_table = TP_S_COUNT + 1;
+    perftools__profiles__function__init(&t.fn[3]);
+    t.fn[3].id = 4;
+    t.fn[3].name = t.fn[3].system_name = TP_S_COUNT;
+    t.fnp[3] = &t.fn[3];
+    t.p.n_function = 4;
+    perftools__profiles__line__init(&t.ln[3]);
+    t.ln[3].function_id = 4;
+    t.lnp[3] = &t.ln[3];
+    t.loc[2].line = &t.lnp[3];
+    t.loc[2].n_line = 1;
+    struct cli_profile *p;
+    assert_int_equal(decode_tp(&t, &p), 0);
+    const struct cli_frame *f = p->samples[2].frames[0];
+    if (cases[i].dropped) {
+      assert_string_equal(f->function, "");
+      assert_string_equal(f->system_name, "");
+    } else {
+      assert_string_equal(f->function, cases[i].name);
+    }
+    cli_profile_free(p);
+  }
+}
+
+/* A frame named after decoding: every sample that points at it sees the
+ * name, the strings are the profile's. */
+static void test_name_frame(void **state)
+{
+  (void)state;
+  struct testprof t;
+  testprof_init(&t);
+  struct cli_profile *p;
+  assert_int_equal(decode_tp(&t, &p), 0);
+  size_t at = p->nframes;
+  for (size_t i = 0; i < p->nframes; i++) {
+    if (p->frames[i].location_id == 12)
+      at = i;
+  }
+  assert_true(at < p->nframes);
+  char name[] = "found_later", file[] = "later.c";
+  assert_int_equal(cli_profile_name_frame(p, at, name, file, 42), 0);
+  name[0] = file[0] = 'X'; /* copied, not borrowed */
+  const struct cli_frame *f = p->samples[2].frames[0];
+  assert_string_equal(f->function, "found_later");
+  assert_string_equal(f->system_name, "found_later");
+  assert_string_equal(f->file, "later.c");
+  assert_int_equal(f->line, 42);
+  cli_profile_free(p);
+}
+
 static void test_strerror(void **state)
 {
   (void)state;
@@ -521,6 +632,9 @@ int main(void)
       cmocka_unit_test(test_valid_edge_cases),
       cmocka_unit_test(test_sample_index),
       cmocka_unit_test(test_load_file),
+      cmocka_unit_test(test_frame_file_offset),
+      cmocka_unit_test(test_invented_names_dropped),
+      cmocka_unit_test(test_name_frame),
       cmocka_unit_test(test_strerror),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -92,7 +92,7 @@ static void test_diff_inuse_matches_pprof(void **state)
               "Showing nodes accounting for 99B, 194.12% of 51B total\n"
               "      flat  flat%   sum%        cum   cum%\n"
               "      100B 196.08% 196.08%       100B 196.08%  leaf (inline)\n"
-              "       -1B  1.96% 194.12%        -1B  1.96%  [prog]\n"
+              "       -1B  1.96% 194.12%        -1B  1.96%  prog+0x234\n"
               "         0     0% 194.12%        99B 194.12%  main\n"
               "         0     0% 194.12%       100B 196.08%  mid\n");
 }
@@ -101,7 +101,8 @@ static void test_diff_alloc_space_drops_cancelled(void **state)
 {
   struct pair *pr = *state;
 
-  /* [prog] allocated 3 in both: it cancels and is no node at all. */
+  /* prog+0x234 (location 12, no function) allocated 3 in both: it
+   * cancels and is no node at all. */
   expect_text(print_diff(pr->base, pr->newp, "alloc_space"),
               "File: prog\n"
               "Type: alloc_space\n"
@@ -134,7 +135,7 @@ static void test_diff_rows_and_totals(void **state)
   assert_int_equal(tab.rows[0].flat, -100);
   assert_int_equal(tab.rows[0].cum, -100);
   assert_int_equal(tab.rows[0].inline_mark, CLI_TOP_INLINE);
-  assert_string_equal(tab.rows[1].name, "[prog]");
+  assert_string_equal(tab.rows[1].name, "prog+0x234");
   assert_int_equal(tab.rows[1].flat, 1);
   assert_string_equal(tab.rows[2].name, "main");
   assert_int_equal(tab.rows[2].cum, -99);

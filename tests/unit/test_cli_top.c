@@ -59,7 +59,7 @@ static void test_top_default_index(void **state)
              "Showing nodes accounting for 51B, 100% of 51B total\n"
              "      flat  flat%   sum%        cum   cum%\n"
              "       50B 98.04% 98.04%        50B 98.04%  leaf (inline)\n"
-             "        1B  1.96%   100%         1B  1.96%  [prog]\n"
+             "        1B  1.96%   100%         1B  1.96%  prog+0x234\n"
              "         0     0%   100%        51B   100%  main\n"
              "         0     0%   100%        50B 98.04%  mid\n");
 }
@@ -77,7 +77,7 @@ static void test_top_alloc_space(void **state)
              "      flat  flat%   sum%        cum   cum%\n"
              "      100B 90.91% 90.91%       100B 90.91%  leaf (inline)\n"
              "        7B  6.36% 97.27%       110B   100%  main\n"
-             "        3B  2.73%   100%         3B  2.73%  [prog]\n"
+             "        3B  2.73%   100%         3B  2.73%  prog+0x234\n"
              "         0     0%   100%       100B 90.91%  mid\n");
 }
 
@@ -95,7 +95,7 @@ static void test_top_nodecount(void **state)
              "Showing top 2 nodes out of 4\n"
              "      flat  flat%   sum%        cum   cum%\n"
              "       50B 98.04% 98.04%        50B 98.04%  leaf\n"
-             "        1B  1.96%   100%         1B  1.96%  [prog]\n");
+             "        1B  1.96%   100%         1B  1.96%  prog+0x234\n");
 }
 
 /* Small nodes are dropped below 0.5% of the total, and the table switches
@@ -108,7 +108,7 @@ static void test_top_drop_and_units(void **state)
   (void)state;
   testprof_init(&t);
   t.vals[0][1] = 8 << 20; /* leaf: 8 MiB */
-  t.vals[2][1] = 4096;    /* [prog]: 4 kB, 0.05%: dropped */
+  t.vals[2][1] = 4096;    /* prog+0x234: 4 kB, 0.05%: dropped */
   t.vals[1][1] = 0;
   got = run_top(&t, NULL, 10);
   /* 8 MiB of 8 MiB + 4 kB is 99.95%: pprof rounds that to "100%". */
@@ -117,7 +117,7 @@ static void test_top_drop_and_units(void **state)
                               "Dropped 1 node (cum <= 0.04MB)\n"));
   assert_non_null(strstr(got, "       8MB   100%   100%        8MB   100%  "
                               "leaf (inline)\n"));
-  assert_null(strstr(got, "[prog]"));
+  assert_null(strstr(got, "prog+0x234"));
   free(got);
 }
 
@@ -170,7 +170,7 @@ static void test_top_time_header(void **state)
   assert_non_null(strstr(got, "     1.20s 99.17% 99.17%      1.20s 99.17%  "
                               "leaf (inline)\n"));
   assert_non_null(strstr(got, "     0.01s  0.83%   100%      0.01s  0.83%  "
-                              "[prog]\n"));
+                              "prog+0x234\n"));
   free(got);
 }
 
