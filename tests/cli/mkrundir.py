@@ -1,30 +1,51 @@
 #!/usr/bin/python3
-"""Writes a snapshot run directory the way the loadgen does, from a real
-process with libnprof preloaded, for the `nprof report` tests.
+"""Writes a load test's run folder the way the loadgen does (contracts:
+run.json, loadgen.json, timeline.jsonl, per-phase snapshots), from a real
+process with libnprof preloaded, for the nprof report and compare tests.
 
     tests/cli/mkrundir.py LIB RUN_DIR [--users N] [--leak N] [--threads N]
-                          [--skip FILE]... [--no-loadgen] [--no-run-json]
-                          [--fail-reason TEXT]
+        [--thread-prefix P] [--skip FILE]... [--no-loadgen] [--no-run-json]
+        [--fail-reason TEXT] [--service PROG ARG...] [--users-var NAME]
+        [--timeline] [--ramp-steps K] [--drain-steps K] [--hold-samples N]
+        [--interval S] [--torn] [--vars-gap] [--legacy] [--error NAME=N]...
 
-A child /usr/bin/python3 runs with LD_PRELOAD=LIB and NPROF_HEAP_RATE=1024
-(dense sampling: stable sums) and the app vars notifier.streams and
-notifier.users (set through libnprof's nprof_var_* API with ctypes). This
-parent, not preloaded, drives it through the phases and fetches, per phase,
-P.heap.pb.gz, P.goroutine.pb.gz, P.heap.txt, P.goroutine.txt and P.vars.json
-from its /debug endpoints, then writes loadgen.json and run.json:
+The process: by default a child /usr/bin/python3 with the app vars
+notifier.streams and notifier.users (set through libnprof's nprof_var_* API
+with ctypes); with --service, that program (tests/cli/alloc_service.c's
+protocol: connect N, release N, drain KEEP, noop; "ok" after each), whose
+users variable is svc.users. It runs with LD_PRELOAD=LIB and
+NPROF_HEAP_RATE=1024 (dense sampling: stable sums). This parent, not
+preloaded, drives it through the phases and fetches, per phase,
+P.heap.pb.gz, P.goroutine.pb.gz, P.heap.txt, P.goroutine.txt and
+P.vars.json from its /debug endpoints:
 
   baseline  nothing connected
-  plateau   N "users": 16 KiB bytearray each plus a dict; --threads threads
-            named "user-conn-K" (--thread-prefix) blocked on an event
+  plateau   N users (python: 16 KiB bytearray each plus a dict, and
+            --threads threads named "user-conn-K" blocked on an event)
   drained   users released except --leak of them; threads stopped
 
---skip FILE (e.g. drained.heap.pb.gz, or a phase name for all its files)
-leaves files out, as a notifier dying mid-test would. Prints the run
-directory. Standard library only; every wait is bounded.
+--timeline also samples /debug/vars into timeline.jsonl as the loadgen
+does, on a schedule fixed in advance so the test knows what to expect:
+--hold-samples samples at baseline, one after each of --ramp-steps steps of
+connecting, one at plateau, --hold-samples while holding, one after each of
+--drain-steps steps of releasing, and --hold-samples once drained.
+--vars-gap makes one hold sample's vars null (a failed fetch); --torn
+appends half a line, as a crash mid-write leaves it.
+
+loadgen.json and run.json follow contracts.md (histograms of connect and
+delivery latency from known values, the phases' times, client_rss_kib);
+--legacy writes the older fields instead (rss_kib, no histograms, no
+users_var). --skip FILE (e.g. drained.heap.pb.gz, or a phase name for all
+its files) leaves files out, as a service dying mid-test would.
+
+Prints one JSON line: the run folder, the timeline's sample count and the
+phases. Standard library only; every wait is bounded; the child is stopped
+on every path.
 """
 import argparse
 import ctypes
 import json
+import math
 import os
 import socket
 import subprocess
@@ -39,10 +60,11 @@ FILES = (("heap.pb.gz", "/debug/pprof/heap"),
          ("heap.txt", "/debug/pprof/heap?debug=1"),
          ("goroutine.txt", "/debug/pprof/goroutine?debug=1"),
          ("vars.json", "/debug/vars"))
+SUB_BITS = 7  # loadgen/histogram.c's LG_HIST_SUB_BITS
 
 
 def child():
-    """The profiled process: obeys one command per stdin line."""
+    """The Python stand-in service: obeys one command per stdin line."""
     lib = ctypes.CDLL(None)
     lib.nprof_var_new_int.restype = ctypes.c_void_p
     lib.nprof_var_new_int.argtypes = [ctypes.c_char_p]
@@ -64,15 +86,20 @@ def child():
         if not cmd:
             continue
         if cmd[0] == "connect":
-            n, nthreads, prefix = int(cmd[1]), int(cmd[2]), cmd[3]
+            n = int(cmd[1])
+            nthreads = int(cmd[2]) if len(cmd) > 2 else 0
+            prefix = cmd[3] if len(cmd) > 3 else "user-conn-"
             for i in range(n):
-                users.append({"id": "user-%d" % i, "buf": bytearray(16384)})
+                users.append({"id": "user-%d" % len(users),
+                              "buf": bytearray(16384)})
             for k in range(nthreads):
                 ev = threading.Event()
                 t = threading.Thread(target=park, args=(ev, "%s%d" % (prefix, k)),
                                      daemon=True)
                 t.start()
                 events.append((ev, t))
+        elif cmd[0] == "release":
+            del users[max(0, len(users) - int(cmd[1])):]
         elif cmd[0] == "drain":
             keep = int(cmd[1])
             leaked.extend(users[:keep])
@@ -107,6 +134,207 @@ def write_atomic(path, data):
     os.rename(tmp, path)
 
 
+def own_rss():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])  # KiB
+    return 0
+
+
+# ---- the loadgen's histogram layout (loadgen/histogram.c) ----
+
+def hist_index(us):
+    sub, half = 1 << SUB_BITS, 1 << (SUB_BITS - 1)
+    if us < sub:
+        return us
+    e = us.bit_length() - 1 - (SUB_BITS - 1)
+    return sub + (e - 1) * half + ((us >> e) - half)
+
+
+def bucket_high(idx):
+    sub, half = 1 << SUB_BITS, 1 << (SUB_BITS - 1)
+    if idx < sub:
+        return idx
+    e = (idx - sub) // half + 1
+    s = (idx - sub) % half + half
+    return ((s + 1) << e) - 1
+
+
+def histogram(values_us):
+    """The loadgen's JSON for a list of microsecond values: the summary
+    (ms) and the full histogram, percentiles as lg_hist_quantile."""
+    counts = {}
+    for v in values_us:
+        i = hist_index(v)
+        counts[i] = counts.get(i, 0) + 1
+    lo, hi, n = min(values_us), max(values_us), len(values_us)
+
+    def q(p):
+        rank = max(1, math.ceil(p * n))
+        seen = 0
+        for i in sorted(counts):
+            seen += counts[i]
+            if seen >= rank:
+                return min(max(bucket_high(i), lo), hi)
+        return hi
+    summary = {"count": n, "p50": q(0.5) / 1000, "p90": q(0.9) / 1000,
+               "p99": q(0.99) / 1000, "p999": q(0.999) / 1000,
+               "max": hi / 1000}
+    full = {"layout": {"name": "log-linear", "sub_bucket_bits": SUB_BITS,
+                       "unit": "us"},
+            "count": n, "min": lo, "max": hi, "sum": sum(values_us),
+            "buckets": [[i, counts[i]] for i in sorted(counts)]}
+    return summary, full
+
+
+class Run:
+    def __init__(self, a, proc, base):
+        self.a, self.proc, self.base = a, proc, base
+        self.connected = 0
+        self.established_total = 0
+        self.marks = {}
+        self.tl = None
+        self.samples = 0
+        if a.timeline:
+            self.tl = open(os.path.join(a.run_dir, "timeline.jsonl"), "w")
+
+    def send(self, cmd):
+        self.proc.stdin.write(cmd + "\n")
+        self.proc.stdin.flush()
+        if self.proc.stdout.readline().strip() != "ok":
+            raise RuntimeError("the service failed at: " + cmd)
+
+    def sample(self, phase, gap=False):
+        if self.tl is None:
+            return
+        vars_ = None
+        if not gap:
+            try:
+                vars_ = json.loads(fetch(self.base + "/debug/vars", 5))
+            except (OSError, ValueError):
+                vars_ = None
+        line = {"t": round(time.time(), 3), "phase": phase, "vars": vars_,
+                "loadgen": {"connected": self.connected,
+                            "established_total": self.established_total,
+                            "messages": 0, "errors": 0,
+                            "client_rss_bytes": own_rss() * 1024}}
+        self.tl.write(json.dumps(line) + "\n")
+        self.tl.flush()
+        self.samples += 1
+        time.sleep(self.a.interval)
+
+    def snapshot(self, phase):
+        self.marks[phase] = round(time.time(), 3)
+        for name, path in FILES:
+            fname = phase + "." + name
+            data = fetch(self.base + path)
+            if phase in self.a.skip or fname in self.a.skip:
+                continue
+            write_atomic(os.path.join(self.a.run_dir, fname), data)
+
+    def connect(self, n, first):
+        if self.a.service:
+            self.send("connect %d" % n)
+        else:
+            self.send("connect %d %d %s" % (n, self.a.threads if first else 0,
+                                             self.a.thread_prefix))
+        self.connected += n
+        self.established_total += n
+
+    def go(self):
+        a = self.a
+        self.marks["start"] = round(time.time(), 3)
+        self.send("noop")
+        for _ in range(a.hold_samples if a.timeline else 0):
+            self.sample("baseline")
+        self.snapshot("baseline")
+        self.marks["connect"] = round(time.time(), 3)
+        steps = a.ramp_steps if a.timeline else 1
+        for k in range(steps):
+            n = a.users * (k + 1) // steps - a.users * k // steps
+            self.connect(n, k == 0)
+            self.sample("ramp")
+        self.sample("plateau")
+        self.snapshot("plateau")
+        for k in range(a.hold_samples if a.timeline else 0):
+            self.sample("hold", gap=a.vars_gap and k == 0)
+        self.marks["hold_end"] = round(time.time(), 3)
+        steps = a.drain_steps if a.timeline else 1
+        going = a.users - a.leak
+        for k in range(steps - 1):
+            n = going * (k + 1) // steps - going * k // steps
+            self.send("release %d" % n)
+            self.connected -= n
+            self.sample("drain")
+        self.send("drain %d" % a.leak)
+        self.connected = 0
+        self.sample("drain")
+        self.sample("drained")
+        self.snapshot("drained")
+        for _ in range(a.hold_samples - 1 if a.timeline else 0):
+            self.sample("drained")
+        self.marks["end"] = round(time.time(), 3)
+        if self.tl is not None:
+            if a.torn:
+                self.tl.write('{"t": %.3f, "phase": "drained", "vars": {"pro'
+                              % time.time())
+            self.tl.close()
+
+
+def loadgen_json(a, marks):
+    lg = {
+        "target": "127.0.0.1:50051", "streams_requested": a.users,
+        "streams_per_conn": 1, "connections": a.users, "threads": 2,
+        "streams_established": a.users, "streams_failed": 0,
+        "streams_established_peak": a.users, "establishments": a.users,
+        "failure_events": 0,
+        "notifications_received": 3 * a.users,
+        "notifications_expected": 3 * a.users,
+        "establish_seconds": 0.25, "establish_rate_per_s": a.users / 0.25,
+        "errors": {"connect": 0, "reset": 0, "timeout": 0},
+        "phases": marks, "ok": not a.fail_reason, "reason": a.fail_reason,
+    }
+    for e in a.error:
+        name, _, n = e.partition("=")
+        lg["errors"][name] = int(n)
+    # Known latencies: connect 500 us to 5.4 ms in 100 us steps, delivery
+    # 200 us to 2.1 ms; the summary and the full histogram agree.
+    connect = [500 + 100 * (i % 50) for i in range(a.users)]
+    delivery = [200 + 10 * (i % 191) for i in range(3 * a.users)]
+    c_sum, c_full = histogram(connect)
+    d_sum, d_full = histogram(delivery)
+    lg["connect_ms"], lg["delivery_ms"] = c_sum, d_sum
+    rss = own_rss()
+    if a.legacy:
+        lg["rss_kib"] = {"baseline": rss, "plateau": rss}
+        lg["rss_bytes_per_stream"] = 0.0
+    else:
+        lg["messages_received"] = 3 * a.users
+        lg["bytes_received"] = 3 * a.users * 64
+        lg["client_rss_kib"] = {"baseline": rss, "plateau": rss + a.users // 100}
+        lg["client_rss_bytes_per_stream"] = 10.5 * 1024
+        lg["histograms"] = {"connect_ms": c_full, "delivery_ms": d_full}
+    return lg
+
+
+def run_json(a, service_cmd, users_var):
+    if a.legacy:
+        return {"test_count": a.users, "hold": "5s", "rate": 500,
+                "publishes": 3, "streams_per_conn": 1,
+                "notifier": "127.0.0.1:50051",
+                "debug_url": "http://127.0.0.1:8086", "mode": "native"}
+    return {"schema": 1, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                  time.gmtime()),
+            "target": "127.0.0.1:50051", "call": "notifier.Notifier/Connect",
+            "method_kind": "server_streaming", "proto": None,
+            "test_count": a.users, "streams_per_conn": 1, "hold": "5s",
+            "rate": 0, "rps": 0, "duration": "0s", "tls": False,
+            "headers": [], "debug_url": "http://127.0.0.1:8086",
+            "mode": "native", "service": service_cmd,
+            "users_var": users_var, "shard_count": 1}
+
+
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child()
@@ -115,7 +343,7 @@ def main():
     ap.add_argument("lib")
     ap.add_argument("run_dir")
     ap.add_argument("--users", type=int, default=200)
-    ap.add_argument("--leak", type=int, default=20)
+    ap.add_argument("--leak", type=int, default=None)
     ap.add_argument("--threads", type=int, default=3)
     ap.add_argument("--thread-prefix", default="user-conn-")
     ap.add_argument("--skip", action="append", default=[])
@@ -123,16 +351,33 @@ def main():
     ap.add_argument("--fail-reason", default="",
                     help="loadgen.json says the goal was not met, and why")
     ap.add_argument("--no-run-json", action="store_true")
+    ap.add_argument("--service", nargs=argparse.REMAINDER, default=None)
+    ap.add_argument("--users-var", default=None)
+    ap.add_argument("--timeline", action="store_true")
+    ap.add_argument("--ramp-steps", type=int, default=4)
+    ap.add_argument("--drain-steps", type=int, default=4)
+    ap.add_argument("--hold-samples", type=int, default=3)
+    ap.add_argument("--interval", type=float, default=0.05)
+    ap.add_argument("--torn", action="store_true")
+    ap.add_argument("--vars-gap", action="store_true")
+    ap.add_argument("--legacy", action="store_true")
+    ap.add_argument("--error", action="append", default=[])
     a = ap.parse_args()
+    if a.leak is None:
+        a.leak = 0 if a.service else 20
+    users_var = a.users_var or ("svc.users" if a.service else "notifier.users")
     os.makedirs(a.run_dir, exist_ok=True)
     env = dict(os.environ)
+    if a.service:
+        cmd = [os.path.abspath(a.service[0])] + a.service[1:]
+    else:
+        cmd = ["/usr/bin/python3", os.path.abspath(__file__), "--child"]
     proc = None
     for attempt in range(5):
         port = free_port()
         env.update(LD_PRELOAD=os.path.abspath(a.lib),
                    NPROF_LISTEN="127.0.0.1:%d" % port, NPROF_HEAP_RATE="1024")
-        proc = subprocess.Popen(["/usr/bin/python3", os.path.abspath(__file__),
-                                 "--child"], stdin=subprocess.PIPE,
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, env=env, text=True)
         base = "http://127.0.0.1:%d" % port
         ok = proc.stdout.readline().strip() == "ready"
@@ -152,25 +397,12 @@ def main():
     if proc is None:
         print("mkrundir: the preloaded child did not serve", file=sys.stderr)
         return 1
-    stamps = {}
+    run = Run(a, proc, base)
     try:
-        for phase in PHASES:
-            cmd = {"baseline": "noop",
-                   "plateau": "connect %d %d %s" % (a.users, a.threads,
-                                                    a.thread_prefix),
-                   "drained": "drain %d" % a.leak}[phase]
-            proc.stdin.write(cmd + "\n")
-            proc.stdin.flush()
-            if proc.stdout.readline().strip() != "ok":
-                print("mkrundir: child failed at " + phase, file=sys.stderr)
-                return 1
-            stamps[phase] = round(time.time(), 3)
-            for name, path in FILES:
-                fname = phase + "." + name
-                data = fetch(base + path)
-                if phase in a.skip or fname in a.skip:
-                    continue
-                write_atomic(os.path.join(a.run_dir, fname), data)
+        run.go()
+    except (RuntimeError, OSError) as e:
+        print("mkrundir: %s" % e, file=sys.stderr)
+        return 1
     finally:
         proc.stdin.close()
         try:
@@ -179,31 +411,15 @@ def main():
             proc.kill()
             proc.wait()
     if not a.no_loadgen:
-        lg = {
-            "target": "127.0.0.1:50051", "streams_requested": a.users,
-            "streams_per_conn": 1, "connections": a.users, "threads": 2,
-            "streams_established": a.users, "streams_failed": 0,
-            "streams_established_peak": a.users,
-            "notifications_received": 3 * a.users,
-            "notifications_expected": 3 * a.users,
-            "connect_ms": {"p50": 1.2, "p90": 2.5, "p99": 4.0, "p999": 6.1,
-                           "max": 7.5},
-            "delivery_ms": {"p50": 0.4, "p90": 0.9, "p99": 2.2,
-                            "p999": 3.0, "max": 3.3},
-            "errors": {"connect": 0, "reset": 0, "timeout": 0},
-            "phases": stamps, "ok": not a.fail_reason,
-            "reason": a.fail_reason,
-        }
         write_atomic(os.path.join(a.run_dir, "loadgen.json"),
-                     (json.dumps(lg, indent=2) + "\n").encode())
+                     (json.dumps(loadgen_json(a, run.marks), indent=2)
+                      + "\n").encode())
     if not a.no_run_json:
-        run = {"test_count": a.users, "hold": "5s", "rate": 500,
-               "publishes": 3, "streams_per_conn": 1,
-               "notifier": "127.0.0.1:50051",
-               "debug_url": "http://127.0.0.1:8086", "mode": "native"}
         write_atomic(os.path.join(a.run_dir, "run.json"),
-                     (json.dumps(run, indent=2) + "\n").encode())
-    print(a.run_dir)
+                     (json.dumps(run_json(a, " ".join(cmd), users_var),
+                                 indent=2) + "\n").encode())
+    print(json.dumps({"run_dir": a.run_dir, "timeline_samples": run.samples,
+                      "phases": run.marks}))
     return 0
 
 
