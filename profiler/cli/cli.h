@@ -490,7 +490,8 @@ struct cli_symbolize_options {
   FILE *log;              /* where they go (a server not answering) */
 };
 
-/* Defaults: CLI_SYMBOLIZE_DEBUGINFOD, "/usr/lib/debug", 10 s, stderr. */
+/* Defaults: CLI_SYMBOLIZE_DEBUGINFOD, "/usr/lib/debug", stderr, and 10 s
+ * a lookup, or $DEBUGINFOD_TIMEOUT seconds when set. */
 void cli_symbolize_options_init(struct cli_symbolize_options *o,
                                 const char *verb);
 

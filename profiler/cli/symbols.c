@@ -18,11 +18,12 @@
  * inside it. This is what pprof does with the binary itself, without
  * needing the binary.
  *
- * Bounds. A lookup on a debuginfod server is given timeout_ms (a progress
- * callback cancels it, and DEBUGINFOD_TIMEOUT is set to match when the
- * user did not set it); the first server failure other than "not there"
- * is said once and ends remote lookups for the run, so a dead server costs
- * one timeout, not one per library. libdebuginfod caches what it fetches
+ * Bounds. A lookup on a debuginfod server is given timeout_ms (10 s, or
+ * the user's DEBUGINFOD_TIMEOUT; a progress callback cancels it, and
+ * DEBUGINFOD_TIMEOUT is set to match when the user did not set it); the
+ * first server failure other than "not there" is said once and ends
+ * remote lookups for the run, so a dead server costs one timeout, not one
+ * per library. libdebuginfod caches what it fetches
  * (and what it did not find) under $XDG_CACHE_HOME/debuginfod_client, or
  * $DEBUGINFOD_CACHE_PATH. At most SYM_MAX_FILES build IDs are looked up.
  */
@@ -72,6 +73,13 @@ void cli_symbolize_options_init(struct cli_symbolize_options *o,
                                       .timeout_ms = 10000,
                                       .verb = verb,
                                       .log = stderr};
+  /* The user's DEBUGINFOD_TIMEOUT (seconds, libdebuginfod's own knob)
+   * bounds our lookups too. */
+  const char *t = getenv(DEBUGINFOD_TIMEOUT_ENV_VAR);
+  char *end;
+  long secs = t != NULL ? strtol(t, &end, 10) : 0;
+  if (t != NULL && *t != '\0' && *end == '\0' && secs > 0 && secs < 3600)
+    o->timeout_ms = secs * 1000;
 }
 
 int cli_symbolize_mode_parse(const char *s, enum cli_symbolize_mode *out)
@@ -261,21 +269,23 @@ static bool find_remote(struct cli_symbolizer *s, struct symfile *f)
     return ok;
   }
   free(path);
-  if (fd == -ENOENT)
+  /* A lookup our progress callback cancelled also reads -ENOENT. */
+  bool timed_out = past(&s->deadline) || fd == -ETIME || fd == -ETIMEDOUT;
+  if (fd == -ENOENT && !timed_out)
     return false; /* the servers answered: they do not have it */
   /* Anything else (no answer in time, refused, a server error) is said
    * once; the other build IDs would only wait the same way. */
   const char *urls = getenv(DEBUGINFOD_URLS_ENV_VAR);
-  bool timed_out = past(&s->deadline) || fd == -ETIME || fd == -ETIMEDOUT;
-  fprintf(s->o.log,
-          "nprof %s: debuginfod: %s %s (%s); frames without debug info "
-          "on this machine keep FILE+0xOFFSET names\n",
-          s->o.verb, urls != NULL ? urls : "",
-          timed_out ? "did not answer within" : "failed:",
-          timed_out ? "the time limit" : strerror(-fd));
+  char why[128];
   if (timed_out)
-    fprintf(s->o.log, "nprof %s: debuginfod: the limit is %ld ms per lookup\n",
-            s->o.verb, s->o.timeout_ms);
+    snprintf(why, sizeof(why), "did not answer within %ld ms",
+             s->o.timeout_ms);
+  else
+    snprintf(why, sizeof(why), "failed: %s", strerror(-fd));
+  fprintf(s->o.log,
+          "nprof %s: debuginfod: %s %s; not asking it again: frames without "
+          "debug info on this machine keep FILE+0xOFFSET names\n",
+          s->o.verb, urls != NULL ? urls : "", why);
   s->remote_off = true;
   s->stats.remote_failed = true;
   return false;
