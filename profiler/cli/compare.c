@@ -288,7 +288,7 @@ static int render(const struct cli_compare *c, const struct cli_checks *v,
                   const char *head, struct cli_doc *d)
 {
   char title[600];
-  snprintf(title, sizeof(title), "Load test comparison: %s -> %s",
+  snprintf(title, sizeof(title), "Load test comparison: %s vs %s",
            base_name(c->base->dir), base_name(c->newr->dir));
   int rc = cli_doc_open(d, title);
   if (rc != 0)
