@@ -1,6 +1,6 @@
 #!/bin/bash
-# `nprof fetch` against a local HTTP fixture (tests/cli/http_fixture.py on a
-# free port): the body lands in FILE byte for byte and `nprof top` reads it;
+# `nprof fetch` against the tests' fake pprof server
+# (tests/lib/pprof_server.py on a free port): the body lands in FILE byte for byte and `nprof top` reads it;
 # FILE is replaced atomically and left alone on failure (no temporary files
 # left over); non-2xx statuses print the body's first line and exit 1;
 # redirects are followed; --seconds appends the query; timeouts and refused
@@ -10,7 +10,7 @@
 make_go_profiles || { echo "FAIL: cannot make Go profiles"; exit 1; }
 heap=$TMP/go/heap.pb.gz
 
-python3 tests/cli/http_fixture.py --file "$heap" --port-file "$TMP/port" \
+/usr/bin/python3 tests/lib/pprof_server.py --file "$heap" --port-file "$TMP/port" \
   >"$TMP/fixture.log" 2>&1 &
 fixture=$!
 cleanup_hooks+=("kill $fixture 2>/dev/null; wait $fixture 2>/dev/null")
