@@ -1,6 +1,7 @@
 # Shared by tests/integration/cli_*.sh (sourced, from the repository top).
-# Sets NPROF, TMP (removed on exit), GOENV; defines fail, check_run, and
-# make_go_profiles.
+# Sets NPROF, TMP (removed on exit), GOENV; defines fail, check_run,
+# make_go_profiles and named; cleanup_hooks+=("CMD") runs CMD on exit, on
+# every path (stop what the test started there).
 set -u
 BUILD=${BUILD:-build}
 NPROF=$BUILD/bin/nprof
@@ -50,6 +51,21 @@ make_go_profiles() {
   else
     "${GOENV[@]}" go run tests/cli/goprof.go "$TMP/go"
   fi
+}
+
+# named FILE: prints the path of a copy of profile FILE whose frames without
+# a function carry the FILE+0xOFFSET names nprof gives them, made once by
+# tests/cli/name_frames.py (independently of nprof), so go tool pprof on the
+# copy can be compared line by line with nprof on FILE.
+named() {
+  local out
+  out=$TMP/named/$(echo "$1" | tr / _)
+  if [ ! -s "$out" ]; then
+    mkdir -p "$TMP/named"
+    /usr/bin/python3 tests/cli/name_frames.py "$1" "$out" ||
+      { fail "name_frames.py $1"; return 1; }
+  fi
+  echo "$out"
 }
 
 finish() {

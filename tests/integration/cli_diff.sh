@@ -17,15 +17,19 @@ make_go_profiles || { echo "FAIL: cannot make Go profiles"; exit 1; }
 "$BUILD/test/cli/mkprofile" "$TMP/known.pb.gz" || { echo "FAIL: mkprofile"; exit 1; }
 
 # compare BASE NEW N [SAMPLE_INDEX]
+# (pprof reads copies whose frames without a function carry the
+# FILE+0xOFFSET names nprof gives them: named, in tests/cli/lib.sh)
 compare() {
-  local base=$1 new=$2 n=$3 si=${4:-} popts=() nopts=(-n "$n")
+  local base=$1 new=$2 n=$3 si=${4:-} popts=() nopts=(-n "$n" --symbolize none)
+  local pbase pnew
   [ "$n" -gt 0 ] && popts+=(-nodecount="$n")
   if [ -n "$si" ]; then
     popts+=(-sample_index="$si")
     nopts+=(--sample-index "$si")
   fi
-  if ! "${GOENV[@]}" go tool pprof -diff_base="$base" -top "${popts[@]}" \
-      "$new" >"$TMP/want" 2>"$TMP/want.err"; then
+  pbase=$(named "$base") && pnew=$(named "$new") || return
+  if ! "${GOENV[@]}" go tool pprof -diff_base="$pbase" -top "${popts[@]}" \
+      "$pnew" >"$TMP/want" 2>"$TMP/want.err"; then
     fail "go tool pprof -diff_base failed on $base $new: $(cat "$TMP/want.err")"
     return
   fi

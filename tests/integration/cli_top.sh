@@ -2,7 +2,9 @@
 # `nprof top` against `go tool pprof -top` on the same files: real Go heap,
 # allocs and goroutine profiles (tests/cli/goprof.go) and the known C-built
 # profile (tests/cli/mkprofile), across sample indexes and row counts. The
-# outputs must be identical: same header, totals, units, rows and order.
+# outputs must be identical: same header, totals, units, rows and order
+# (pprof reading a copy whose frames without a function carry the
+# FILE+0xOFFSET names nprof gives them, tests/cli/name_frames.py).
 # Also the CLI's usage and help contract.
 . tests/cli/lib.sh
 
@@ -11,17 +13,21 @@ make_go_profiles || { echo "FAIL: cannot make Go profiles"; exit 1; }
   "$BUILD/test/cli/mkprofile" --plain "$TMP/known.pb" ||
   { echo "FAIL: mkprofile"; exit 1; }
 
+# pprof names a frame without a function "[file]", nprof FILE+0xOFFSET:
+# pprof reads a copy whose unnamed frames carry nprof's names (named, in
+# tests/cli/lib.sh). Go's profiles name every frame.
 # compare FILE N [SAMPLE_INDEX]: nprof top -n N vs pprof -nodecount=N
 # (N=0: every row, which is pprof's -top default).
 compare() {
-  local file=$1 n=$2 si=${3:-} popts=() nopts=()
+  local file=$1 n=$2 si=${3:-} popts=() nopts=(--symbolize none) pfile
   [ "$n" -gt 0 ] && popts+=(-nodecount="$n")
   nopts+=(-n "$n")
   if [ -n "$si" ]; then
     popts+=(-sample_index="$si")
     nopts+=(--sample-index "$si")
   fi
-  if ! "${GOENV[@]}" go tool pprof -top "${popts[@]}" "$file" \
+  pfile=$(named "$file") || return
+  if ! "${GOENV[@]}" go tool pprof -top "${popts[@]}" "$pfile" \
       >"$TMP/want" 2>"$TMP/want.err"; then
     fail "go tool pprof failed on $file: $(cat "$TMP/want.err")"
     return
@@ -38,6 +44,9 @@ compare() {
   # Guard against both printing nothing useful.
   grep -q "total$" "$TMP/got" || fail "no totals line for $file"
 }
+# The known profile's frame without a function, named by its file offset.
+"$NPROF" top -n 0 "$TMP/known.pb.gz" | grep -q ' prog+0x234$' ||
+  fail "known profile: no prog+0x234 row"
 
 go=$TMP/go
 for n in 0 3 10; do
