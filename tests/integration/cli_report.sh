@@ -5,7 +5,7 @@
 # every section of report.md, that report.html is self-contained, escaped
 # and has well-formed non-empty SVG charts, that the pprof commands it
 # prints work, the thresholds' exit codes, missing and unreadable inputs,
-# and the usage contract.
+# a run in the older loadgen's format, and the usage contract.
 . tests/cli/lib.sh
 
 LIB=$BUILD/lib/libnprof.so
@@ -29,7 +29,7 @@ grep -qx "report: $run/report.html" "$TMP/out" || fail "no html path"
 head=$(tail -1 "$TMP/out")
 # 300 x 16 KiB bytearrays: about 16 KiB of sampled heap per user; the
 # drained process keeps 30 of them (~480 KiB) and its threads are gone.
-echo "$head" | grep -Eq '^300 users: \+[0-9.]+ (KiB|MiB) RSS/user, \+1[4-9]\.[0-9] KiB heap/user; retained after drain [0-9.]+ (KiB|MiB); 0 threads leaked$' ||
+echo "$head" | grep -Eq '^300 users: \+[0-9.]+ (KiB|MiB) RSS/user, \+1[4-9]\.[0-9] KiB heap/user; retained after drain [0-9.]+ (KiB|MiB) \(RSS [+-]?[0-9.]+ (B|KiB|MiB)(, [0-9]+% explained)?\); 0 threads leaked$' ||
   fail "headline: $head"
 ret=$(echo "$head" | sed -E 's/.*retained after drain ([0-9.]+) (KiB|MiB).*/\1 \2/')
 case $ret in
@@ -40,22 +40,42 @@ esac
 [ "$(stat -c %a "$run/report.html")" = 644 ] || fail "report.html mode"
 
 md=$run/report.md
-for h in '# Load test report: 20261125T231000Z-300' '## Run' '## Phases' \
-    '## Cost per connected user' '## Retained after drain' \
-    '## Threads that appeared or changed' '## Timeline' \
+for h in '# Load test report: 20261125T231000Z-300' '## Run' \
+    '## Load generator' '## Phases' '## Timeline' \
+    '## Cost per connected user' '## Where the RSS went' \
+    '## Retained after drain' '## Threads that appeared or changed' \
     '## Flame graph: plateau minus baseline heap' '## Dig further'; do
   grep -qxF "$h" "$md" || fail "report.md lacks '$h'"
 done
 grep -q 'Missing or unreadable' "$md" && fail "full run reports missing inputs"
-grep -Eq '^\| test\\_count \| 300 \|$' "$md" || fail "run.json parameters"
-grep -Eq '^\| streams\\_established \| 300 \|$' "$md" || fail "loadgen results"
-grep -Eq '^\| connect\\_ms \| p50 1\.2, p90 2\.5, p99 4, p999 6\.1, max 7\.5 \|$' "$md" ||
-  fail "connect latency"
-grep -Eq '^\| baseline \| 20[0-9-]+ [0-9:]+ \| [0-9.]+ MiB \| [0-9.]+ MiB \| [0-9]+ \| 0 \| [0-9]+ \|$' "$md" ||
+# run.json in people's words; the loadgen's results with units; latency
+# from its histograms (mkrundir: connect 0.5-5.4 ms, delivery 0.2-2.1 ms,
+# percentiles as the loadgen computes them).
+grep -Eq '^\| users requested \| 300 \|$' "$md" || fail "run.json parameters"
+grep -Eq '^\| ramp rate \| 0 streams/s \(0: as fast as it goes\) \|$' "$md" ||
+  fail "run.json rate with its unit"
+grep -Eq '^\| users variable \| notifier\.users \|$' "$md" || fail "users_var"
+grep -q '^Streams: 300 established of 300 requested in 0\.25 s (1200 streams/s); peak 300, 0 failed\.$' "$md" ||
+  fail "loadgen streams: $(grep '^Streams' "$md")"
+grep -q "^The load generator's own memory (the client's, not the service's): RSS [0-9.]+ MiB at baseline" "$md" ||
+  grep -Eq "^The load generator's own memory \(the client's, not the service's\): RSS [0-9.]+ MiB" "$md" ||
+  fail "client memory"
+grep -Eq '^\| connect \| 300 \| 2\.9[0-9] ms \| 4\.9[0-9] ms \| 5\.40 ms \| 5\.40 ms \| 5\.40 ms \|$' "$md" ||
+  fail "connect latency: $(grep '^| connect' "$md")"
+grep -Eq '^\| delivery \| 900 \| ' "$md" || fail "delivery latency"
+grep -q 'Errors the load generator saw' "$md" && fail "errors shown when there are none"
+grep -Eq '^\| baseline \| 20[0-9-]+ [0-9:]+ \| [0-9.]+ MiB \| [0-9.]+ MiB \| ([0-9.]+ [KM]iB|n/a) \| [0-9]+ \| 0 \| [0-9]+ \|$' "$md" ||
   fail "baseline phase row: $(grep '^| baseline' "$md")"
-grep -Eq '^\| plateau \| 20[0-9-]+ [0-9:]+ \| [0-9.]+ MiB \| [0-9.]+ MiB \| [0-9]+ \| 300 \| [0-9]+ \|$' "$md" ||
+grep -Eq '^\| plateau \| 20[0-9-]+ [0-9:]+ \| [0-9.]+ MiB \| [0-9.]+ MiB \| ([0-9.]+ [KM]iB|n/a) \| [0-9]+ \| 300 \| [0-9]+ \|$' "$md" ||
   fail "plateau phase row: $(grep '^| plateau' "$md")"
+grep -q '| users (notifier.users) |' "$md" || fail "phase table names the users variable"
 grep -q '^300 users (notifier.users at plateau)' "$md" || fail "N and its source"
+grep -q '^No timeline: this run has only the three phase snapshots' "$md" ||
+  fail "a run without timeline.jsonl must say so"
+grep -Eq '^\| RSS change \| \+[0-9.]+ MiB \| \+[0-9.]+ MiB \|$' "$md" ||
+  fail "RSS accounting table"
+grep -Eq '^After drain the RSS is [+-][0-9.]+ (B|KiB|MiB) over baseline' "$md" ||
+  fail "RSS accounting sentence"
 # The first allocation site carries the 4.7 MiB of bytearrays, ~16 KiB/user.
 awk '/^\| flat \| per user/{getline; getline; print; exit}' "$md" |
   grep -Eq '^\| \+4\.[0-9] MiB \| \+1[4-9]\.[0-9] KiB \| \+4\.[0-9] MiB \| ` .+ ` \|$' ||
@@ -70,15 +90,24 @@ grep -qF -- "go tool pprof -http=:0 -diff_base" "$md" || fail "pprof -http comma
 grep -qF -- "    go tool pprof http://127.0.0.1:8086/debug/pprof/heap" "$md" ||
   fail "live pprof command from run.json's debug_url"
 
-# The printed commands run, and pprof agrees with the report's first site.
+# The printed commands run, and pprof agrees with the report's first site
+# (pprof reading copies whose unnamed frames carry nprof's FILE+0xOFFSET
+# names, tests/cli/name_frames.py).
 cmd=$(grep -m1 -- '    go tool pprof -top -diff_base' "$md" | sed 's/^    //')
 # shellcheck disable=SC2086
-"${GOENV[@]}" $cmd >"$TMP/pprof.txt" 2>"$TMP/pprof.err" ||
+"${GOENV[@]}" $cmd >/dev/null 2>"$TMP/pprof.err" ||
   fail "the report's command failed: $cmd: $(cat "$TMP/pprof.err")"
-"$NPROF" diff -n 0 "$run/baseline.heap.pb.gz" "$run/plateau.heap.pb.gz" \
-  >"$TMP/nprof.txt" || fail "nprof diff"
+for p in baseline plateau; do
+  $PY tests/cli/name_frames.py "$run/$p.heap.pb.gz" "$TMP/$p.named.pb.gz" ||
+    fail "name_frames.py $p"
+done
+"${GOENV[@]}" go tool pprof -top -symbolize=none -diff_base \
+  "$TMP/baseline.named.pb.gz" "$TMP/plateau.named.pb.gz" >"$TMP/pprof.txt" \
+  2>"$TMP/pprof.err" || fail "pprof on the named copies: $(cat "$TMP/pprof.err")"
+"$NPROF" diff -n 0 --symbolize none "$run/baseline.heap.pb.gz" \
+  "$run/plateau.heap.pb.gz" >"$TMP/nprof.txt" || fail "nprof diff"
 diff -q "$TMP/pprof.txt" "$TMP/nprof.txt" >/dev/null ||
-  fail "nprof diff differs from the report's pprof command"
+  fail "nprof diff differs from pprof: $(diff "$TMP/pprof.txt" "$TMP/nprof.txt" | head -5)"
 site=$(awk '/^\| flat \| per user/{getline; getline; print; exit}' "$md" |
   sed -E 's/.*\| ` (.+) ` \|$/\1/')
 sed -n '/flat%/{n;p;q}' "$TMP/pprof.txt" | grep -qF "$site" ||
@@ -109,15 +138,20 @@ class P(HTMLParser):
 p = P(); p.feed(text); p.close()
 assert not p.bad and not p.stack, ("unbalanced", p.bad, p.stack)
 svgs = re.findall(r"<svg .*?</svg>", text, re.S)
-assert len(svgs) == 2, len(svgs)
 ns = "{http://www.w3.org/2000/svg}"
 kinds = {}
 for s in svgs:
     root = ET.fromstring(s)  # inline SVG must be well-formed XML
-    kinds[root.get("class")] = root
-t = kinds["timeline"]
-lines = [e for e in t.iter(ns + "polyline") if len(e.get("points").split()) == 3]
-assert len(lines) == 4, "want 4 series of 3 points, got %d" % len(lines)
+    kinds.setdefault(root.get("class"), []).append(root)
+# no timeline.jsonl: no timeline chart (no three points joined by lines)
+assert sorted(kinds) == ["flame", "latency"], sorted(kinds)
+assert len(kinds["latency"]) == 2, len(kinds["latency"])
+for lat in kinds["latency"]:
+    bars = [e for e in lat.iter(ns + "rect") if e.get("class") == "bar"]
+    pct = [e for e in lat.iter(ns + "line") if e.get("class") == "pct"]
+    assert bars and all(float(b.get("height")) > 0 for b in bars), lat.get("data-latency")
+    assert len(pct) == 5, len(pct)
+kinds = {k: v[0] for k, v in kinds.items()}
 f = kinds["flame"]
 rects = list(f.iter(ns + "rect"))
 assert len(rects) >= 5, len(rects)
@@ -164,9 +198,9 @@ grep -qF 'did not meet its goal: snapshot drained: connect to 127.0.0.1:8086 fai
   "$died/report.html" || fail "loadgen failure reason not in report.html"
 grep -q '^Unknown: the baseline or drained heap is missing.$' "$died/report.md" ||
   fail "retained section with drained missing"
-grep -Eq '^\| drained \| 20[0-9-]+ [0-9:]+ \| n/a \| n/a \| n/a \| n/a \| n/a \|$' "$died/report.md" ||
-  fail "drained phase row should be n/a"
-tail -1 "$TMP/out" | grep -q '^100 users: .* retained after drain n/a; n/a threads leaked$' ||
+grep -Eq '^\| drained \| 20[0-9-]+ [0-9:]+ \|( n/a \|){6}$' "$died/report.md" ||
+  fail "drained phase row should be n/a: $(grep '^| drained' "$died/report.md")"
+tail -1 "$TMP/out" | grep -q '^100 users: .* retained after drain n/a (RSS n/a); n/a threads leaked$' ||
   fail "headline with drained missing: $(tail -1 "$TMP/out")"
 grep -q 'class="flame"' "$died/report.html" || fail "flame graph lost with drained missing"
 check_run 1 'MAX_RETAINED_BYTES=1.0 MiB not checked: the baseline or drained heap is missing' \
@@ -184,6 +218,22 @@ grep -q '^No allocation sites: the baseline or plateau heap profile is missing.$
 grep -q 'run.json' "$early/report.md" || fail "run.json absence not said"
 check_run 1 'MAX_BYTES_PER_USER=.* not checked' "$NPROF" report \
   --max-bytes-per-user 1M "$early"
+
+# ---- the older loadgen's files: rss_kib, no histograms, no users_var ----
+old=$TMP/legacy
+mkrun "$old" --users 50 --legacy --error reset=2
+check_run 0 '' "$NPROF" report "$old"
+grep -q '^50 users (streams the loadgen established)' "$old/report.md" ||
+  fail "legacy: N from the loadgen: $(grep users "$old/report.md" | head -3)"
+grep -q '| users (no users\\_var) |' "$old/report.md" ||
+  fail "legacy: no users variable named"
+grep -q "^The load generator's own memory (the client's, not the service's): RSS" "$old/report.md" ||
+  fail "legacy: rss_kib is the client's memory"
+grep -Eq '^\| connect \| 50 \| ' "$old/report.md" || fail "legacy: latency summary"
+grep -q 'data-latency' "$old/report.html" && fail "legacy: a chart without histograms"
+grep -q '^Errors the load generator saw:$' "$old/report.md" || fail "legacy: errors"
+grep -Eq '^\| reset \| 2 \|$' "$old/report.md" || fail "legacy: the reset count"
+grep -Eq '^\| (connect|timeout) \| 0 \|$' "$old/report.md" && fail "legacy: zero errors listed"
 
 # ---- unreadable inputs: named, report still written, exit 1 ----
 bad=$TMP/bad
