@@ -44,17 +44,21 @@ TEST_PROGRAMS += $(BUILD)/test/cli/goprof
 INTEGRATION_TESTS += tests/integration/cli_top.sh tests/integration/cli_errors.sh \
 	tests/integration/cli_fetch.sh tests/integration/cli_libnprof.sh \
 	tests/integration/cli_diff.sh tests/integration/cli_report.sh \
-	tests/integration/cli_report_chromium.sh
+	tests/integration/cli_report_timeline.sh \
+	tests/integration/cli_report_memory.sh tests/integration/cli_compare.sh \
+	tests/integration/cli_debuginfod.sh tests/integration/cli_report_chromium.sh
 
-# ---- libFuzzer: the profile decoder (plus top on whatever it accepts) and
-# the report's JSON reader ----
+# ---- libFuzzer: the profile decoder (plus top and the frame names on
+# whatever it accepts) and the run folder's readers (JSON, vars, loadgen
+# result with its histograms, timeline lines) ----
 $(FUZZ_DIR)/obj/profiler/cli/%.o: FUZZ_EXTRA = $(CLI_CFLAGS)
 $(eval $(call fuzzer,profile_decode,$(addprefix $(FUZZ_DIR)/obj/,\
   profiler/cli/decode.o profiler/cli/units.o profiler/cli/top.o profiler/cli/json.o \
-  common/file.o gen/profile.pb-c.o),\
+  profiler/cli/symbols.o common/file.o gen/profile.pb-c.o),\
   $(CLI_LIBS),$(CLI_CFLAGS),$(BUILD)/gen/profile.pb-c.h))
-$(eval $(call fuzzer,report_json,$(FUZZ_DIR)/obj/profiler/cli/json.o $(FUZZ_DIR)/obj/common/file.o,\
-  ,$(CLI_CFLAGS)))
+$(eval $(call fuzzer,report_json,$(addprefix $(FUZZ_DIR)/obj/,\
+  profiler/cli/json.o profiler/cli/vars.o profiler/cli/loadgen.o \
+  profiler/cli/timeline.o common/file.o),-lm,$(CLI_CFLAGS)))
 
 # The known profile of tests/cli/testprof.h, written to a file.
 $(BUILD)/obj/tests/cli/%.o: EXTRA_CFLAGS = $(CLI_CFLAGS)
