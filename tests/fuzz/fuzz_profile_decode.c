@@ -3,8 +3,9 @@
  *
  * Whatever the decoder accepts must be safe to walk without further checks,
  * so accepted profiles are walked in full (every frame, string and label is
- * read; ASan flags any dangling pointer) and rendered by `top` for each
- * sample type, which exercises the same view the later verbs will use.
+ * read, every frame named; ASan flags any dangling pointer) and rendered
+ * by `top` for each sample type, which exercises the same view the later
+ * verbs will use.
  * A small decode cap keeps gzip bombs inside the fuzzer's memory limit.
  */
 #include <stddef.h>
@@ -29,7 +30,7 @@ static size_t walk(const struct cli_profile *p)
     for (size_t j = 0; j < s->nframes; j++) {
       const struct cli_frame *f = s->frames[j];
       n += strlen(f->function) + strlen(f->file) + strlen(f->mapping) +
-           strlen(f->system_name) + (size_t)f->inlined;
+           strlen(f->system_name) + strlen(f->build_id) + (size_t)f->inlined;
     }
     for (size_t j = 0; j < s->nlabels; j++)
       n += strlen(s->labels[j].key) + strlen(s->labels[j].str) +
@@ -37,6 +38,16 @@ static size_t walk(const struct cli_profile *p)
   }
   for (size_t i = 0; i < p->ncomments; i++)
     n += strlen(p->comments[i]);
+  /* Every frame's display name fits its buffer and is never a runtime
+   * address: FILE+0xOFFSET, the function, or <unknown>. */
+  for (size_t i = 0; i < p->nframes; i++) {
+    char buf[CLI_NAME_MAX];
+    const char *name = cli_frame_name(&p->frames[i], buf, sizeof(buf));
+    if (p->frames[i].function[0] == '\0' && name != buf &&
+        strcmp(name, "<unknown>") != 0)
+      __builtin_trap();
+    n += strlen(name);
+  }
   return n;
 }
 
