@@ -532,7 +532,8 @@ int cli_run_analyse(struct cli_run *r)
   }
   if ((rc = compare_threads(r)) != 0)
     return rc;
-  qsort(r->thread_rows, r->nthread_rows, sizeof(*r->thread_rows),
-        cmp_thread_rows);
+  if (r->nthread_rows > 0)
+    qsort(r->thread_rows, r->nthread_rows, sizeof(*r->thread_rows),
+          cmp_thread_rows);
   return 0;
 }

@@ -114,13 +114,13 @@ union block_header {
 static void *budget_alloc(void *data, size_t size)
 {
   struct budget *b = data;
-  union block_header *h;
 
-  if (size > b->limit - b->used || size > SIZE_MAX - sizeof(*h)) {
+  if (size > b->limit - b->used ||
+      size > SIZE_MAX - sizeof(union block_header)) {
     b->exceeded = true;
     return NULL;
   }
-  h = malloc(sizeof(*h) + size);
+  union block_header *h = malloc(sizeof(*h) + size);
   if (h == NULL)
     return NULL;
   h->size = size;
@@ -131,11 +131,10 @@ static void *budget_alloc(void *data, size_t size)
 static void budget_free(void *data, void *ptr)
 {
   struct budget *b = data;
-  union block_header *h;
 
   if (ptr == NULL)
     return;
-  h = (union block_header *)ptr - 1;
+  union block_header *h = (union block_header *)ptr - 1;
   assert(b->used >= h->size);
   b->used -= h->size;
   free(h);
@@ -178,26 +177,22 @@ static int gunzip(const uint8_t *in, size_t inlen, size_t cap, uint8_t **out,
                   size_t *outlen, char *err, size_t errlen)
 {
   z_stream zs;
-  uint8_t *buf = NULL;
-  size_t alloc, size = 0, in_left = inlen;
-  int result, zr;
-
   memset(&zs, 0, sizeof(zs));
   if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
     seterr(err, errlen, "cannot initialise zlib");
     return CLI_ENOMEM;
   }
+  uint8_t *buf = NULL;
+  size_t size = 0, in_left = inlen;
+  int result;
   /* Start near a typical profile's ratio; one byte past the cap tells
    * "exactly at the cap" from "over it". */
-  alloc = inlen < ((size_t)16 << 10) ? ((size_t)64 << 10) : inlen * 4;
+  size_t alloc = inlen < ((size_t)16 << 10) ? ((size_t)64 << 10) : inlen * 4;
   if (alloc > cap)
     alloc = cap + 1;
   zs.next_in = (Bytef *)in;
   for (;;) {
-    size_t chunk_in, chunk_out, before_out;
-
     if (size == alloc) {
-      uint8_t *nbuf;
       if (alloc > cap) {
         seterr(err, errlen, "decompressed profile exceeds the %zu MiB limit",
                cap >> 20);
@@ -205,7 +200,7 @@ static int gunzip(const uint8_t *in, size_t inlen, size_t cap, uint8_t **out,
         goto out;
       }
       alloc = alloc > cap / 2 ? cap + 1 : alloc * 2;
-      nbuf = realloc(buf, alloc);
+      uint8_t *nbuf = realloc(buf, alloc);
       if (nbuf == NULL) {
         result = CLI_ENOMEM;
         goto out;
@@ -218,16 +213,15 @@ static int gunzip(const uint8_t *in, size_t inlen, size_t cap, uint8_t **out,
     }
     /* zlib counts in uInt: feed and drain in pieces below 4 GiB. */
     if (zs.avail_in == 0) {
-      chunk_in = in_left > UINT_MAX ? UINT_MAX : in_left;
+      size_t chunk_in = in_left > UINT_MAX ? UINT_MAX : in_left;
       zs.avail_in = (uInt)chunk_in;
       in_left -= chunk_in;
     }
-    chunk_out = alloc - size > UINT_MAX ? UINT_MAX : alloc - size;
+    size_t chunk_out = alloc - size > UINT_MAX ? UINT_MAX : alloc - size;
     zs.next_out = buf + size;
     zs.avail_out = (uInt)chunk_out;
-    before_out = chunk_out;
-    zr = inflate(&zs, Z_NO_FLUSH);
-    size += before_out - zs.avail_out;
+    int zr = inflate(&zs, Z_NO_FLUSH);
+    size += chunk_out - zs.avail_out;
     if (size > cap) {
       seterr(err, errlen, "decompressed profile exceeds the %zu MiB limit",
              cap >> 20);
@@ -302,12 +296,10 @@ index_ids(struct id_index **out, size_t n, const char *what,
           uint64_t (*get)(const Perftools__Profiles__Profile *, size_t),
           const Perftools__Profiles__Profile *pb, char *err, size_t errlen)
 {
-  struct id_index *t;
-
   *out = NULL;
   if (n == 0)
     return 0;
-  t = calloc(n, sizeof(*t));
+  struct id_index *t = calloc(n, sizeof(*t));
   if (t == NULL)
     return CLI_ENOMEM;
   for (size_t i = 0; i < n; i++) {
@@ -764,11 +756,9 @@ static bool looks_like_text(const uint8_t *p, size_t len)
 static void add_text_hint(const uint8_t *p, size_t len, char *err,
                           size_t errlen)
 {
-  size_t used;
-
   if (err == NULL || errlen == 0 || !looks_like_text(p, len))
     return;
-  used = strlen(err);
+  size_t used = strlen(err);
   if (used < errlen)
     snprintf(err + used, errlen - used,
              "; the input looks like text (a debug=1 page or an error "
@@ -897,10 +887,6 @@ int cli_profile_load(const char *path, struct cli_profile **out, char *err,
 int cli_profile_sample_index(const struct cli_profile *p, const char *spec,
                              char *err, size_t errlen)
 {
-  char list[160];
-  size_t used = 0;
-  const char *noinuse;
-
   assert(p != NULL);
   if (p->nsample_types == 0 || p->nsample_types > INT_MAX) {
     seterr(err, errlen, "the profile has no sample types");
@@ -913,9 +899,8 @@ int cli_profile_sample_index(const struct cli_profile *p, const char *spec,
   }
   if ((spec[0] >= '0' && spec[0] <= '9') || spec[0] == '-' || spec[0] == '+') {
     char *end;
-    long n;
     errno = 0;
-    n = strtol(spec, &end, 10);
+    long n = strtol(spec, &end, 10);
     if (*end == '\0' && errno == 0) {
       if (n < 0 || (unsigned long)n >= p->nsample_types) {
         seterr(err, errlen, "sample index %s is outside the range [0..%zu]",
@@ -925,13 +910,14 @@ int cli_profile_sample_index(const struct cli_profile *p, const char *spec,
       return (int)n;
     }
   }
-  noinuse = strncmp(spec, "inuse_", 6) == 0 ? spec + 6 : spec;
+  const char *noinuse = strncmp(spec, "inuse_", 6) == 0 ? spec + 6 : spec;
   for (size_t i = 0; i < p->nsample_types; i++) {
     if (strcmp(p->sample_types[i].type, spec) == 0 ||
         strcmp(p->sample_types[i].type, noinuse) == 0)
       return (int)i;
   }
-  list[0] = '\0';
+  char list[160] = "";
+  size_t used = 0;
   for (size_t i = 0; i < p->nsample_types && used < sizeof(list); i++) {
     int n = snprintf(list + used, sizeof(list) - used, "%s%s", i > 0 ? " " : "",
                      p->sample_types[i].type);

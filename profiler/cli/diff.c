@@ -27,17 +27,15 @@ int cli_diff_init(struct cli_diff *d, const struct cli_profile *base,
                   const struct cli_profile *newp, const char *spec, char *err,
                   size_t errlen)
 {
-  const struct cli_value_type *vt;
-  struct cli_wsample *ws;
-  int ni, bi = -1;
-
   assert(d != NULL && base != NULL && newp != NULL);
   if ((spec == NULL || spec[0] == '\0') && newp->default_sample_type < 0 &&
       base->default_sample_type >= 0)
     spec = base->sample_types[base->default_sample_type].type;
-  if ((ni = cli_profile_sample_index(newp, spec, err, errlen)) < 0)
+  int ni = cli_profile_sample_index(newp, spec, err, errlen);
+  if (ni < 0)
     return ni;
-  vt = &newp->sample_types[ni];
+  const struct cli_value_type *vt = &newp->sample_types[ni];
+  int bi = -1;
   for (size_t i = 0; i < base->nsample_types && bi < 0; i++) {
     if (strcmp(base->sample_types[i].type, vt->type) == 0 &&
         strcmp(base->sample_types[i].unit, vt->unit) == 0)
@@ -49,7 +47,8 @@ int cli_diff_init(struct cli_diff *d, const struct cli_profile *base,
                vt->type, vt->unit);
     return CLI_ENOTFOUND;
   }
-  ws = calloc(newp->nsamples + base->nsamples + 1, sizeof(*ws));
+  struct cli_wsample *ws =
+      calloc(newp->nsamples + base->nsamples + 1, sizeof(*ws));
   if (ws == NULL) {
     if (err != NULL && errlen > 0)
       snprintf(err, errlen, "out of memory");
@@ -93,26 +92,23 @@ int cli_diff_table(const struct cli_diff *d, const struct cli_top_options *opts,
 int cli_diff_print(FILE *out, const struct cli_diff *d,
                    const struct cli_top_options *opts)
 {
-  struct cli_top_header h;
-  struct cli_top_table tab;
-  const char **comments;
-  size_t nc = 0;
-  int64_t t;
-  int result;
-
   assert(out != NULL && d != NULL && opts != NULL);
-  if ((result = cli_diff_table(d, opts, &tab)) != 0)
+  struct cli_top_table tab;
+  int result = cli_diff_table(d, opts, &tab);
+  if (result != 0)
     return result;
-  comments =
+  const char **comments =
       calloc(d->newp->ncomments + d->base->ncomments + 1, sizeof(*comments));
   if (comments == NULL) {
     cli_top_table_free(&tab);
     return CLI_ENOMEM;
   }
+  size_t nc = 0;
   for (size_t i = 0; i < d->newp->ncomments; i++)
     comments[nc++] = d->newp->comments[i];
   for (size_t i = 0; i < d->base->ncomments; i++)
     comments[nc++] = d->base->comments[i];
+  struct cli_top_header h;
   cli_top_header_init(&h, d->newp, d->new_index);
   if (h.file == NULL && d->base->raw != NULL && d->base->raw->n_mapping > 0) {
     const Perftools__Profiles__Profile *pb = d->base->raw;
@@ -123,7 +119,7 @@ int cli_diff_print(FILE *out, const struct cli_diff *d,
   h.ncomments = nc;
   /* combineHeaders: `if timeNanos == 0 || s.TimeNanos < timeNanos`, over
    * NEW then BASE, so a BASE without a time clears NEW's. */
-  t = d->newp->time_nanos;
+  int64_t t = d->newp->time_nanos;
   if (t == 0 || d->base->time_nanos < t)
     t = d->base->time_nanos;
   h.time_nanos = t;

@@ -44,10 +44,8 @@ static void fetch_usage(FILE *f)
 static bool parse_seconds(const char *s, long *out)
 {
   char *end;
-  long v;
-
   errno = 0;
-  v = strtol(s, &end, 10);
+  long v = strtol(s, &end, 10);
   if (*s == '\0' || *end != '\0' || errno != 0 || v <= 0 || v > 86400)
     return false;
   *out = v;
@@ -64,11 +62,9 @@ int cli_fetch_main(int argc, char **argv)
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
-  const char *output = NULL, *url;
+  const char *output = NULL;
   long seconds = 0, timeout = 0;
-  char *full_url = NULL;
-  npc_http_response res = {0};
-  int c, rc, exit_code = CLI_EXIT_FAIL;
+  int c;
 
   optind = 1;
   opterr = 0;
@@ -108,10 +104,13 @@ int cli_fetch_main(int argc, char **argv)
     fetch_usage(stderr);
     return CLI_EXIT_USAGE;
   }
-  url = argv[optind];
+  const char *url = argv[optind];
   if (timeout == 0)
     timeout = seconds > 0 ? seconds + seconds / 2 + 30 : FETCH_TIMEOUT_S;
 
+  char *full_url = NULL;
+  npc_http_response res = {0};
+  int exit_code = CLI_EXIT_FAIL;
   if (seconds > 0) {
     size_t n = strlen(url) + 32;
     if ((full_url = malloc(n)) == NULL) {
@@ -123,7 +122,7 @@ int cli_fetch_main(int argc, char **argv)
     url = full_url;
   }
 
-  rc = npc_http_get(url, timeout * 1000, CLI_PROFILE_MAX_DECODED, &res);
+  int rc = npc_http_get(url, timeout * 1000, CLI_PROFILE_MAX_DECODED, &res);
   if (rc != 0) {
     fprintf(stderr, "nprof fetch: %s: %s\n", url, res.error);
     goto out;

@@ -51,13 +51,12 @@ static void fnode_free(struct fnode *n)
 
 static struct fnode *child_get(struct fnode *parent, const char *name)
 {
-  struct fnode *c;
-
-  for (c = parent->child; c != NULL; c = c->next) {
+  for (struct fnode *c = parent->child; c != NULL; c = c->next) {
     if (strcmp(c->name, name) == 0)
       return c;
   }
-  if ((c = calloc(1, sizeof(*c))) == NULL)
+  struct fnode *c = calloc(1, sizeof(*c));
+  if (c == NULL)
     return NULL;
   if ((c->name = strdup(name)) == NULL) {
     free(c);
@@ -124,22 +123,22 @@ static int layout(struct cli_flame *f, struct flame_impl *impl,
                   const struct fnode *n, double x, double w, int depth,
                   double min_width)
 {
-  struct fnode **kids;
-  size_t nk = 0, i = 0;
-  int rc = 0;
-
+  size_t nk = 0;
   for (const struct fnode *c = n->child; c != NULL; c = c->next)
     nk += c->total > 0;
   if (nk == 0)
     return 0;
-  if ((kids = malloc(nk * sizeof(*kids))) == NULL)
+  struct fnode **kids = malloc(nk * sizeof(*kids));
+  if (kids == NULL)
     return CLI_ENOMEM;
+  size_t k = 0;
   for (struct fnode *c = n->child; c != NULL; c = c->next) {
     if (c->total > 0)
-      kids[i++] = c;
+      kids[k++] = c;
   }
   qsort(kids, nk, sizeof(*kids), cmp_child);
-  for (i = 0; i < nk && rc == 0; i++) {
+  int rc = 0;
+  for (size_t i = 0; i < nk && rc == 0; i++) {
     double cw = w * ((double)kids[i]->total / (double)n->total);
     if (cw < min_width) {
       f->hidden++;
@@ -155,18 +154,17 @@ static int layout(struct cli_flame *f, struct flame_impl *impl,
 int cli_flame_build(const struct cli_wsample *ws, size_t n, double width,
                     double min_width, struct cli_flame *out)
 {
-  struct cli_flame f = {0};
-  struct flame_impl *impl;
-  char name_buf[CLI_NAME_MAX];
-  int rc = 0;
-
   assert((ws != NULL || n == 0) && out != NULL && width > 0);
-  if ((impl = calloc(1, sizeof(*impl))) == NULL)
+  struct flame_impl *impl = calloc(1, sizeof(*impl));
+  if (impl == NULL)
     return CLI_ENOMEM;
   if ((impl->root.name = strdup("all")) == NULL) {
     free(impl);
     return CLI_ENOMEM;
   }
+  struct cli_flame f = {0};
+  char name_buf[CLI_NAME_MAX];
+  int rc = 0;
   for (size_t i = 0; i < n; i++) {
     struct fnode *at = &impl->root;
     if (ws[i].value == 0)
@@ -206,11 +204,10 @@ fail:
 
 void cli_flame_free(struct cli_flame *f)
 {
-  struct flame_impl *impl;
-
   if (f == NULL)
     return;
-  if ((impl = f->impl) != NULL) {
+  struct flame_impl *impl = f->impl;
+  if (impl != NULL) {
     fnode_free(impl->root.child);
     free(impl->root.name);
     free(impl);
@@ -257,11 +254,9 @@ static void fit_label(const char *name, double w, char *buf, size_t len)
 
 int cli_flame_svg(FILE *out, const struct cli_flame *f, const char *unit)
 {
+  assert(out != NULL && f != NULL);
   const double row = 17, top = 4;
   double height = top + (f->max_depth + 1) * row + 2;
-  char label[256], value[64], pct[16], fill[32];
-
-  assert(out != NULL && f != NULL);
   fprintf(out,
           "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"flame\" "
           "width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
@@ -271,6 +266,7 @@ int cli_flame_svg(FILE *out, const struct cli_flame *f, const char *unit)
     const struct cli_flame_rect *r = &f->rects[i];
     /* Root at the bottom: a flame, not an icicle. */
     double y = top + (f->max_depth - r->depth) * row;
+    char value[64], pct[16], fill[32], label[256];
     cli_format_value(r->value, unit, NULL, value, sizeof(value));
     cli_format_percent(r->value, f->total, pct, sizeof(pct));
     color(r->name, fill, sizeof(fill));

@@ -117,12 +117,10 @@ static size_t put_utf8(char *o, unsigned cp)
  * length suffices. */
 static char *parse_string(struct parser *ps, size_t *lenp)
 {
-  const char *q;
-  char *s, *o;
-
   assert(*ps->p == '"');
   ps->p++;
-  for (q = ps->p; q < ps->end && *q != '"'; q++) {
+  const char *q = ps->p;
+  for (; q < ps->end && *q != '"'; q++) {
     if (*q == '\\')
       q++;
   }
@@ -130,11 +128,12 @@ static char *parse_string(struct parser *ps, size_t *lenp)
     fail(ps, "unterminated string");
     return NULL;
   }
-  if ((s = malloc((size_t)(q - ps->p) + 1)) == NULL) {
+  char *s = malloc((size_t)(q - ps->p) + 1);
+  if (s == NULL) {
     oom(ps);
     return NULL;
   }
-  o = s;
+  char *o = s;
   while (*ps->p != '"') {
     unsigned char c = (unsigned char)*ps->p;
     if (c < 0x20) {
@@ -228,16 +227,16 @@ static struct cli_json *new_node(struct parser *ps, enum cli_json_type type)
 /* Arrays and objects: members are appended through `tail`. */
 static struct cli_json *parse_container(struct parser *ps, bool object)
 {
-  struct cli_json *j, **tail;
   char close = object ? '}' : ']';
 
   if (++ps->depth > CLI_JSON_MAX_DEPTH) {
     fail(ps, "nested too deep");
     return NULL;
   }
-  if ((j = new_node(ps, object ? CLI_JSON_OBJECT : CLI_JSON_ARRAY)) == NULL)
+  struct cli_json *j = new_node(ps, object ? CLI_JSON_OBJECT : CLI_JSON_ARRAY);
+  if (j == NULL)
     return NULL;
-  tail = &j->child;
+  struct cli_json **tail = &j->child;
   ps->p++;
   skip_ws(ps);
   if (ps->p < ps->end && *ps->p == close) {
@@ -247,7 +246,6 @@ static struct cli_json *parse_container(struct parser *ps, bool object)
   }
   for (;;) {
     char *key = NULL;
-    struct cli_json *v;
     skip_ws(ps);
     if (object) {
       if (ps->p >= ps->end || *ps->p != '"') {
@@ -264,7 +262,8 @@ static struct cli_json *parse_container(struct parser *ps, bool object)
       }
       ps->p++;
     }
-    if ((v = parse_value(ps)) == NULL) {
+    struct cli_json *v = parse_value(ps);
+    if (v == NULL) {
       free(key);
       goto bad;
     }
@@ -294,9 +293,6 @@ bad:
 static struct cli_json *parse_number(struct parser *ps)
 {
   const char *q = ps->p;
-  struct cli_json *j;
-  char buf[64], *end;
-  size_t n;
 
   if (q < ps->end && *q == '-')
     q++;
@@ -329,14 +325,16 @@ static struct cli_json *parse_number(struct parser *ps)
     while (q < ps->end && *q >= '0' && *q <= '9')
       q++;
   }
-  n = (size_t)(q - ps->p);
+  char buf[64], *end;
+  size_t n = (size_t)(q - ps->p);
   if (n >= sizeof(buf)) {
     fail(ps, "number too long");
     return NULL;
   }
   memcpy(buf, ps->p, n);
   buf[n] = '\0';
-  if ((j = new_node(ps, CLI_JSON_NUMBER)) == NULL)
+  struct cli_json *j = new_node(ps, CLI_JSON_NUMBER);
+  if (j == NULL)
     return NULL;
   j->number = strtod(buf, &end);
   ps->p = q;
@@ -397,14 +395,13 @@ int cli_json_parse(const char *text, size_t len, struct cli_json **out,
                       .start = text,
                       .err = err,
                       .errlen = errlen};
-  struct cli_json *j;
 
   assert(text != NULL || len == 0);
   assert(out != NULL);
   /* A UTF-8 byte order mark is tolerated, nothing else before the value. */
   if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
     ps.p += 3;
-  j = parse_value(&ps);
+  struct cli_json *j = parse_value(&ps);
   if (j != NULL) {
     skip_ws(&ps);
     if (ps.p != ps.end) {
@@ -422,13 +419,13 @@ int cli_json_parse(const char *text, size_t len, struct cli_json **out,
 int cli_json_load(const char *path, size_t cap, struct cli_json **out,
                   char *err, size_t errlen)
 {
-  char *buf = NULL, msg[CLI_ERRLEN];
-  size_t len = 0;
-  int rc;
-
   assert(path != NULL && out != NULL);
-  if ((rc = cli_read_file(path, cap, &buf, &len, err, errlen)) != 0)
+  char *buf = NULL;
+  size_t len = 0;
+  int rc = cli_read_file(path, cap, &buf, &len, err, errlen);
+  if (rc != 0)
     return rc;
+  char msg[CLI_ERRLEN];
   rc = cli_json_parse(buf, len, out, msg, sizeof(msg));
   if (rc != 0 && err != NULL && errlen > 0)
     snprintf(err, errlen, "%s: %s", path, msg);

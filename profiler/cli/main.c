@@ -42,8 +42,6 @@ static const struct verb *find_verb(const char *name)
 
 int main(int argc, char **argv)
 {
-  const struct verb *v;
-
   if (argc < 2) {
     usage(stderr);
     return CLI_EXIT_USAGE;
@@ -53,7 +51,8 @@ int main(int argc, char **argv)
     if (argc > 2 && strcmp(argv[1], "help") == 0) {
       char help[] = "--help";
       char *hargv[] = {argv[2], help, NULL};
-      if ((v = find_verb(argv[2])) == NULL) {
+      const struct verb *v = find_verb(argv[2]);
+      if (v == NULL) {
         fprintf(stderr, "nprof: unknown verb \"%s\"\n", argv[2]);
         usage(stderr);
         return CLI_EXIT_USAGE;
@@ -63,7 +62,8 @@ int main(int argc, char **argv)
     usage(stdout);
     return CLI_EXIT_OK;
   }
-  if ((v = find_verb(argv[1])) == NULL) {
+  const struct verb *v = find_verb(argv[1]);
+  if (v == NULL) {
     fprintf(stderr, "nprof: unknown verb \"%s\"\n", argv[1]);
     usage(stderr);
     return CLI_EXIT_USAGE;

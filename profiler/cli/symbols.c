@@ -278,8 +278,7 @@ static bool find_remote(struct cli_symbolizer *s, struct symfile *f)
   const char *urls = getenv(DEBUGINFOD_URLS_ENV_VAR);
   char why[128];
   if (timed_out)
-    snprintf(why, sizeof(why), "did not answer within %ld ms",
-             s->o.timeout_ms);
+    snprintf(why, sizeof(why), "did not answer within %ld ms", s->o.timeout_ms);
   else
     snprintf(why, sizeof(why), "failed: %s", strerror(-fd));
   fprintf(s->o.log,

@@ -81,15 +81,13 @@ static int table_grow(struct node_table *t)
 static struct node *table_get(struct node_table *t, const char *name,
                               bool create, int *err)
 {
-  size_t at;
-
   if (t->nslots == 0 || (create && 2 * (t->count + 1) > t->nslots)) {
     if (!create && t->nslots == 0)
       return NULL;
     if ((*err = table_grow(t)) != 0)
       return NULL;
   }
-  at = hash_name(name) & (t->nslots - 1);
+  size_t at = hash_name(name) & (t->nslots - 1);
   while (t->slots[at] != 0) {
     struct node *n = &t->nodes[t->slots[at] - 1];
     if (strcmp(n->name, name) == 0)
@@ -152,11 +150,11 @@ static int cmp_flat_name(const void *a, const void *b)
 {
   const struct node *x = *(const struct node *const *)a;
   const struct node *y = *(const struct node *const *)b;
-  int c;
 
   if (abs64(x->flat) != abs64(y->flat))
     return abs64(x->flat) > abs64(y->flat) ? -1 : 1;
-  if ((c = strcmp(x->name, y->name)) != 0)
+  int c = strcmp(x->name, y->name);
+  if (c != 0)
     return c;
   if (abs64(x->cum) != abs64(y->cum))
     return abs64(x->cum) > abs64(y->cum) ? -1 : 1;
@@ -222,11 +220,9 @@ struct table_impl {
 
 void cli_top_table_free(struct cli_top_table *tab)
 {
-  struct table_impl *impl;
-
   if (tab == NULL)
     return;
-  impl = tab->impl;
+  struct table_impl *impl = tab->impl;
   if (impl != NULL) {
     free(impl->order);
     table_free(&impl->t);
@@ -240,21 +236,17 @@ int cli_top_build(const struct cli_wsample *ws, size_t n, int64_t total,
                   const char *unit, const struct cli_top_options *opts,
                   struct cli_top_table *out)
 {
-  struct table_impl *impl;
-  struct node_table *t;
-  struct node **order;
+  assert((ws != NULL || n == 0) && opts != NULL && out != NULL);
+  struct table_impl *impl = calloc(1, sizeof(*impl));
+  if (impl == NULL)
+    return CLI_ENOMEM;
+  struct node_table *t = &impl->t;
   struct cli_top_row *rows = NULL;
   char name_buf[CLI_NAME_MAX];
-  int64_t computed = 0, flat_sum = 0, shown_flat = 0, cutoff, min_value = 0;
-  size_t kept = 0, dropped = 0, shown;
   int result = 0;
 
-  assert((ws != NULL || n == 0) && opts != NULL && out != NULL);
-  if ((impl = calloc(1, sizeof(*impl))) == NULL)
-    return CLI_ENOMEM;
-  t = &impl->t;
-
   /* Flat and cum of every function. */
+  int64_t computed = 0, flat_sum = 0;
   for (size_t i = 0; i < n; i++) {
     const struct cli_wsample *s = &ws[i];
     int64_t v = s->value;
@@ -282,12 +274,13 @@ int cli_top_build(const struct cli_wsample *ws, size_t n, int64_t total,
 
   /* Drop the nodes below the cutoff; pprof takes it from the flat sum
    * but labels it with the total. */
-  cutoff = abs64((int64_t)((double)flat_sum * opts->nodefraction));
-  order = impl->order = calloc(t->count + 1, sizeof(*order));
+  int64_t cutoff = abs64((int64_t)((double)flat_sum * opts->nodefraction));
+  struct node **order = impl->order = calloc(t->count + 1, sizeof(*order));
   if (order == NULL) {
     result = CLI_ENOMEM;
     goto out;
   }
+  size_t kept = 0, dropped = 0;
   for (size_t i = 0; i < t->count; i++) {
     /* A function whose values cancel out (a diff) is no node at all for
      * pprof (selectNodesForGraph), not even a dropped one. */
@@ -299,9 +292,10 @@ int cli_top_build(const struct cli_wsample *ws, size_t n, int64_t total,
       order[kept++] = &t->nodes[i];
   }
   qsort(order, kept, sizeof(*order), cmp_flat_name);
-  shown = kept;
+  size_t shown = kept;
   if (opts->nodecount > 0 && (size_t)opts->nodecount < kept)
     shown = (size_t)opts->nodecount;
+  int64_t shown_flat = 0, min_value = 0;
   for (size_t i = 0; i < shown; i++) {
     int64_t m = order[i]->flat != 0 ? order[i]->flat : order[i]->cum;
     order[i]->shown = true;
@@ -368,11 +362,10 @@ out:
 int cli_top_print_table(FILE *out, const struct cli_top_header *h,
                         const struct cli_top_table *tab)
 {
+  assert(out != NULL && h != NULL && tab != NULL);
   const char *unit = tab->unit, *to = tab->to;
   char a[64], b[64], c[64];
   int64_t running = 0, total = tab->total;
-
-  assert(out != NULL && h != NULL && tab != NULL);
   print_labels(out, h, total, unit, to);
   cli_format_value(tab->shown_flat, unit, to, a, sizeof(a));
   cli_format_percent(tab->shown_flat, total, b, sizeof(b));
@@ -446,18 +439,17 @@ void cli_profile_wsamples(const struct cli_profile *p, int sample_index,
 int cli_top_print(FILE *out, const struct cli_profile *p,
                   const struct cli_top_options *opts)
 {
-  struct cli_top_header h;
-  struct cli_top_table tab;
-  struct cli_wsample *ws;
-  int result;
-
   assert(out != NULL && p != NULL && opts != NULL);
-  if ((ws = calloc(p->nsamples + 1, sizeof(*ws))) == NULL)
+  struct cli_wsample *ws = calloc(p->nsamples + 1, sizeof(*ws));
+  if (ws == NULL)
     return CLI_ENOMEM;
   cli_profile_wsamples(p, opts->sample_index, false, ws);
-  result = cli_top_build(ws, p->nsamples, -1,
-                         p->sample_types[opts->sample_index].unit, opts, &tab);
+  struct cli_top_table tab;
+  int result =
+      cli_top_build(ws, p->nsamples, -1,
+                    p->sample_types[opts->sample_index].unit, opts, &tab);
   if (result == 0) {
+    struct cli_top_header h;
     cli_top_header_init(&h, p, opts->sample_index);
     result = cli_top_print_table(out, &h, &tab);
     cli_top_table_free(&tab);

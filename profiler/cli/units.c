@@ -89,11 +89,9 @@ static const struct unit *pick(const struct unit *table, size_t n, double base)
 
 const char *cli_unit_auto(int64_t value, const char *unit)
 {
-  const struct unit *table;
   size_t n = 0;
   double from = 1.0;
-
-  table = unit_table(unit != NULL ? unit : "", &n, &from);
+  const struct unit *table = unit_table(unit != NULL ? unit : "", &n, &from);
   if (table == NULL)
     return NULL;
   return pick(table, n, fabs((double)value) * from)->name;
@@ -101,8 +99,6 @@ const char *cli_unit_auto(int64_t value, const char *unit)
 
 const char *cli_unit_for_range(int64_t min, int64_t max, const char *unit)
 {
-  const char *min_unit, *max_unit;
-
   /* Magnitudes, saturating: the caller's values may be negative (diffs). */
   if (min < 0)
     min = min == INT64_MIN ? INT64_MAX : -min;
@@ -110,8 +106,8 @@ const char *cli_unit_for_range(int64_t min, int64_t max, const char *unit)
     max = max == INT64_MIN ? INT64_MAX : -max;
   if (min == 0)
     min = max;
-  min_unit = cli_unit_auto(min, unit);
-  max_unit = cli_unit_auto(max, unit);
+  const char *min_unit = cli_unit_auto(min, unit);
+  const char *max_unit = cli_unit_auto(max, unit);
   if (min_unit == NULL || max_unit == NULL)
     return NULL;
   /* Different units and a wide range: scale the smallest value up 100x so
@@ -126,15 +122,12 @@ const char *cli_unit_for_range(int64_t min, int64_t max, const char *unit)
 int cli_format_value(int64_t value, const char *unit, const char *to, char *buf,
                      size_t len)
 {
-  const struct unit *table, *target = NULL;
-  size_t n = 0;
-  double from = 1.0, v;
-  int w;
-
   assert(buf != NULL && len > 0);
   /* Doubles keep INT64_MIN's magnitude, which llabs() would not. */
-  v = fabs((double)value);
-  table = unit_table(unit != NULL ? unit : "", &n, &from);
+  double v = fabs((double)value), from = 1.0;
+  size_t n = 0;
+  const struct unit *table = unit_table(unit != NULL ? unit : "", &n, &from);
+  const struct unit *target = NULL;
   if (table != NULL) {
     for (size_t i = 0; to != NULL && i < n; i++) {
       if (strcmp(table[i].name, to) == 0)
@@ -146,7 +139,7 @@ int cli_format_value(int64_t value, const char *unit, const char *to, char *buf,
   }
   if (value < 0)
     v = -v;
-  w = snprintf(buf, len, "%.2f", v);
+  int w = snprintf(buf, len, "%.2f", v);
   if (w < 0 || (size_t)w >= len)
     return w;
   if (w >= 3 && strcmp(buf + w - 3, ".00") == 0) {
