@@ -25,6 +25,7 @@
  *  - report.c    `nprof report`: a run folder as report.md and a
  *                self-contained report.html.
  *  - compare.c   `nprof compare`: two runs side by side, for CI gates.
+ *  - options.c   what the verbs' command lines share.
  *  - main.c      verb dispatch and usage.
  *
  * Functions return 0 (or a count) on success and a negative CLI_E* code on
@@ -849,6 +850,9 @@ void cli_checks_compare(const struct cli_compare *c, double max_increase_pct,
  * exceeded, else CLI_EXIT_FAIL when one could not be checked, else 0. */
 int cli_checks_exit(const struct cli_checks *c);
 
+/* Writes each check's sentence on a line of its own ("nprof VERB: ..."). */
+void cli_checks_print(FILE *out, const char *verb, const struct cli_checks *c);
+
 /* ---- doc.c: one writer for a document's Markdown and HTML ---- */
 
 /* Every call writes both formats, each string escaped for its own. */
@@ -948,6 +952,20 @@ int cli_label_rows(const double *x, const double *w, size_t n, double gap,
 /* A tick step of 1, 2 or 5 times a power of ten giving about `ticks`
  * ticks over `range`. */
 double cli_nice_step(double range, int ticks);
+
+/* ---- options.c: what the verbs' command lines share ---- */
+
+/* getopt_long's value for --symbolize MODE in every verb that reads
+ * profiles (above the values verbs give their own long options). */
+#define CLI_OPT_SYMBOLIZE 0x1000
+
+/* Handles a getopt_long result `c` a verb's own switch does not: --symbolize
+ * (into *so; NULL: the verb has no such option), -h (usage on stdout), a
+ * missing value and an unknown option (said with `verb`, usage on
+ * stderr). Returns -1 when the verb goes on,
+ * else the CLI_EXIT_* code to return. */
+int cli_option_common(const char *verb, int c, char **argv,
+                      void (*usage)(FILE *), struct cli_symbolize_options *so);
 
 /* ---- verbs: argv[0] is the verb name; return a CLI_EXIT_* code ---- */
 int cli_top_main(int argc, char **argv);

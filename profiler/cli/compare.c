@@ -350,10 +350,9 @@ static int parse_pct(const char *s, double *out)
 
 int cli_compare_main(int argc, char **argv)
 {
-  enum { OPT_SYMBOLIZE = 256 };
   static const struct option longopts[] = {
       {"max-increase", required_argument, NULL, 'm'},
-      {"symbolize", required_argument, NULL, OPT_SYMBOLIZE},
+      {"symbolize", required_argument, NULL, CLI_OPT_SYMBOLIZE},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
@@ -375,26 +374,11 @@ int cli_compare_main(int argc, char **argv)
         return CLI_EXIT_USAGE;
       }
       break;
-    case OPT_SYMBOLIZE:
-      if (cli_symbolize_mode_parse(optarg, &so.mode) != 0) {
-        fprintf(stderr,
-                "nprof compare: --symbolize wants none, local or "
-                "debuginfod, not \"%s\"\n",
-                optarg);
-        return CLI_EXIT_USAGE;
-      }
-      break;
-    case 'h':
-      compare_usage(stdout);
-      return CLI_EXIT_OK;
-    case ':':
-      fprintf(stderr, "nprof compare: %s needs a value\n", argv[optind - 1]);
-      compare_usage(stderr);
-      return CLI_EXIT_USAGE;
-    default:
-      fprintf(stderr, "nprof compare: unknown option %s\n", argv[optind - 1]);
-      compare_usage(stderr);
-      return CLI_EXIT_USAGE;
+    default: {
+      int rc = cli_option_common("compare", c, argv, compare_usage, &so);
+      if (rc >= 0)
+        return rc;
+    }
     }
   }
   if (argc - optind != 2) {
@@ -449,8 +433,7 @@ int cli_compare_main(int argc, char **argv)
     for (size_t k = 0; k < runs[i].nnotes; k++)
       fprintf(stderr, "nprof compare: %s: %s\n", i == 0 ? "BASE" : "NEW",
               runs[i].notes[k]);
-  for (size_t i = 0; i < v.n; i++)
-    fprintf(stderr, "nprof compare: %s\n", v.c[i].text);
+  cli_checks_print(stderr, "compare", &v);
   if (runs[0].unreadable || runs[1].unreadable) {
     fprintf(stderr, "nprof compare: some inputs are unreadable (listed above "
                     "and in compare.md)\n");

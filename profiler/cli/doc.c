@@ -124,14 +124,24 @@ void cli_doc_h3(struct cli_doc *d, const char *title)
   fputs("</h3>\n", d->html);
 }
 
+/* The text of a printf-style call, malloc'd; NULL when out of memory (and
+ * the text is left out). */
+static char *vformat(const char *fmt, va_list ap)
+    __attribute__((format(printf, 1, 0)));
+
+static char *vformat(const char *fmt, va_list ap)
+{
+  char *s = NULL;
+  if (vasprintf(&s, fmt, ap) < 0)
+    return NULL;
+  return s;
+}
+
 void cli_doc_para(struct cli_doc *d, const char *cls, const char *fmt, ...)
 {
   va_list ap;
-  char *s = NULL;
-
   va_start(ap, fmt);
-  if (vasprintf(&s, fmt, ap) < 0)
-    s = NULL;
+  char *s = vformat(fmt, ap);
   va_end(ap);
   if (s == NULL)
     return;
@@ -151,11 +161,8 @@ void cli_doc_para(struct cli_doc *d, const char *cls, const char *fmt, ...)
 void cli_doc_md_note(struct cli_doc *d, const char *fmt, ...)
 {
   va_list ap;
-  char *s = NULL;
-
   va_start(ap, fmt);
-  if (vasprintf(&s, fmt, ap) < 0)
-    s = NULL;
+  char *s = vformat(fmt, ap);
   va_end(ap);
   if (s == NULL)
     return;

@@ -84,17 +84,11 @@ int cli_fetch_main(int argc, char **argv)
         return CLI_EXIT_USAGE;
       }
       break;
-    case 'h':
-      fetch_usage(stdout);
-      return CLI_EXIT_OK;
-    case ':':
-      fprintf(stderr, "nprof fetch: %s needs a value\n", argv[optind - 1]);
-      fetch_usage(stderr);
-      return CLI_EXIT_USAGE;
-    default:
-      fprintf(stderr, "nprof fetch: unknown option %s\n", argv[optind - 1]);
-      fetch_usage(stderr);
-      return CLI_EXIT_USAGE;
+    default: {
+      int rc = cli_option_common("fetch", c, argv, fetch_usage, NULL);
+      if (rc >= 0)
+        return rc;
+    }
     }
   }
   if (argc - optind != 1 || output == NULL || output[0] == '\0') {

@@ -948,11 +948,10 @@ static void report_usage(FILE *f)
 
 int cli_report_main(int argc, char **argv)
 {
-  enum { OPT_SYMBOLIZE = 256 };
   static const struct option longopts[] = {
       {"max-bytes-per-user", required_argument, NULL, 'u'},
       {"max-retained-bytes", required_argument, NULL, 'r'},
-      {"symbolize", required_argument, NULL, OPT_SYMBOLIZE},
+      {"symbolize", required_argument, NULL, CLI_OPT_SYMBOLIZE},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
@@ -972,26 +971,11 @@ int cli_report_main(int argc, char **argv)
     case 'r':
       ret = optarg;
       break;
-    case OPT_SYMBOLIZE:
-      if (cli_symbolize_mode_parse(optarg, &so.mode) != 0) {
-        fprintf(stderr,
-                "nprof report: --symbolize wants none, local or debuginfod, "
-                "not \"%s\"\n",
-                optarg);
-        return CLI_EXIT_USAGE;
-      }
-      break;
-    case 'h':
-      report_usage(stdout);
-      return CLI_EXIT_OK;
-    case ':':
-      fprintf(stderr, "nprof report: %s needs a value\n", argv[optind - 1]);
-      report_usage(stderr);
-      return CLI_EXIT_USAGE;
-    default:
-      fprintf(stderr, "nprof report: unknown option %s\n", argv[optind - 1]);
-      report_usage(stderr);
-      return CLI_EXIT_USAGE;
+    default: {
+      int rc = cli_option_common("report", c, argv, report_usage, &so);
+      if (rc >= 0)
+        return rc;
+    }
     }
   }
   double max_bpu = NAN, max_retained = NAN;
@@ -1046,8 +1030,7 @@ int cli_report_main(int argc, char **argv)
   printf("%s\n", head);
   for (size_t i = 0; i < r.nnotes; i++)
     fprintf(stderr, "nprof report: %s\n", r.notes[i]);
-  for (size_t i = 0; i < v.n; i++)
-    fprintf(stderr, "nprof report: %s\n", v.c[i].text);
+  cli_checks_print(stderr, "report", &v);
   if (r.unreadable) {
     fprintf(stderr, "nprof report: some inputs are unreadable (listed above "
                     "and in the report)\n");

@@ -129,3 +129,10 @@ int cli_checks_exit(const struct cli_checks *c)
          : unchecked ? CLI_EXIT_FAIL
                      : CLI_EXIT_OK;
 }
+
+void cli_checks_print(FILE *out, const char *verb, const struct cli_checks *c)
+{
+  assert(out != NULL && verb != NULL && c != NULL);
+  for (size_t i = 0; i < c->n; i++)
+    fprintf(out, "nprof %s: %s\n", verb, c->c[i].text);
+}

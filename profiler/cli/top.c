@@ -489,12 +489,11 @@ int cli_parse_table_options(const char *verb, int argc, char **argv,
                             void (*usage)(FILE *), struct cli_top_options *opts,
                             const char **spec, struct cli_symbolize_options *so)
 {
-  enum { OPT_SYMBOLIZE = 256 };
   static const struct option longopts[] = {
       {"nodecount", required_argument, NULL, 'n'},
       {"sample-index", required_argument, NULL, 's'},
       {"sample_index", required_argument, NULL, 's'}, /* pprof's spelling */
-      {"symbolize", required_argument, NULL, OPT_SYMBOLIZE},
+      {"symbolize", required_argument, NULL, CLI_OPT_SYMBOLIZE},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
@@ -520,27 +519,11 @@ int cli_parse_table_options(const char *verb, int argc, char **argv,
     case 's':
       *spec = optarg;
       break;
-    case OPT_SYMBOLIZE:
-      if (cli_symbolize_mode_parse(optarg, &so->mode) != 0) {
-        fprintf(stderr,
-                "nprof %s: --symbolize wants none, local or debuginfod, "
-                "not \"%s\"\n",
-                verb, optarg);
-        usage(stderr);
-        return CLI_EXIT_USAGE;
-      }
-      break;
-    case 'h':
-      usage(stdout);
-      return CLI_EXIT_OK;
-    case ':':
-      fprintf(stderr, "nprof %s: %s needs a value\n", verb, argv[optind - 1]);
-      usage(stderr);
-      return CLI_EXIT_USAGE;
-    default:
-      fprintf(stderr, "nprof %s: unknown option %s\n", verb, argv[optind - 1]);
-      usage(stderr);
-      return CLI_EXIT_USAGE;
+    default: {
+      int rc = cli_option_common(verb, c, argv, usage, so);
+      if (rc >= 0)
+        return rc;
+    }
     }
   }
   if (argc - optind != operands) {

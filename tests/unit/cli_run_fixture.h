@@ -1,7 +1,7 @@
-/* A run folder's inputs built in memory, for the unit tests of
- * profiler/cli/analysis.c and compare.c: vars and loadgen JSON from
- * strings, heap profiles from tests/cli/testprof.h with chosen in-use
- * values. Included by one test file each (static functions). */
+/* A run folder's inputs built in memory, for the unit tests of the CLI's
+ * readers and of profiler/cli/analysis.c and compare.c: JSON from strings,
+ * heap profiles from tests/cli/testprof.h with chosen in-use values, and
+ * whole runs. Included by the test files that need them. */
 #ifndef NPROF_TESTS_CLI_RUN_FIXTURE_H
 #define NPROF_TESTS_CLI_RUN_FIXTURE_H
 
@@ -10,7 +10,7 @@
 
 #define MIB (1024.0 * 1024.0)
 
-static struct cli_json *fixture_json(const char *text)
+static inline struct cli_json *fixture_json(const char *text)
 {
   struct cli_json *j = NULL;
   char err[CLI_ERRLEN];
@@ -21,8 +21,8 @@ static struct cli_json *fixture_json(const char *text)
 
 /* A heap profile whose three samples hold `leaf`, `main` and `prog`
  * bytes in use (leaf, main and the unnamed frame at prog+0x234). */
-static struct cli_profile *fixture_heap(int64_t leaf, int64_t main_self,
-                                        int64_t unnamed)
+static inline struct cli_profile *fixture_heap(int64_t leaf, int64_t main_self,
+                                               int64_t unnamed)
 {
   struct testprof t;
   testprof_init(&t);
@@ -40,10 +40,10 @@ static struct cli_profile *fixture_heap(int64_t leaf, int64_t main_self,
 }
 
 /* vars for one phase: RSS and its split, malloc's figures (MiB), users */
-static struct cli_json *fixture_vars(double rss, double anon, double file,
-                                     double stacks, double in_use,
-                                     double free_b, double releasable,
-                                     int users)
+static inline struct cli_json *fixture_vars(double rss, double anon,
+                                            double file, double stacks,
+                                            double in_use, double free_b,
+                                            double releasable, int users)
 {
   char *text = NULL;
   if (asprintf(&text,
@@ -64,8 +64,8 @@ static struct cli_json *fixture_vars(double rss, double anon, double file,
 
 /* A run of `users` users whose leaf allocation site costs `leaf_per_user`
  * bytes each at plateau, the allocator keeping what drain freed. */
-static void fixture_run(struct cli_run *r, const char *dir, int users,
-                        double leaf_per_user)
+static inline void fixture_run(struct cli_run *r, const char *dir, int users,
+                               double leaf_per_user)
 {
   memset(r, 0, sizeof(*r));
   r->dir = dir;

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "cli.h"
+#include "cli_run_fixture.h"
 
 /* loadgen/histogram.c's lg_hist_index, as the layout is specified: exact
  * below 2^b, then 2^(b-1) buckets per power of two. */
@@ -50,15 +50,6 @@ static void test_bucket_ranges(void **state)
   assert_int_equal(cli_hist_bucket_range(0, 1, &lo, &hi), CLI_EINVALID);
 }
 
-static struct cli_json *parse(const char *text)
-{
-  struct cli_json *j = NULL;
-  char err[CLI_ERRLEN];
-  if (cli_json_parse(text, strlen(text), &j, err, sizeof(err)) != 0)
-    fail_msg("%s", err);
-  return j;
-}
-
 /* 100 values: 1..100 ms, in microseconds (buckets above 128 us are at most
  * 1/64 of their values wide); the percentiles come from the buckets when the
  * summary has none, and the summary wins when it has them. */
@@ -81,7 +72,7 @@ static void test_histogram_percentiles(void **state)
         "44, \"p999\": 45, \"max\": 46}}",
         f);
   fclose(f);
-  struct cli_json *j = parse(text);
+  struct cli_json *j = fixture_json(text);
   struct cli_loadgen lg;
   assert_int_equal(cli_loadgen_read(j, &lg), 0);
   const struct cli_latency *c = &lg.latency[CLI_LAT_CONNECT];
@@ -133,7 +124,7 @@ static void test_histogram_refused(void **state)
                          "{\"connect_ms\": {\"count\": 1, \"p50\": 1}, "
                          "\"histograms\": {\"connect_ms\": %s}}",
                          cases[i]) > 0);
-    struct cli_json *j = parse(text);
+    struct cli_json *j = fixture_json(text);
     struct cli_loadgen lg;
     assert_int_equal(cli_loadgen_read(j, &lg), 0);
     const struct cli_latency *c = &lg.latency[CLI_LAT_CONNECT];
@@ -149,7 +140,7 @@ static void test_histogram_refused(void **state)
 static void test_loadgen_figures(void **state)
 {
   (void)state;
-  struct cli_json *j = parse(
+  struct cli_json *j = fixture_json(
       "{\"streams_requested\": 10, \"streams_established\": 9, "
       "\"streams_failed\": 1, \"establish_seconds\": 0.5, "
       "\"notifications_received\": 30, \"errors\": {\"connect\": 0, "
@@ -177,9 +168,9 @@ static void test_loadgen_figures(void **state)
   cli_json_free(j);
 
   /* Before the rename: rss_kib and rss_bytes_per_stream, the client's. */
-  j = parse("{\"rss_kib\": {\"baseline\": 1, \"plateau\": 2}, "
-            "\"rss_bytes_per_stream\": 9, \"messages_received\": 7, "
-            "\"notifications_received\": 3}");
+  j = fixture_json("{\"rss_kib\": {\"baseline\": 1, \"plateau\": 2}, "
+                   "\"rss_bytes_per_stream\": 9, \"messages_received\": 7, "
+                   "\"notifications_received\": 3}");
   assert_int_equal(cli_loadgen_read(j, &lg), 0);
   assert_true(lg.client_rss_plateau == 2048);
   assert_true(lg.client_bytes_per_stream == 9);

@@ -129,6 +129,18 @@ static struct cli_profile *profile_into_self(const struct self *s,
   return p;
 }
 
+/* A symbolizer that looks only in the test's .build-id tree. */
+static struct cli_symbolizer *local_symbolizer(const struct self *s,
+                                               struct cli_symbolize_options *o)
+{
+  cli_symbolize_options_init(o, "test");
+  o->mode = CLI_SYMBOLIZE_LOCAL;
+  o->debug_dirs = s->dir;
+  struct cli_symbolizer *sym = NULL;
+  assert_int_equal(cli_symbolizer_new(o, &sym), 0);
+  return sym;
+}
+
 static int setup(void **state)
 {
   struct self *s = calloc(1, sizeof(*s));
@@ -156,11 +168,7 @@ static void test_local_build_id(void **state)
   struct self *s = *state;
   plant(s->dir, build_id, s->exe);
   struct cli_symbolize_options o;
-  cli_symbolize_options_init(&o, "test");
-  o.mode = CLI_SYMBOLIZE_LOCAL;
-  o.debug_dirs = s->dir;
-  struct cli_symbolizer *sym;
-  assert_int_equal(cli_symbolizer_new(&o, &sym), 0);
+  struct cli_symbolizer *sym = local_symbolizer(s, &o);
   struct cli_profile *p = profile_into_self(s, (uintptr_t)symbols_target + 2);
   const struct cli_frame *f = p->samples[2].frames[0];
   assert_string_equal(f->function, "");
@@ -204,11 +212,7 @@ static void test_wrong_file_refused(void **state)
   struct self *s = *state;
   plant(s->dir, build_id, "/bin/true");
   struct cli_symbolize_options o;
-  cli_symbolize_options_init(&o, "test");
-  o.mode = CLI_SYMBOLIZE_LOCAL;
-  o.debug_dirs = s->dir;
-  struct cli_symbolizer *sym;
-  assert_int_equal(cli_symbolizer_new(&o, &sym), 0);
+  struct cli_symbolizer *sym = local_symbolizer(s, &o);
   struct cli_profile *p = profile_into_self(s, (uintptr_t)symbols_target + 2);
   assert_int_equal(cli_symbolize(sym, p), 0);
   assert_string_equal(p->samples[2].frames[0]->function, "");

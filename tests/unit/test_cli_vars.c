@@ -10,21 +10,12 @@
 
 #include <cmocka.h>
 
-#include "cli.h"
-
-static struct cli_json *parse(const char *text)
-{
-  struct cli_json *j = NULL;
-  char err[CLI_ERRLEN];
-  if (cli_json_parse(text, strlen(text), &j, err, sizeof(err)) != 0)
-    fail_msg("%s", err);
-  return j;
-}
+#include "cli_run_fixture.h"
 
 static void test_vars_new_fields(void **state)
 {
   (void)state;
-  struct cli_json *j = parse(
+  struct cli_json *j = fixture_json(
       "{\"process\": {\"rss_bytes\": 100, \"peak_rss_bytes\": 120, "
       "\"rss_anon_bytes\": 70, \"rss_file_bytes\": 30, "
       "\"thread_stacks_rss_bytes\": 8, \"threads\": 4, \"profiler_threads\": "
@@ -55,7 +46,7 @@ static void test_vars_old_and_absent(void **state)
   (void)state;
   /* An older libnprof: no RSS split, no malloc section. */
   struct cli_json *j =
-      parse("{\"process\": {\"rss_bytes\": 100, \"threads\": 4}}");
+      fixture_json("{\"process\": {\"rss_bytes\": 100, \"threads\": 4}}");
   struct cli_vars v;
   cli_vars_read(j, "x", &v);
   assert_true(v.rss == 100 && v.threads == 4);
@@ -65,7 +56,7 @@ static void test_vars_old_and_absent(void **state)
   assert_true(isnan(v.heap_inuse) && isnan(v.fds));
   cli_json_free(j);
   /* Another allocator: the section says so, without numbers. */
-  j = parse("{\"malloc\": {\"allocator\": \"unknown\"}}");
+  j = fixture_json("{\"malloc\": {\"allocator\": \"unknown\"}}");
   cli_vars_read(j, NULL, &v);
   assert_string_equal(v.allocator, "unknown");
   assert_true(isnan(v.malloc_free) && isnan(v.rss));
