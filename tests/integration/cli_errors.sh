@@ -26,9 +26,13 @@ expect_broken "$TMP/half.gz" 'truncated gzip data'
 head -c 12 "$heap" >"$TMP/header-only.gz"
 expect_broken "$TMP/header-only.gz" 'truncated gzip data'
 
-# One byte flipped in the middle of the deflate data.
+# One byte flipped in the middle of the deflate data (every bit of it: a
+# fixed value would leave the file intact when the byte already held it).
 cp "$heap" "$TMP/flipped.gz"
-printf '\xa5' | dd of="$TMP/flipped.gz" bs=1 seek=$((size / 2)) conv=notrunc status=none
+byte=$(od -An -tu1 -j $((size / 2)) -N1 "$heap" | tr -d ' ')
+printf "\\$(printf '%03o' $((byte ^ 255)))" |
+  dd of="$TMP/flipped.gz" bs=1 seek=$((size / 2)) conv=notrunc status=none
+cmp -s "$heap" "$TMP/flipped.gz" && fail "the flip changed nothing"
 expect_broken "$TMP/flipped.gz" 'corrupt gzip data'
 
 cat "$heap" >"$TMP/trailing.gz"
