@@ -18,14 +18,15 @@
  * inside it. This is what pprof does with the binary itself, without
  * needing the binary.
  *
- * Bounds. A lookup on a debuginfod server is given timeout_ms (10 s, or
- * the user's DEBUGINFOD_TIMEOUT; a progress callback cancels it, and
- * DEBUGINFOD_TIMEOUT is set to match when the user did not set it); the
- * first server failure other than "not there" is said once and ends
- * remote lookups for the run, so a dead server costs one timeout, not one
- * per library. libdebuginfod caches what it fetches
- * (and what it did not find) under $XDG_CACHE_HOME/debuginfod_client, or
- * $DEBUGINFOD_CACHE_PATH. At most SYM_MAX_FILES build IDs are looked up.
+ * Bounds. A lookup on a debuginfod server ends when no bytes came for
+ * timeout_ms (10 s, or the user's DEBUGINFOD_TIMEOUT; a progress callback
+ * cancels it, and DEBUGINFOD_TIMEOUT is set to match when the user did not
+ * set it), or after 30 times that in all. The first server failure other
+ * than "not there" is said once and ends remote lookups for the run, so a
+ * dead server costs one timeout, not one per library. libdebuginfod
+ * caches what it fetches (and what it did not find) under
+ * $XDG_CACHE_HOME/debuginfod_client, or $DEBUGINFOD_CACHE_PATH. At most
+ * SYM_MAX_FILES build IDs are looked up.
  */
 #include <assert.h>
 #include <errno.h>
@@ -44,6 +45,8 @@
 
 #define SYM_MAX_FILES 4096
 #define SYM_PAGE 4096
+/* A lookup still receiving ends after this many timeouts in all. */
+#define SYM_MAX_LOOKUP_FACTOR 30
 
 /* One build ID: the debug file opened for it, or none. */
 struct symfile {
@@ -60,7 +63,11 @@ struct cli_symbolizer {
   size_t nfiles, alloc;
   debuginfod_client *client; /* NULL until the first remote lookup */
   bool remote_off;           /* no servers, or one failed */
-  struct timespec deadline;  /* of the remote lookup under way */
+  /* The remote lookup under way: when it began, when bytes last came,
+   * how many, and whether lookup_progress() cancelled it. */
+  int64_t started_ms, progress_ms;
+  long received;
+  bool cancelled;
   struct cli_symbolize_stats stats;
 };
 
@@ -216,21 +223,33 @@ static bool find_local(struct cli_symbolizer *s, struct symfile *f)
   return false;
 }
 
-static bool past(const struct timespec *deadline)
+static int64_t now_ms(void)
 {
   struct timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
-  return now.tv_sec > deadline->tv_sec ||
-         (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
+  return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
 
-/* Called by libdebuginfod about once a second while a lookup runs (also
- * while it waits to connect); non-zero cancels it. */
+/* Called by libdebuginfod about once a second while a lookup runs, also
+ * while it waits to connect; non-zero cancels it. Before the transfer `a`
+ * counts those calls and `b` is 0; during it they are the bytes received
+ * and expected. A lookup ends when no bytes came for timeout_ms (a server
+ * that does not answer, or stalls), or after SYM_MAX_LOOKUP_FACTOR times
+ * that in all; a large debug file arriving steadily is not cut short. */
 static int lookup_progress(debuginfod_client *c, long a, long b)
 {
-  (void)a, (void)b;
   struct cli_symbolizer *s = debuginfod_get_user_data(c);
-  return s != NULL && past(&s->deadline);
+  if (s == NULL)
+    return 0;
+  int64_t now = now_ms();
+  if (b > 0 && a != s->received) {
+    s->received = a;
+    s->progress_ms = now;
+  }
+  if (now - s->progress_ms >= s->o.timeout_ms ||
+      now - s->started_ms >= SYM_MAX_LOOKUP_FACTOR * s->o.timeout_ms)
+    s->cancelled = true;
+  return s->cancelled;
 }
 
 static bool find_remote(struct cli_symbolizer *s, struct symfile *f)
@@ -252,13 +271,9 @@ static bool find_remote(struct cli_symbolizer *s, struct symfile *f)
     debuginfod_set_user_data(s->client, s);
     debuginfod_set_progressfn(s->client, lookup_progress);
   }
-  clock_gettime(CLOCK_MONOTONIC, &s->deadline);
-  s->deadline.tv_sec += s->o.timeout_ms / 1000;
-  s->deadline.tv_nsec += (s->o.timeout_ms % 1000) * 1000000L;
-  if (s->deadline.tv_nsec >= 1000000000L) {
-    s->deadline.tv_sec++;
-    s->deadline.tv_nsec -= 1000000000L;
-  }
+  s->started_ms = s->progress_ms = now_ms();
+  s->received = 0;
+  s->cancelled = false;
   char *path = NULL;
   int fd = debuginfod_find_debuginfo(
       s->client, (const unsigned char *)f->build_id, 0, &path);
@@ -270,14 +285,20 @@ static bool find_remote(struct cli_symbolizer *s, struct symfile *f)
   }
   free(path);
   /* A lookup our progress callback cancelled also reads -ENOENT. */
-  bool timed_out = past(&s->deadline) || fd == -ETIME || fd == -ETIMEDOUT;
+  bool timed_out = s->cancelled || fd == -ETIME || fd == -ETIMEDOUT;
   if (fd == -ENOENT && !timed_out)
     return false; /* the servers answered: they do not have it */
   /* Anything else (no answer in time, refused, a server error) is said
    * once; the other build IDs would only wait the same way. */
   const char *urls = getenv(DEBUGINFOD_URLS_ENV_VAR);
-  char why[128];
-  if (timed_out)
+  char why[256];
+  if (timed_out && s->received > 0)
+    snprintf(why, sizeof(why),
+             "sent %ld bytes of %s's debug info, then stalled or took over "
+             "%ld s",
+             s->received, f->build_id,
+             SYM_MAX_LOOKUP_FACTOR * s->o.timeout_ms / 1000);
+  else if (timed_out)
     snprintf(why, sizeof(why), "did not answer within %ld ms", s->o.timeout_ms);
   else
     snprintf(why, sizeof(why), "failed: %s", strerror(-fd));

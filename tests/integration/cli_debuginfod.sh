@@ -89,6 +89,42 @@ grep -q '` user_extra_alloc `' "$md" || fail "report: user_extra_alloc not named
 grep -Eq '^[0-9]+ frames the profiles left unnamed were named offline from debug info by build ID \([0-9]+ from local \.build-id files, [1-9][0-9]* from debuginfod\)\.$' "$md" ||
   fail "report: how the frames were named: $(grep -A1 'Names for' "$md")"
 
+# ---- a slow server is not cut short while the file arrives ----
+# The debug file, padded to 800 kB (trailing bytes an ELF reader ignores),
+# in 40 kB pieces 0.2 s apart: 4 s in all, four times DEBUGINFOD_TIMEOUT=1,
+# but never a second without bytes (and above libdebuginfod's own floor of
+# 100 kB per DEBUGINFOD_TIMEOUT).
+$PY - "$TMP/debug/alloc_service.debug" "$build_id" >"$TMP/slow.port" <<'EOF' &
+import http.server, sys, time
+data, want = open(sys.argv[1], "rb").read(), "/buildid/%s/debuginfo" % sys.argv[2]
+data += b"\0" * (800000 - len(data))
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path != want:
+            self.send_error(404); return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        for i in range(0, len(data), 40000):
+            self.wfile.write(data[i:i + 40000]); self.wfile.flush(); time.sleep(0.2)
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+EOF
+slow=$!
+cleanup_hooks+=("kill $slow 2>/dev/null; wait $slow 2>/dev/null")
+for _ in $(seq 50); do [ -s "$TMP/slow.port" ] && break; sleep 0.1; done
+start=$(date +%s)
+DEBUGINFOD_URLS=http://127.0.0.1:$(cat "$TMP/slow.port") \
+  DEBUGINFOD_CACHE_PATH=$TMP/cache-slow DEBUGINFOD_TIMEOUT=1 \
+  check_run 0 '' "$NPROF" top -n 3 "$run/plateau.heap.pb.gz"
+grep -q '  user_alloc$' "$TMP/out" ||
+  fail "a slow but steady server was cut short: $(cat "$TMP/err")"
+[ $(($(date +%s) - start)) -ge 3 ] || fail "the slow server took under 3 s: no test"
+kill "$slow" 2>/dev/null
+wait "$slow" 2>/dev/null
+
 # ---- a server that does not answer: one bounded wait, one clear line ----
 # A socket that listens and never answers: connections open, no reply.
 $PY -c '
