@@ -10,9 +10,25 @@ endif
 # Internals (nprof__*) come from the static library.
 PROFILER_TEST_CFLAGS := $(BASE_CFLAGS) $(CFLAGS) -fno-optimize-sibling-calls -fno-builtin \
 	$(NPROF_CFLAGS) $(call pc_cflags,cmocka)
-$(foreach t,$(PROFILER_UNIT),$(eval $(call unit_test,$(t),$(BUILD)/lib/libnprof.a,\
-  $(NPROF_LIBS),-fno-optimize-sibling-calls -fno-builtin $(NPROF_CFLAGS),\
+$(foreach t,$(filter-out malloc,$(PROFILER_UNIT)),$(eval $(call unit_test,$(t),\
+  $(BUILD)/lib/libnprof.a,$(NPROF_LIBS),\
+  -fno-optimize-sibling-calls -fno-builtin $(NPROF_CFLAGS),\
   $(BUILD)/gen/profile.pb-c.h)))
+
+# test_malloc runs with another allocator's malloc_usable_size loaded ahead
+# of libc (the lookup must still find libc's own).
+comma := ,
+ifeq ($(SANITIZER),)
+$(BUILD)/test/lib/libfake_allocator.so: tests/unit/fake_allocator.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -fPIC -shared \
+		-Wl,-soname,libfake_allocator.so -o $@ $<
+$(eval $(call unit_test,malloc,$(BUILD)/lib/libnprof.a,\
+  -Wl$(comma)--no-as-needed -L$(BUILD)/test/lib -lfake_allocator \
+  -Wl$(comma)-rpath$(comma)$(abspath $(BUILD)/test/lib) $(NPROF_LIBS),\
+  -fno-optimize-sibling-calls -fno-builtin $(NPROF_CFLAGS),\
+  $(BUILD)/gen/profile.pb-c.h $(BUILD)/test/lib/libfake_allocator.so))
+endif
 
 # Test programs link the shared library by absolute path.
 $(BUILD)/test/bin/known_program: tests/profiler/known_program.c $(BUILD)/lib/libnprof.so

@@ -7,12 +7,15 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -242,6 +245,267 @@ static void fork_while_other_threads_allocate(void **state)
   pthread_join(t, NULL);
 }
 
+static double thread_cpu_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Grows one buffer to `max` bytes in 64 KiB steps, writing its last byte
+ * at each step. Returns the CPU seconds it took, or -1 when it used more
+ * than `budget_s` (then it stops early: a quadratic realloc would take
+ * minutes). */
+static double grow_buffer(size_t max, double budget_s)
+{
+  double t0 = thread_cpu_s();
+  char *p = NULL;
+  for (size_t n = 65536; n <= max; n += 65536) {
+    char *q = realloc(p, n);
+    assert_non_null(q);
+    p = q;
+    p[n - 1] = (char)n;
+    if (thread_cpu_s() - t0 > budget_s) {
+      free(p);
+      return -1;
+    }
+  }
+  free(p);
+  return thread_cpu_s() - t0;
+}
+
+/* Defect: a sampled block was moved (malloc + copy + free) at every
+ * realloc, and a growing multi-MiB buffer was sampled again at almost every
+ * step, so growth was quadratic (64 MiB: over a minute, against ~5 ms for
+ * glibc). Growth must stay within a small factor of sampling off, measured
+ * in this same run (CPU time of this thread; the bound is generous: this
+ * checks the complexity, the bench has the figures). */
+static void realloc_growth_stays_linear(void **state)
+{
+  (void)state;
+  const size_t max = (size_t)64 << 20;
+  nprof_heap_rate_set(0);
+  double plain = 1e9;
+  for (int i = 0; i < 3; i++) {
+    double t = grow_buffer(max, 60);
+    if (t < plain)
+      plain = t;
+  }
+  double budget = 20 * plain + 0.25;
+  const long rates[] = {NPROF_DEFAULT_HEAP_RATE, 1};
+  for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
+    nprof_heap_rate_set(rates[i]);
+    nprof__t_heap_countdown = 0;
+    double t = grow_buffer(max, budget);
+    if (t < 0)
+      fail_msg("growing to 64 MiB at rate %ld took over %.3f s of CPU "
+               "(sampling off: %.4f s)",
+               rates[i], budget, plain);
+  }
+}
+
+static long vm_bytes(void)
+{
+  FILE *f = fopen("/proc/self/statm", "r");
+  assert_non_null(f);
+  long pages = 0;
+  assert_int_equal(fscanf(f, "%ld", &pages), 1);
+  fclose(f);
+  return pages * sysconf(_SC_PAGESIZE);
+}
+
+/* Defect: a sampled over-aligned block kept its header in an extra
+ * alignment's worth of padding, so 2 MiB-aligned 2 MiB blocks mapped
+ * 6 MiB each instead of glibc's 4 MiB. Sampled (rate 1) must map what
+ * unsampled (rate 0) maps, within 10%. */
+static void large_alignment_maps_what_glibc_maps(void **state)
+{
+  (void)state;
+  enum { N = 16 };
+  const size_t align = (size_t)2 << 20;
+  /* A fixed threshold: every block is its own mapping, whatever was freed
+   * before (glibc raises a dynamic threshold after big frees). */
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  long delta[2];
+  const long rates[2] = {0, 1};
+  for (int r = 0; r < 2; r++) {
+    nprof_heap_rate_set(rates[r]);
+    nprof__t_heap_countdown = 0;
+    void *b[N];
+    long v0 = vm_bytes();
+    for (int i = 0; i < N; i++) {
+      assert_int_equal(posix_memalign(&b[i], align, align), 0);
+      assert_true((uintptr_t)b[i] % align == 0);
+      memset(b[i], 1, 4096);
+    }
+    delta[r] = vm_bytes() - v0;
+    for (int i = 0; i < N; i++)
+      free(b[i]);
+  }
+  if ((double)delta[1] > (double)delta[0] * 1.1)
+    fail_msg("%d sampled 2 MiB-aligned blocks map %ld KiB, unsampled %ld KiB",
+             N, delta[1] >> 10, delta[0] >> 10);
+}
+
+/* Defect: malloc_usable_size was looked up with dlsym(RTLD_NEXT), which
+ * finds another allocator's (here the fake one linked ahead of libc) and
+ * runs it on glibc's blocks. It must be glibc's answer: at least the size
+ * asked for, at most a chunk header more. */
+static void usable_size_is_glibcs_with_another_allocator_loaded(void **state)
+{
+  (void)state;
+  nprof_heap_rate_set(0);
+  nprof__t_heap_countdown = 0;
+  char *p = malloc(100);
+  assert_non_null(p);
+  size_t n = malloc_usable_size(p);
+  if (n < 100 || n > 100 + 32)
+    fail_msg("malloc_usable_size(malloc(100)) = %zu", n);
+  free(p);
+}
+
+/* 2^17 distinct stacks: walk_a and walk_b call each other 17 deep, the
+ * path chosen by the bits of `bits`. */
+static __attribute__((noinline)) void *walk_b(unsigned bits, int n);
+static __attribute__((noinline)) void *walk_a(unsigned bits, int n)
+{
+  if (n == 0)
+    return malloc(24);
+  void *p = (bits & 1) ? walk_a(bits >> 1, n - 1) : walk_b(bits >> 1, n - 1);
+  __asm__ volatile("" ::: "memory");
+  return p;
+}
+
+static __attribute__((noinline)) void *walk_b(unsigned bits, int n)
+{
+  if (n == 0)
+    return malloc(24);
+  void *p = (bits & 1) ? walk_a(bits >> 1, n - 1) : walk_b(bits >> 1, n - 1);
+  __asm__ volatile("" ::: "memory");
+  return p;
+}
+
+/* Defect: one bucket per distinct (stack, size class), never capped: a
+ * program with endless distinct stacks grew the profiler's memory without
+ * bound. The table must stop at its cap (65,536 stacks, plus one overflow
+ * bucket per size class), and every sampled byte must still be counted. */
+static void bucket_table_is_capped(void **state)
+{
+  (void)state;
+  enum { DEPTH = 17 };
+  const int64_t cap = 65536 + 512;
+  nprof__heap_stats before, after;
+  nprof__heap_stats_get(&before);
+  nprof__heap_record *recs;
+  long n0 = nprof__heap_snapshot(&recs);
+  assert_true(n0 >= 0);
+  int64_t bytes0 = 0;
+  for (long i = 0; i < n0; i++)
+    bytes0 += recs[i].alloc_bytes;
+  free(recs);
+  for (unsigned bits = 0; bits < (1u << DEPTH); bits++)
+    free(walk_a(bits, DEPTH));
+  nprof__heap_stats_get(&after);
+  if (after.buckets > cap)
+    fail_msg("%lld buckets after %u distinct stacks (cap %lld)",
+             (long long)after.buckets, 1u << DEPTH, (long long)cap);
+  long n1 = nprof__heap_snapshot(&recs);
+  assert_true(n1 >= 0);
+  int64_t bytes1 = 0;
+  for (long i = 0; i < n1; i++)
+    bytes1 += recs[i].alloc_bytes;
+  free(recs);
+  /* Rate 1: every block sampled, so at least all 24-byte blocks are in. */
+  assert_true(bytes1 - bytes0 >= (int64_t)24 << DEPTH);
+}
+
+static void *sample_loop(void *arg)
+{
+  volatile int *stop = arg;
+  unsigned bits = 0;
+  while (!*stop) {
+    free(walk_a(bits++, 10));
+    void *p = NULL;
+    if (posix_memalign(&p, 4096, 64) == 0)
+      free(p);
+  }
+  return NULL;
+}
+
+static void *snapshot_loop(void *arg)
+{
+  volatile int *stop = arg;
+  while (!*stop) {
+    nprof__heap_record *recs;
+    if (nprof__heap_snapshot(&recs) >= 0)
+      free(recs);
+  }
+  return NULL;
+}
+
+/* The scenario of the fork test, in a process of its own so that a
+ * deadlock is seen as a timeout. */
+static int fork_while_heap_locks_are_busy(void)
+{
+  nprof_mutex_rate_set(1);
+  volatile int stop = 0;
+  pthread_t t[2];
+  if (pthread_create(&t[0], NULL, sample_loop, (void *)&stop) != 0 ||
+      pthread_create(&t[1], NULL, snapshot_loop, (void *)&stop) != 0)
+    return 2;
+  for (int i = 0; i < 300; i++) {
+    pid_t pid = fork();
+    if (pid < 0)
+      return 3;
+    if (pid == 0) {
+      alarm(10);
+      for (unsigned bits = 0; bits < 64; bits++)
+        free(walk_a(bits * 7919, 12)); /* stacks new to the child */
+      void *p = NULL;
+      if (posix_memalign(&p, 8192, 100) == 0)
+        free(p);
+      _exit(0);
+    }
+    int status;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+        WEXITSTATUS(status) != 0)
+      return 4;
+  }
+  stop = 1;
+  pthread_join(t[0], NULL);
+  pthread_join(t[1], NULL);
+  return 0;
+}
+
+/* Defect: with contention profiling on, fork()'s prepare handler took the
+ * heap lock through the interposed pthread_mutex_lock; when another thread
+ * held it mid-sample the wait was recorded as contention, whose table lock
+ * the contention module's own prepare handler already held: the forking
+ * thread deadlocked. Forks while another thread samples and snapshots must
+ * all complete, and each child must be able to sample. */
+static void fork_while_another_thread_holds_heap_locks(void **state)
+{
+  (void)state;
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0)
+    _exit(fork_while_heap_locks_are_busy());
+  int status = 0;
+  pid_t got = 0;
+  for (int i = 0; i < 300 && got == 0; i++) { /* 30 s */
+    got = waitpid(pid, &status, WNOHANG);
+    if (got == 0)
+      usleep(100000);
+  }
+  if (got == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    fail_msg("fork deadlocked (no progress in 30 s)");
+  }
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -259,6 +523,18 @@ int main(void)
                                       every_allocation, default_rate),
       cmocka_unit_test_setup_teardown(fork_while_other_threads_allocate,
                                       every_allocation, default_rate),
+      cmocka_unit_test_setup_teardown(realloc_growth_stays_linear,
+                                      every_allocation, default_rate),
+      cmocka_unit_test_setup_teardown(large_alignment_maps_what_glibc_maps,
+                                      every_allocation, default_rate),
+      cmocka_unit_test_setup_teardown(
+          usable_size_is_glibcs_with_another_allocator_loaded, every_allocation,
+          default_rate),
+      cmocka_unit_test_setup_teardown(bucket_table_is_capped, every_allocation,
+                                      default_rate),
+      cmocka_unit_test_setup_teardown(
+          fork_while_another_thread_holds_heap_locks, every_allocation,
+          default_rate),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
