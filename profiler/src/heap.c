@@ -3,25 +3,39 @@
  * them.
  *
  * Sampling follows Go's runtime (mprof.go, malloc.go): each thread keeps a
- * countdown of bytes; an allocation that brings it to zero or below is
- * sampled and the countdown is redrawn from an exponential distribution with
- * mean `rate` bytes. Sampling points then form a Poisson process over the
+ * countdown of bytes; an allocation that takes it below zero is sampled and
+ * the countdown is redrawn from an exponential distribution with mean
+ * `rate` bytes. Sampling points then form a Poisson process over the
  * allocated bytes, so a block of s bytes is sampled with probability
  * 1 - exp(-s/rate), whatever the sizes around it, and dividing by that
- * probability (nprof__heap_unsample) gives unbiased estimates.
+ * probability (nprof__heap_unsample) gives unbiased estimates. A realloc
+ * that grows a block by d bytes counts d (the bytes it adds), so a block
+ * grown to s' bytes was sampled with probability 1 - exp(-s'/rate) too.
  *
  * The draw: with u uniform in (0, 1], -ln(u) * rate is exponential with mean
  * rate. u comes from a per-thread xorshift64* generator seeded from the
  * thread's address and the clock.
  *
- * Tables (all under `lock`, touched only on the sampled path):
- *  - buckets: one per (stack, block size), as Go keys its memory profile
- *    buckets, holding raw sampled counts. Never freed, so records handed out
- *    by nprof__heap_snapshot() stay valid without the lock.
- *  - live slots: one per sampled block not yet freed, indexed from the
- *    block's header, so a free of a sampled block is O(1).
- * Their memory comes from mmap, never from malloc, because the hooks run
- * inside malloc.
+ * Buckets: one per (stack, size class), as Go keys its memory profile
+ * buckets, holding raw sampled counts. They are never freed, never move,
+ * and their counters are atomics, so the sampled path takes no lock: it
+ * finds its bucket in a hash table whose chains are only ever prepended
+ * to (published with release stores, read with acquire loads) and adds to
+ * the counters. Only the creation of a bucket takes `lock`. A profile reads
+ * the list of all buckets the same way: every sample recorded before the
+ * request is in it, without a flush. Each sampled block records its bucket
+ * and size in a header before the user pointer (malloc.c), or for
+ * over-aligned blocks in the out-of-band table below, so its free is two
+ * atomic additions.
+ *
+ * Bounds: at most MAX_BUCKETS buckets and MAX_BUCKET_BYTES of bucket memory
+ * (plus the fixed hash heads, 512 KiB). Past either, a sample goes to the
+ * overflow bucket of its size class, whose stack is the single frame
+ * nprof__heap_buckets_full, and is counted in overflow_samples: totals stay
+ * exact, only the attribution of the excess is lost.
+ *
+ * Memory comes from mmap (nprof__pages_alloc), never from malloc, because
+ * the hooks run inside malloc.
  */
 #include "internal.h"
 
@@ -30,7 +44,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include <time.h>
 
 _Thread_local int64_t nprof__t_heap_countdown
@@ -38,54 +51,77 @@ _Thread_local int64_t nprof__t_heap_countdown
 /* Whether this thread drew its first sampling interval yet. */
 static _Thread_local bool t_started __attribute__((tls_model("initial-exec")));
 
-uint64_t nprof__heap_secret;
-
 /* While heap sampling is off, a thread still looks at the rate every this
  * many bytes, so turning it on at run time takes effect everywhere. */
 #define OFF_RECHECK_BYTES (64 << 20)
 
+#define MAX_BUCKETS 65536
+#define MAX_BUCKET_BYTES ((size_t)16 << 20)
+#define HASH_HEADS 65536 /* fixed, so lock-free readers never see a resize */
+
 static atomic_long heap_rate = NPROF_DEFAULT_HEAP_RATE;
 static atomic_int heap_ready;
 
-typedef struct bucket {
-  struct bucket *next; /* hash chain */
+struct nprof__heap_bucket {
+  nprof__heap_bucket *next;  /* hash chain: set before publication */
+  nprof__heap_bucket *older; /* the list of all buckets, newest first */
   uint64_t hash;
-  size_t size;
+  size_t size; /* size class */
   int depth;
-  int64_t allocs, alloc_bytes, frees, free_bytes;
+  bool overflow;
+  _Atomic int64_t allocs, alloc_bytes, frees, free_bytes;
   uintptr_t pcs[];
-} bucket;
+};
 
-typedef struct live_slot {
-  void *ptr; /* NULL when the slot is free */
-  bucket *b; /* owning bucket; when free: next free index in `size` */
-  size_t size;
-} live_slot;
-
-/* A plain mutex: an adaptive one halved the cost of the pathological
- * sample-everything case (rate 1) but spun away CPU at the default rate
- * when the machine was oversubscribed (1.067 vs 1.034 of plain). */
+/* Held while a bucket is created or the out-of-band table changes; never
+ * while a stack is unwound. Taken across fork (fork_prepare). */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+/* Readers hold it (try, never wait) while they unwind; fork's prepare
+ * handler takes it for writing, so no thread is inside libunwind's own
+ * locks when the child is made. Writer-preferring: a waiting fork makes new
+ * samples skip their stack instead of starving the fork. */
+static pthread_rwlock_t gate =
+    PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+
+static _Atomic(nprof__heap_bucket *) *heads; /* HASH_HEADS, set once */
+static _Atomic(nprof__heap_bucket *) newest;
+static atomic_bool table_full;
 /* Guarded by lock. */
-static bucket **buckets_hash;
-static size_t buckets_hash_cap; /* power of two */
-static int64_t buckets_count;
 static nprof__arena arena;
-static live_slot *slots;
-static size_t slots_cap;
-static size_t slots_free_head = SIZE_MAX;
-static size_t slots_used; /* high-water index */
-static int64_t live_count;
-static int64_t samples_total;
+static int64_t nbuckets; /* not counting overflow buckets */
+static size_t bucket_bytes;
+
+static _Atomic int64_t buckets_published; /* overflow buckets included */
+static _Atomic int64_t samples_total, live_count, overflow_samples,
+    dropped_samples;
 
 static void fork_prepare(void)
 {
+  nprof__t_internal++; /* the locks below are never profiled */
+  pthread_rwlock_wrlock(&gate);
   pthread_mutex_lock(&lock);
 }
 
-static void fork_release(void)
+static void fork_parent(void)
 {
   pthread_mutex_unlock(&lock);
+  pthread_rwlock_unlock(&gate);
+  nprof__t_internal--;
+}
+
+/* The child's only thread holds both, but under a new thread id, which
+ * glibc's rwlock unlock would not recognise as the writer's: initialize
+ * them afresh instead (POSIX's advice for a fork child). */
+static void fork_child(void)
+{
+  pthread_mutex_init(&lock, NULL);
+  pthread_rwlockattr_t attr;
+  pthread_rwlockattr_init(&attr);
+  pthread_rwlockattr_setkind_np(&attr,
+                                PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  pthread_rwlock_init(&gate, &attr);
+  pthread_rwlockattr_destroy(&attr);
+  nprof__t_internal--;
 }
 
 void nprof__heap_init(void)
@@ -94,23 +130,9 @@ void nprof__heap_init(void)
   if (!atomic_compare_exchange_strong(&heap_ready, &expected, 1))
     return;
   nprof__t_internal++;
-  /* AT_RANDOM: 16 random bytes the kernel gives every process; reading
-   * them needs no syscall and no allocation. The top byte is forced on so a
-   * tag (pointer ^ secret, pointers being below 2^47) can never equal a glibc
-   * chunk size field. */
-  uint64_t s = 0x9e3779b97f4a7c15ULL;
-  const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
-  if (r) {
-    uint64_t a, b;
-    memcpy(&a, r, 8);
-    memcpy(&b, r + 8, 8);
-    s ^= a * 0xff51afd7ed558ccdULL ^ b;
-  }
-  nprof__heap_secret = s | 0xff00000000000000ULL;
-  /* A child forked while another thread held the lock would inherit it
-   * held forever; take it across fork instead. */
-  pthread_atfork(fork_prepare, fork_release, fork_release);
-
+  /* A child forked while another thread held a lock would inherit it held
+   * forever; take them across fork instead. */
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
   const char *env = getenv("NPROF_HEAP_RATE");
   if (env) {
     long v;
@@ -174,11 +196,36 @@ bool nprof__heap_should_sample(size_t size)
       sample = true;
     }
   } else {
+    /* Go redraws rather than carrying the overshoot over: the exponential
+     * has no memory, so either is exact. */
     nprof__t_heap_countdown = next_interval(rate);
     sample = true;
   }
   errno = saved;
   return sample;
+}
+
+bool nprof__heap_keep_shrunk(size_t old_size, size_t new_size)
+{
+  long rate = atomic_load_explicit(&heap_rate, memory_order_relaxed);
+  if (rate <= 1 || new_size >= old_size)
+    return true;
+  /* P(sampled | s') / P(sampled | s), with P(s) = 1 - exp(-s/rate):
+   * keeping that fraction leaves the shrunk block sampled with P(s'). */
+  double keep = expm1(-(double)new_size / (double)rate) /
+                expm1(-(double)old_size / (double)rate);
+  double u = (double)(nprof__rand() >> 11) * (1.0 / 9007199254740992.0);
+  return u < keep;
+}
+
+bool nprof__heap_gate_enter(void)
+{
+  return pthread_rwlock_tryrdlock(&gate) == 0;
+}
+
+void nprof__heap_gate_leave(void)
+{
+  pthread_rwlock_unlock(&gate);
 }
 
 static uint64_t hash_stack(const uintptr_t *pcs, int depth, size_t size)
@@ -192,29 +239,6 @@ static uint64_t hash_stack(const uintptr_t *pcs, int depth, size_t size)
   return h;
 }
 
-/* Called with lock. */
-static int hash_grow(void)
-{
-  size_t cap = buckets_hash_cap ? buckets_hash_cap * 2 : 4096;
-  bucket **t = nprof__pages_alloc(cap * sizeof(*t));
-  if (!t)
-    return -1;
-  for (size_t i = 0; i < buckets_hash_cap; i++) {
-    bucket *b = buckets_hash[i];
-    while (b) {
-      bucket *next = b->next;
-      size_t j = b->hash & (cap - 1);
-      b->next = t[j];
-      t[j] = b;
-      b = next;
-    }
-  }
-  nprof__pages_free(buckets_hash, buckets_hash_cap * sizeof(*buckets_hash));
-  buckets_hash = t;
-  buckets_hash_cap = cap;
-  return 0;
-}
-
 /* Buckets are keyed by stack and size class, four classes per doubling:
  * keying by exact size (as Go does with its size classes) would make a
  * bucket per sample for variable-sized allocations; within a class sizes
@@ -226,165 +250,325 @@ static size_t size_class(size_t size)
     return (size + 15) & ~(size_t)15;
   int shift = 63 - __builtin_clzll((unsigned long long)size - 1) - 2;
   size_t step = (size_t)1 << shift;
-  return (size + step - 1) & ~(step - 1);
+  size_t c = (size + step - 1) & ~(step - 1);
+  return c ? c : SIZE_MAX; /* sizes near SIZE_MAX round to 0 */
 }
 
-/* Called with lock. */
-static bucket *bucket_get(const uintptr_t *pcs, int depth, size_t size)
+/* Lock-free: a chain only ever gains buckets at its head. */
+static nprof__heap_bucket *bucket_find(uint64_t h, const uintptr_t *pcs,
+                                       int depth, size_t cls)
 {
-  size = size_class(size);
-  uint64_t h = hash_stack(pcs, depth, size);
-  if (buckets_hash_cap) {
-    for (bucket *b = buckets_hash[h & (buckets_hash_cap - 1)]; b; b = b->next)
-      if (b->hash == h && b->size == size && b->depth == depth &&
-          memcmp(b->pcs, pcs, (size_t)depth * sizeof(*pcs)) == 0)
-        return b;
-  }
-  if ((size_t)buckets_count >= buckets_hash_cap / 2 && hash_grow() != 0)
+  _Atomic(nprof__heap_bucket *) *t =
+      atomic_load_explicit(&heads, memory_order_acquire);
+  if (!t)
     return NULL;
-  bucket *b =
-      nprof__arena_alloc(&arena, sizeof(*b) + (size_t)depth * sizeof(*pcs));
+  nprof__heap_bucket *b =
+      atomic_load_explicit(&t[h & (HASH_HEADS - 1)], memory_order_acquire);
+  for (; b; b = b->next)
+    if (b->hash == h && b->size == cls && b->depth == depth &&
+        memcmp(b->pcs, pcs, (size_t)depth * sizeof(*pcs)) == 0)
+      return b;
+  return NULL;
+}
+
+/* The single frame of the overflow buckets' stack: a profile shows the
+ * samples that found the table full under this name. Never called. */
+void nprof__heap_buckets_full(void);
+__attribute__((noinline, used)) void nprof__heap_buckets_full(void)
+{
+  nprof__log("nprof__heap_buckets_full is a marker, not to be called");
+}
+
+/* Called with lock. Creates and publishes a bucket; NULL when out of
+ * memory. Overflow buckets are exempt from the caps (one per size class:
+ * a few hundred at most). */
+static nprof__heap_bucket *bucket_new(uint64_t h, const uintptr_t *pcs,
+                                      int depth, size_t cls, bool overflow)
+{
+  if (!heads) {
+    _Atomic(nprof__heap_bucket *) *t =
+        nprof__pages_alloc(HASH_HEADS * sizeof(*t));
+    if (!t)
+      return NULL;
+    atomic_store_explicit(&heads, t, memory_order_release);
+  }
+  size_t n = sizeof(nprof__heap_bucket) + (size_t)depth * sizeof(*pcs);
+  nprof__heap_bucket *b = nprof__arena_alloc(&arena, n);
   if (!b)
     return NULL;
   memset(b, 0, sizeof(*b));
   b->hash = h;
-  b->size = size;
+  b->size = cls;
   b->depth = depth;
+  b->overflow = overflow;
   memcpy(b->pcs, pcs, (size_t)depth * sizeof(*pcs));
-  size_t j = h & (buckets_hash_cap - 1);
-  b->next = buckets_hash[j];
-  buckets_hash[j] = b;
-  buckets_count++;
+  _Atomic(nprof__heap_bucket *) *head = &heads[h & (HASH_HEADS - 1)];
+  b->next = atomic_load_explicit(head, memory_order_relaxed);
+  b->older = atomic_load_explicit(&newest, memory_order_relaxed);
+  /* Release: a reader that finds b sees it filled in. */
+  atomic_store_explicit(head, b, memory_order_release);
+  atomic_store_explicit(&newest, b, memory_order_release);
+  atomic_fetch_add_explicit(&buckets_published, 1, memory_order_relaxed);
+  if (!overflow) {
+    nbuckets++;
+    bucket_bytes += n;
+    if (nbuckets >= MAX_BUCKETS ||
+        bucket_bytes + sizeof(*b) + NPROF_MAX_DEPTH * sizeof(*pcs) >
+            MAX_BUCKET_BYTES)
+      atomic_store(&table_full, true);
+  }
   return b;
 }
 
-/* Called with lock. Returns a free slot index or SIZE_MAX. */
-static size_t slot_take(void)
+static nprof__heap_bucket *overflow_bucket(size_t cls)
 {
-  if (slots_free_head != SIZE_MAX) {
-    size_t i = slots_free_head;
-    slots_free_head = slots[i].size;
-    return i;
-  }
-  if (slots_used == slots_cap) {
-    size_t cap = slots_cap ? slots_cap * 2 : 16384;
-    if (cap > UINT32_MAX)
-      return SIZE_MAX;
-    live_slot *t = nprof__pages_alloc(cap * sizeof(*t));
-    if (!t)
-      return SIZE_MAX;
-    if (slots)
-      memcpy(t, slots, slots_cap * sizeof(*t));
-    nprof__pages_free(slots, slots_cap * sizeof(*slots));
-    slots = t;
-    slots_cap = cap;
-  }
-  return slots_used++;
+  const uintptr_t pc = (uintptr_t)nprof__heap_buckets_full;
+  uint64_t h = hash_stack(&pc, 1, cls);
+  nprof__heap_bucket *b = bucket_find(h, &pc, 1, cls);
+  if (b)
+    return b;
+  pthread_mutex_lock(&lock);
+  b = bucket_find(h, &pc, 1, cls);
+  if (!b)
+    b = bucket_new(h, &pc, 1, cls, true);
+  pthread_mutex_unlock(&lock);
+  return b;
 }
 
-int64_t nprof__heap_record_alloc(void *p, size_t size, const uintptr_t *pcs,
-                                 int depth)
+nprof__heap_bucket *nprof__heap_bucket_get(const uintptr_t *pcs, int depth,
+                                           size_t size)
 {
-  int64_t result = -1;
-  pthread_mutex_lock(&lock);
-  bucket *b = bucket_get(pcs, depth, size);
+  size_t cls = size_class(size);
+  uint64_t h = hash_stack(pcs, depth, cls);
+  nprof__heap_bucket *b = bucket_find(h, pcs, depth, cls);
+  if (nprof__likely(b != NULL))
+    return b;
+  if (!atomic_load_explicit(&table_full, memory_order_relaxed)) {
+    pthread_mutex_lock(&lock);
+    b = bucket_find(h, pcs, depth, cls); /* another thread may have won */
+    if (!b && !atomic_load(&table_full))
+      b = bucket_new(h, pcs, depth, cls, false);
+    pthread_mutex_unlock(&lock);
+    if (b)
+      return b;
+  }
+  b = overflow_bucket(cls);
   if (!b)
-    goto out;
-  size_t i = slot_take();
-  if (i == SIZE_MAX)
-    goto out;
-  slots[i].ptr = p;
-  slots[i].b = b;
-  slots[i].size = size;
-  b->allocs++;
-  b->alloc_bytes += (int64_t)size;
-  live_count++;
-  samples_total++;
-  result = (int64_t)i;
+    atomic_fetch_add_explicit(&dropped_samples, 1, memory_order_relaxed);
+  return b;
+}
+
+void nprof__heap_record_alloc(nprof__heap_bucket *b, size_t size)
+{
+  atomic_fetch_add_explicit(&b->allocs, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&b->alloc_bytes, (int64_t)size,
+                            memory_order_relaxed);
+  atomic_fetch_add_explicit(&samples_total, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&live_count, 1, memory_order_relaxed);
+  if (b->overflow)
+    atomic_fetch_add_explicit(&overflow_samples, 1, memory_order_relaxed);
+}
+
+/* Release on the free counters, acquire where the snapshot reads them:
+ * a snapshot that sees a free also sees the block's allocation. */
+void nprof__heap_record_free(nprof__heap_bucket *b, size_t size)
+{
+  atomic_fetch_add_explicit(&b->frees, 1, memory_order_release);
+  atomic_fetch_add_explicit(&b->free_bytes, (int64_t)size,
+                            memory_order_release);
+  atomic_fetch_sub_explicit(&live_count, 1, memory_order_relaxed);
+}
+
+nprof__heap_bucket *nprof__heap_record_resize(nprof__heap_bucket *b,
+                                              size_t old_size, size_t new_size)
+{
+  nprof__heap_bucket *nb = b;
+  size_t cls = size_class(new_size);
+  if (cls != b->size) {
+    nb = b->overflow ? overflow_bucket(cls)
+                     : nprof__heap_bucket_get(b->pcs, b->depth, new_size);
+    if (!nb)
+      nb = b;
+  }
+  /* The allocs profile counts a realloc as a new block of the new size
+   * (as Go counts every array an append allocates) and the old one freed;
+   * the new one first, so that a snapshot never sees the block gone. */
+  atomic_fetch_add_explicit(&nb->allocs, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&nb->alloc_bytes, (int64_t)new_size,
+                            memory_order_relaxed);
+  atomic_fetch_add_explicit(&b->frees, 1, memory_order_release);
+  atomic_fetch_add_explicit(&b->free_bytes, (int64_t)old_size,
+                            memory_order_release);
+  return nb;
+}
+
+/* ---- the out-of-band table: sampled blocks with no room for a header ---- */
+
+/* Open addressing on the user pointer, under `lock`. free() asks it only
+ * for page-aligned pointers, and first asks the filter: per hash cell, how
+ * many live entries there are, read without the lock. An insert happens
+ * before the block is handed out, so the free of that block sees it. */
+#define OOB_FILTER 4096
+#define OOB_TOMB ((uintptr_t)1)
+
+typedef struct oob_entry {
+  uintptr_t ptr; /* 0: empty, OOB_TOMB: deleted */
+  nprof__heap_bucket *b;
+  size_t size;
+} oob_entry;
+
+static _Atomic uint32_t oob_filter[OOB_FILTER];
+/* Guarded by lock. */
+static oob_entry *oob;
+static size_t oob_cap;            /* power of two */
+static size_t oob_live, oob_used; /* used: live + tombstones */
+
+static size_t oob_hash(uintptr_t p)
+{
+  return (size_t)((p >> 12) * 0x9e3779b97f4a7c15ULL >> 20);
+}
+
+static size_t oob_slot(uintptr_t p)
+{
+  size_t i = oob_hash(p) & (oob_cap - 1);
+  while (oob[i].ptr != 0 && oob[i].ptr != p)
+    i = (i + 1) & (oob_cap - 1);
+  return i;
+}
+
+/* Called with lock. Rehashes into a table of `cap` slots. */
+static int oob_rehash(size_t cap)
+{
+  oob_entry *t = nprof__pages_alloc(cap * sizeof(*t));
+  if (!t)
+    return NPROF_ENOMEM;
+  oob_entry *old = oob;
+  size_t old_cap = oob_cap;
+  oob = t;
+  oob_cap = cap;
+  oob_used = oob_live;
+  for (size_t i = 0; i < old_cap; i++)
+    if (old[i].ptr > OOB_TOMB)
+      oob[oob_slot(old[i].ptr)] = old[i];
+  nprof__pages_free(old, old_cap * sizeof(*old));
+  return 0;
+}
+
+int nprof__heap_oob_add(void *p, nprof__heap_bucket *b, size_t size)
+{
+  int result = 0;
+  pthread_mutex_lock(&lock);
+  if ((oob_used + 1) * 4 > oob_cap * 3) {
+    size_t cap = oob_cap ? oob_cap : 256;
+    while ((oob_live + 1) * 2 > cap)
+      cap *= 2;
+    result = oob_rehash(cap);
+    if (result != 0)
+      goto out;
+  }
+  uintptr_t key = (uintptr_t)p;
+  size_t i = oob_hash(key) & (oob_cap - 1);
+  while (oob[i].ptr > OOB_TOMB) /* p is not in: the block is new */
+    i = (i + 1) & (oob_cap - 1);
+  if (oob[i].ptr == 0)
+    oob_used++;
+  oob[i] = (oob_entry){.ptr = key, .b = b, .size = size};
+  oob_live++;
+  atomic_fetch_add_explicit(&oob_filter[oob_hash(key) % OOB_FILTER], 1,
+                            memory_order_relaxed);
 out:
   pthread_mutex_unlock(&lock);
   return result;
 }
 
-/* Called with lock. The slot of `p` when `p` is a live sampled block. */
-static live_slot *slot_of(const void *p)
+/* Called with lock. The entry of p, or NULL. */
+static oob_entry *oob_lookup(uintptr_t p)
 {
-  uint32_t i = nprof__heap_header_of(p)->slot;
-  if (i >= slots_used || slots[i].ptr != p)
+  if (!oob_cap)
     return NULL;
-  return &slots[i];
+  size_t i = oob_hash(p) & (oob_cap - 1);
+  while (oob[i].ptr != 0) {
+    if (oob[i].ptr == p)
+      return &oob[i];
+    i = (i + 1) & (oob_cap - 1);
+  }
+  return NULL;
 }
 
-bool nprof__heap_record_free(void *p, size_t *size)
+static bool oob_maybe(const void *p)
 {
+  return atomic_load_explicit(&oob_filter[oob_hash((uintptr_t)p) % OOB_FILTER],
+                              memory_order_relaxed) != 0;
+}
+
+bool nprof__heap_oob_find(const void *p, nprof__heap_bucket **b, size_t *size)
+{
+  if (!oob_maybe(p))
+    return false;
   pthread_mutex_lock(&lock);
-  live_slot *s = slot_of(p);
-  if (s) {
-    *size = s->size;
-    s->b->frees++;
-    s->b->free_bytes += (int64_t)s->size;
-    s->ptr = NULL;
-    s->b = NULL;
-    s->size = slots_free_head;
-    slots_free_head = (size_t)(s - slots);
-    live_count--;
+  oob_entry *e = oob_lookup((uintptr_t)p);
+  if (e) {
+    *b = e->b;
+    *size = e->size;
   }
   pthread_mutex_unlock(&lock);
-  return s != NULL;
+  return e != NULL;
 }
 
-bool nprof__heap_sampled_size(const void *p, size_t *size)
+bool nprof__heap_oob_take(const void *p, nprof__heap_bucket **b, size_t *size)
 {
+  if (!oob_maybe(p))
+    return false;
   pthread_mutex_lock(&lock);
-  live_slot *s = slot_of(p);
-  if (s)
-    *size = s->size;
+  oob_entry *e = oob_lookup((uintptr_t)p);
+  if (e) {
+    *b = e->b;
+    *size = e->size;
+    e->ptr = OOB_TOMB;
+    oob_live--;
+    atomic_fetch_sub_explicit(&oob_filter[oob_hash((uintptr_t)p) % OOB_FILTER],
+                              1, memory_order_relaxed);
+  }
   pthread_mutex_unlock(&lock);
-  return s != NULL;
+  return e != NULL;
 }
+
+/* ---- reading ---- */
 
 long nprof__heap_snapshot(nprof__heap_record **out)
 {
   nprof__t_internal++;
   long result;
-  nprof__heap_record *recs = NULL;
-  size_t cap = 0;
-  /* Allocate outside the lock (malloc may sample and need it); retry if
-   * buckets appeared meanwhile. */
-  for (;;) {
-    pthread_mutex_lock(&lock);
-    size_t n = (size_t)buckets_count;
-    if (recs && n <= cap) { /* never NULL, even when empty */
-      size_t k = 0;
-      for (size_t i = 0; i < buckets_hash_cap; i++)
-        for (bucket *b = buckets_hash[i]; b; b = b->next) {
-          recs[k].id = b;
-          recs[k].pcs = b->pcs;
-          recs[k].depth = b->depth;
-          recs[k].size = b->size;
-          recs[k].allocs = b->allocs;
-          recs[k].alloc_bytes = b->alloc_bytes;
-          recs[k].frees = b->frees;
-          recs[k].free_bytes = b->free_bytes;
-          k++;
-        }
-      pthread_mutex_unlock(&lock);
-      result = (long)k;
-      break;
-    }
-    pthread_mutex_unlock(&lock);
-    free(recs);
-    cap = n + 64;
-    recs = malloc(cap * sizeof(*recs));
-    if (!recs) {
-      result = NPROF_ENOMEM;
-      break;
-    }
+  /* Buckets newer than `first` are left out: the walk is consistent. */
+  nprof__heap_bucket *first =
+      atomic_load_explicit(&newest, memory_order_acquire);
+  size_t n = 0;
+  for (nprof__heap_bucket *b = first; b; b = b->older)
+    n++;
+  /* Never NULL, even when empty. */
+  nprof__heap_record *recs = malloc((n ? n : 1) * sizeof(*recs));
+  if (!recs) {
+    result = NPROF_ENOMEM;
+    goto out;
   }
-  if (result >= 0)
-    *out = recs;
-  else
-    free(recs);
+  size_t k = 0;
+  for (nprof__heap_bucket *b = first; b; b = b->older, k++) {
+    nprof__heap_record *r = &recs[k];
+    r->id = b;
+    r->pcs = b->pcs;
+    r->depth = b->depth;
+    r->size = b->size;
+    /* frees before allocs: a block freed meanwhile is never counted freed
+     * and not allocated (in use going negative). */
+    r->frees = atomic_load_explicit(&b->frees, memory_order_acquire);
+    r->free_bytes = atomic_load_explicit(&b->free_bytes, memory_order_acquire);
+    r->allocs = atomic_load_explicit(&b->allocs, memory_order_relaxed);
+    r->alloc_bytes =
+        atomic_load_explicit(&b->alloc_bytes, memory_order_relaxed);
+  }
+  *out = recs;
+  result = (long)k;
+out:
   nprof__t_internal--;
   return result;
 }
@@ -409,6 +593,11 @@ void nprof__heap_stats_get(nprof__heap_stats *st)
 {
   memset(st, 0, sizeof(*st));
   st->rate = nprof__heap_rate_get();
+  st->samples = atomic_load(&samples_total);
+  st->live_samples = atomic_load(&live_count);
+  st->buckets = atomic_load(&buckets_published);
+  st->overflow_samples = atomic_load(&overflow_samples);
+  st->dropped_samples = atomic_load(&dropped_samples);
   nprof__heap_record *recs;
   long n = nprof__heap_snapshot(&recs);
   if (n < 0)
@@ -427,9 +616,4 @@ void nprof__heap_stats_get(nprof__heap_stats *st)
   nprof__t_internal++;
   free(recs);
   nprof__t_internal--;
-  pthread_mutex_lock(&lock);
-  st->samples = samples_total;
-  st->live_samples = live_count;
-  st->buckets = buckets_count;
-  pthread_mutex_unlock(&lock);
 }

@@ -107,42 +107,82 @@ int nprof__stack_capture_signal(uintptr_t *pcs, int max, void *ucontext);
 extern _Thread_local int64_t nprof__t_heap_countdown
     __attribute__((tls_model("initial-exec")));
 
-/* Slow path, taken when an allocation of `size` exhausts the countdown:
+/* The allocation fast path: counts `size` bytes against the countdown and
+ * says whether it ran out (then nprof__heap_should_sample decides). One
+ * subtraction and a sign test; unsigned arithmetic, so a huge size (which
+ * glibc refuses anyway) cannot overflow. */
+static inline __attribute__((always_inline)) bool nprof__heap_count(size_t size)
+{
+  uint64_t c = (uint64_t)nprof__t_heap_countdown - size;
+  nprof__t_heap_countdown = (int64_t)c;
+  return nprof__unlikely((int64_t)c < 0);
+}
+
+/* Slow path, taken when an allocation of `size` ran the countdown out:
  * decides whether this allocation is sampled and rearms the countdown. */
 bool nprof__heap_should_sample(size_t size);
 
-/* Header placed just before a sampled block. The tag is the pointer XOR a
- * per-process secret; on an ordinary glibc chunk the same 8 bytes hold the
- * chunk's size field, so a match there is vanishingly rare and is confirmed
- * against the live-sample table before it is trusted. */
+/* A sampled block shrunk from old_size to new_size stays sampled with the
+ * probability that keeps it sampled as a block of new_size would be
+ * (heap.c); false means: un-sample it. */
+bool nprof__heap_keep_shrunk(size_t old_size, size_t new_size);
+
+/* Brackets the stack capture of a sample. enter returns false while a fork
+ * is being prepared: the sample is then skipped (no stack), so the child
+ * never inherits a thread stopped inside the unwinder. */
+bool nprof__heap_gate_enter(void);
+void nprof__heap_gate_leave(void);
+
+/* One (stack, size class) of the heap profile; never freed. Opaque. */
+typedef struct nprof__heap_bucket nprof__heap_bucket;
+
+/* The header malloc.c places just before a sampled block's user pointer.
+ * The tag is a constant whose top bit is set: on an unsampled glibc block
+ * the same 8 bytes hold the chunk's size field, which never has it, so a
+ * tag match means sampled and free needs no lookup. 32 bytes keeps
+ * malloc's 16-byte alignment. */
+#define NPROF_HEAP_TAG ((uint64_t)(int64_t)INT32_C(-0x61c88647))
 typedef struct nprof__heap_header {
-  uint32_t slot;   /* index in the live-sample table */
-  uint32_t offset; /* bytes from the glibc block's start to the user pointer */
-  uint64_t tag;    /* nprof__heap_tag(user pointer) */
+  nprof__heap_bucket *bucket;
+  size_t size;     /* as requested (what malloc_usable_size reports) */
+  uint64_t offset; /* bytes from glibc's block to the user pointer */
+  uint64_t tag;    /* NPROF_HEAP_TAG; 0 once freed */
 } nprof__heap_header;
 
-extern uint64_t nprof__heap_secret;
-static inline uint64_t nprof__heap_tag(const void *p)
-{
-  return (uint64_t)(uintptr_t)p ^ nprof__heap_secret;
-}
 static inline nprof__heap_header *nprof__heap_header_of(const void *p)
 {
   return (nprof__heap_header *)p - 1;
 }
 
-/* Records a sampled block (user pointer `p`, requested `size`) allocated at
- * `pcs`. Returns the slot index, or -1 when the tables cannot grow (the
- * caller then serves the allocation unsampled). */
-int64_t nprof__heap_record_alloc(void *p, size_t size, const uintptr_t *pcs,
-                                 int depth);
-/* Confirms that `p`, whose header tag matched, is a live sampled block and
- * records its free. Returns true and sets *size when it was. */
-bool nprof__heap_record_free(void *p, size_t *size);
-/* The requested size of a live sampled block, or false if `p` is not one. */
-bool nprof__heap_sampled_size(const void *p, size_t *size);
+/* The bucket of a new sample of `size` bytes allocated at `pcs`: found
+ * without a lock, created under one. When the table is full, the overflow
+ * bucket of its size class. NULL only when out of memory (the caller then
+ * serves the block unsampled; counted in dropped_samples). */
+nprof__heap_bucket *nprof__heap_bucket_get(const uintptr_t *pcs, int depth,
+                                           size_t size);
+/* Counts a sampled block in its bucket, or its free. Lock-free, any
+ * thread, any time after nprof__heap_bucket_get. */
+void nprof__heap_record_alloc(nprof__heap_bucket *b, size_t size);
+void nprof__heap_record_free(nprof__heap_bucket *b, size_t size);
+/* A sampled block resized in place: counted as freed at old_size and
+ * allocated at new_size, in the bucket of the same stack and the new size
+ * class, which it returns (b itself when that cannot be had). */
+nprof__heap_bucket *nprof__heap_record_resize(nprof__heap_bucket *b,
+                                              size_t old_size, size_t new_size);
 
-/* Sets up the secret and fork handlers once; idempotent and cheap. */
+/* Over-aligned sampled blocks (alignment >= NPROF_HEAP_OOB_ALIGN) get no
+ * header, which would cost an alignment's worth of padding: their record
+ * is kept out of band, in a table keyed by the (page-aligned) pointer.
+ * add returns 0 or NPROF_ENOMEM; find and take return whether p is one
+ * (take also removes it). find and take cost one relaxed load when p is
+ * not in the table. */
+#define NPROF_HEAP_OOB_ALIGN 4096
+int nprof__heap_oob_add(void *p, nprof__heap_bucket *b, size_t size);
+bool nprof__heap_oob_find(const void *p, nprof__heap_bucket **b, size_t *size);
+bool nprof__heap_oob_take(const void *p, nprof__heap_bucket **b, size_t *size);
+
+/* Registers the fork handlers and reads NPROF_HEAP_RATE once; idempotent
+ * and cheap. */
 void nprof__heap_init(void);
 int nprof__heap_rate_set(long rate);
 long nprof__heap_rate_get(void);
@@ -157,8 +197,9 @@ typedef struct nprof__heap_record {
   int64_t allocs, alloc_bytes, frees, free_bytes;
 } nprof__heap_record;
 
-/* Copies every record out (malloc'd array owned by the caller). Returns the
- * count, or NPROF_ENOMEM. */
+/* Copies every record out (malloc'd array owned by the caller): every
+ * sample recorded before the call is in it. Takes no heap lock. Returns
+ * the count, or NPROF_ENOMEM. */
 long nprof__heap_snapshot(nprof__heap_record **out);
 
 /* Go's scaleHeapSample: turns sampled (count, bytes) into unbiased
@@ -168,15 +209,22 @@ void nprof__heap_unsample(int64_t count, int64_t bytes, long rate,
 
 typedef struct nprof__heap_stats {
   long rate;
-  int64_t samples;      /* sampled allocations recorded */
-  int64_t live_samples; /* sampled blocks not yet freed */
-  int64_t buckets;
-  int64_t inuse_objects; /* unsampled estimates */
+  int64_t samples;          /* sampled allocations recorded */
+  int64_t live_samples;     /* sampled blocks not yet freed */
+  int64_t buckets;          /* overflow buckets included */
+  int64_t overflow_samples; /* samples that found the bucket table full */
+  int64_t dropped_samples;  /* samples not recorded: out of memory */
+  int64_t inuse_objects;    /* unsampled estimates */
   int64_t inuse_bytes;
   int64_t alloc_objects;
   int64_t alloc_bytes;
 } nprof__heap_stats;
 void nprof__heap_stats_get(nprof__heap_stats *st);
+
+/* ---- malloc.c: the interposed malloc family ---- */
+
+/* Whether p is a live sampled block, and its requested size. */
+bool nprof__malloc_sampled(const void *p, size_t *size);
 
 /* ---- symbolize.c: addresses to names (libdw from elfutils) ---- */
 

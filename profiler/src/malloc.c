@@ -1,15 +1,29 @@
 /*
- * The interposed malloc family. Every call goes to glibc's __libc_* entry
- * points; a sampled allocation additionally gets a 16-byte header in front
- * of the user's block and a record in heap.c's tables.
+ * The interposed malloc family. Every call goes to glibc's own entry points
+ * (__libc_*, and malloc_usable_size from libc's handle); a sampled
+ * allocation additionally gets a record: a 32-byte header in front of the
+ * user's block, or for blocks aligned to NPROF_HEAP_OOB_ALIGN or more, an
+ * entry in heap.c's out-of-band table (a header there would cost an
+ * alignment's worth of padding: 2 MiB-aligned blocks would map 6 MiB).
  *
- * Fast paths (the vast majority of calls):
- *  - allocation: subtract the size from a thread-local countdown
- *    (initial-exec TLS) and compare; no lock, no call.
- *  - free: compare the 8 bytes before the pointer with pointer ^ secret. On a
- *    glibc chunk those bytes are the chunk's size field, which cannot equal
- *    the tag (the tag's top byte is never 0), so unsampled frees take no lock
- *    and no hash lookup. A match is still confirmed against the live table.
+ * Fast paths (the vast majority of calls), as compiled on x86-64:
+ *  - malloc: subtract the size from a thread-local countdown (initial-exec
+ *    TLS) and test the sign, then a tail jump into glibc: 4 instructions.
+ *  - free: one test of the pointer's low 12 bits (NULL and page-aligned
+ *    pointers go out of line), one compare of the 8 bytes before it with
+ *    NPROF_HEAP_TAG, then a tail jump: 5 instructions, no lock, no lookup.
+ *    On an unsampled glibc block those 8 bytes are the chunk's size
+ *    field, which never equals the tag (its top bit is never set).
+ *    Over-aligned sampled blocks are page-aligned, so the out-of-line path
+ *    is where their table is consulted, and only when its filter says the
+ *    pointer may be there.
+ *
+ * realloc of a sampled block resizes glibc's block in place
+ * (__libc_realloc on the raw block, header kept) and moves the record to
+ * the bucket of the new size: no copy of our own, no new stack. Growth by
+ * d bytes counts d toward the next sample, so an unsampled growing buffer
+ * is sampled once its added bytes reach a sampling point, and a sampled
+ * one is never sampled again (heap.c's top comment has the maths).
  *
  * errno: glibc sets ENOMEM on failure; nothing here clobbers errno otherwise
  * (libuv and others rely on free() keeping it).
@@ -19,9 +33,10 @@
 #include "internal.h"
 
 #include <dlfcn.h>
+#include <errno.h>
+#include <gnu/lib-names.h>
 #include <malloc.h>
 #include <stdlib.h>
-#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -36,7 +51,7 @@ extern void __libc_free(void *p);
 /* glibc's malloc alignment on x86_64 and aarch64. */
 #define MALLOC_ALIGN 16
 
-_Static_assert(sizeof(nprof__heap_header) == MALLOC_ALIGN,
+_Static_assert(HEADER_SIZE % MALLOC_ALIGN == 0,
                "the header must keep malloc's alignment");
 
 /* Frames between the application's call and nprof__stack_capture()'s
@@ -53,15 +68,66 @@ static inline __attribute__((always_inline)) void *keep_frame(void *p)
   return p;
 }
 
-static size_t (*real_usable_size)(void *);
+/* ---- glibc's malloc_usable_size ---- */
+
+/* glibc exports no __libc_ name for it. dlsym(RTLD_NEXT) would find the
+ * next definition in the global search order, which with another
+ * allocator loaded (jemalloc, tcmalloc) is that allocator's, run on
+ * glibc's blocks. libc's own handle searches libc and its dependencies
+ * only: the same glibc the __libc_* calls reach. */
+typedef size_t (*usable_fn)(void *);
+static _Atomic(usable_fn) libc_usable;
+/* Set while this thread resolves: dlopen may call realloc, which must not
+ * start another dlopen inside the first. */
+static _Thread_local bool t_resolving
+    __attribute__((tls_model("initial-exec")));
+
+static usable_fn resolve_usable(void)
+{
+  if (t_resolving)
+    return NULL;
+  t_resolving = true;
+  nprof__t_internal++;
+  usable_fn fn = NULL;
+  void *libc = dlopen(LIBC_SO, RTLD_LAZY | RTLD_NOLOAD);
+  if (libc)
+    fn = (usable_fn)dlsym(libc, "malloc_usable_size");
+  nprof__t_internal--;
+  t_resolving = false;
+  if (fn)
+    atomic_store_explicit(&libc_usable, fn, memory_order_relaxed);
+  return fn;
+}
+
+__attribute__((constructor(101))) static void malloc_init(void)
+{
+  resolve_usable();
+}
+
+static size_t glibc_usable_size(void *p)
+{
+  usable_fn fn = atomic_load_explicit(&libc_usable, memory_order_relaxed);
+  if (nprof__unlikely(!fn) && !(fn = resolve_usable()))
+    return 0;
+  return fn(p);
+}
+
+/* ---- placing sampled blocks ---- */
 
 static inline __attribute__((always_inline)) bool take_sample(size_t size)
 {
-  if (nprof__likely(size < (uint64_t)nprof__t_heap_countdown)) {
-    nprof__t_heap_countdown -= (int64_t)size;
-    return false;
-  }
-  return nprof__heap_should_sample(size);
+  return nprof__heap_count(size) && nprof__heap_should_sample(size);
+}
+
+static inline bool tagged(const void *p)
+{
+  return nprof__heap_header_of(p)->tag == NPROF_HEAP_TAG;
+}
+
+/* NULL and page-aligned pointers: the only ones that may be out of band. */
+static inline bool page_aligned(const void *p)
+{
+  return ((uintptr_t)p & (NPROF_HEAP_OOB_ALIGN - 1)) == 0;
 }
 
 static void *plain_alloc(size_t size, size_t align, bool zero)
@@ -75,91 +141,131 @@ static void *plain_alloc(size_t size, size_t align, bool zero)
   return zero ? __libc_calloc(1, size) : __libc_malloc(size);
 }
 
+/* Allocates `size` bytes aligned to `align` (0 or a power of two) with a
+ * header naming bucket `b`. NULL with errno ENOMEM on failure. */
+static void *alloc_with_header(size_t size, size_t align, bool zero,
+                               nprof__heap_bucket *b)
+{
+  size_t off = align > HEADER_SIZE ? align : HEADER_SIZE;
+  if (size > SIZE_MAX - off) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  char *raw = plain_alloc(size + off, align, zero);
+  if (!raw)
+    return NULL;
+  char *p = raw + off;
+  nprof__heap_header *h = nprof__heap_header_of(p);
+  h->bucket = b;
+  h->size = size;
+  h->offset = off;
+  h->tag = NPROF_HEAP_TAG;
+  return p;
+}
+
 /* Allocates a sampled block of `size` bytes aligned to `align` (a power of
- * two) and records the caller's stack. Falls back to a plain allocation when
- * the tables cannot grow. */
+ * two, or 0) and records the caller's stack. Falls back to a plain
+ * allocation when there is no stack or no bucket. */
 static __attribute__((noinline)) void *sampled_alloc(size_t size, size_t align,
                                                      bool zero)
 {
   uintptr_t pcs[NPROF_MAX_DEPTH];
   nprof__t_internal++;
-  int depth = nprof__stack_capture(pcs, NPROF_MAX_DEPTH, HOOK_FRAMES);
-  size_t off = align > HEADER_SIZE ? align : HEADER_SIZE;
-  char *raw = NULL;
-  if (size <= SIZE_MAX - off)
-    raw = plain_alloc(size + off, align, zero);
-  else
-    errno = ENOMEM;
+  nprof__heap_bucket *b = NULL;
+  if (nprof__heap_gate_enter()) {
+    int depth = nprof__stack_capture(pcs, NPROF_MAX_DEPTH, HOOK_FRAMES);
+    nprof__heap_gate_leave();
+    b = nprof__heap_bucket_get(pcs, depth, size);
+  }
   void *p = NULL;
-  if (raw) {
-    p = raw + off;
-    int64_t slot = nprof__heap_record_alloc(p, size, pcs, depth);
-    if (slot >= 0) {
-      nprof__heap_header *h = nprof__heap_header_of(p);
-      h->slot = (uint32_t)slot;
-      h->offset = (uint32_t)off;
-      h->tag = nprof__heap_tag(p);
-    } else {
-      __libc_free(raw);
-      p = plain_alloc(size, align, zero);
+  if (!b) {
+    p = plain_alloc(size, align, zero);
+  } else if (align >= NPROF_HEAP_OOB_ALIGN) {
+    p = __libc_memalign(align, size);
+    if (p && nprof__heap_oob_add(p, b, size) != 0) {
+      __libc_free(p); /* no room in the table: the header way instead */
+      p = alloc_with_header(size, align, zero, b);
+    } else if (p && zero) {
+      memset(p, 0, size);
     }
+    if (p)
+      nprof__heap_record_alloc(b, size);
+  } else {
+    p = alloc_with_header(size, align, zero, b);
+    if (p)
+      nprof__heap_record_alloc(b, size);
   }
   nprof__t_internal--;
   return p;
 }
 
-static inline __attribute__((always_inline)) bool maybe_sampled(const void *p)
-{
-  return nprof__unlikely(nprof__heap_header_of(p)->tag == nprof__heap_tag(p));
-}
+/* ---- freeing ---- */
 
-static void sampled_free(void *p)
+static __attribute__((noinline)) void free_tagged(void *p)
 {
   int saved = errno;
-  size_t size;
-  if (nprof__heap_record_free(p, &size)) {
-    nprof__heap_header *h = nprof__heap_header_of(p);
-    uint32_t off = h->offset;
-    h->tag = 0; /* a later double free must not look sampled */
-    __libc_free((char *)p - off);
-  } else {
-    __libc_free(p);
-  }
+  nprof__heap_header *h = nprof__heap_header_of(p);
+  nprof__heap_bucket *b = h->bucket;
+  size_t size = h->size;
+  size_t off = h->offset;
+  h->tag = 0; /* a later double free must not look sampled */
+  nprof__heap_record_free(b, size);
+  __libc_free((char *)p - off);
   errno = saved;
 }
 
-static size_t usable_size(void *p)
+/* NULL, or a page-aligned pointer: sampled with a header, out of band, or
+ * an ordinary glibc block that happens to be page-aligned. */
+static __attribute__((noinline)) void free_aligned(void *p)
 {
-  size_t size;
-  if (maybe_sampled(p) && nprof__heap_sampled_size(p, &size))
-    return size;
-  if (nprof__unlikely(!real_usable_size)) {
-    nprof__t_internal++;
-    real_usable_size =
-        (size_t(*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
-    nprof__t_internal--;
-    if (!real_usable_size)
-      return 0;
+  if (!p)
+    return;
+  if (tagged(p)) {
+    free_tagged(p);
+    return;
   }
-  return real_usable_size(p);
+  int saved = errno;
+  nprof__heap_bucket *b;
+  size_t size;
+  /* Out of the table before glibc can hand the address out again. */
+  if (nprof__heap_oob_take(p, &b, &size))
+    nprof__heap_record_free(b, size);
+  __libc_free(p);
+  errno = saved;
 }
+
+EXPORT void free(void *p)
+{
+  if (nprof__unlikely(page_aligned(p))) {
+    free_aligned(p);
+    return;
+  }
+  if (nprof__unlikely(tagged(p))) {
+    free_tagged(p);
+    return;
+  }
+  __libc_free(p);
+}
+
+bool nprof__malloc_sampled(const void *p, size_t *size)
+{
+  if (!p)
+    return false;
+  if (tagged(p)) {
+    *size = nprof__heap_header_of(p)->size;
+    return true;
+  }
+  nprof__heap_bucket *b;
+  return page_aligned(p) && nprof__heap_oob_find(p, &b, size);
+}
+
+/* ---- allocating ---- */
 
 EXPORT void *malloc(size_t size)
 {
   if (nprof__unlikely(take_sample(size)))
     return keep_frame(sampled_alloc(size, 0, false));
   return __libc_malloc(size);
-}
-
-EXPORT void free(void *p)
-{
-  if (!p)
-    return;
-  if (nprof__unlikely(maybe_sampled(p))) {
-    sampled_free(p);
-    return;
-  }
-  __libc_free(p);
 }
 
 EXPORT void *calloc(size_t nmemb, size_t size)
@@ -172,6 +278,71 @@ EXPORT void *calloc(size_t nmemb, size_t size)
   if (nprof__unlikely(take_sample(total)))
     return keep_frame(sampled_alloc(total, 0, true));
   return __libc_calloc(nmemb, size);
+}
+
+/* realloc of a block with a record (header or out of band). Returns false
+ * when p has none (the caller treats it as unsampled); else sets *out to
+ * realloc's result. */
+static __attribute__((noinline)) bool realloc_recorded(void *p, size_t size,
+                                                       void **out)
+{
+  nprof__heap_bucket *b;
+  size_t old;
+  bool oob = false;
+  if (tagged(p)) {
+    b = nprof__heap_header_of(p)->bucket;
+    old = nprof__heap_header_of(p)->size;
+  } else if (page_aligned(p) && nprof__heap_oob_find(p, &b, &old)) {
+    oob = true;
+  } else {
+    return false;
+  }
+  if (size == old) {
+    *out = p;
+    return true;
+  }
+  if (size > old && nprof__heap_count(size - old))
+    nprof__heap_should_sample(size - old); /* rearms; sampled already */
+  void *q;
+  if (size < old && !nprof__heap_keep_shrunk(old, size)) {
+    /* A shrunk block is less likely to have been sampled at its new size:
+     * keeping every one would overstate shrunk blocks (heap.c). */
+    q = __libc_malloc(size);
+    if (!q)
+      goto fail;
+    memcpy(q, p, size);
+    free(p);
+  } else if (oob) {
+    /* realloc does not keep the alignment: into a block with a header
+     * (rare: over-aligned blocks are seldom resized). */
+    q = alloc_with_header(size, 0, false, b);
+    if (!q)
+      goto fail;
+    memcpy(q, p, old < size ? old : size);
+    nprof__heap_oob_take(p, &b, &old);
+    __libc_free(p);
+    nprof__heap_header_of(q)->bucket = nprof__heap_record_resize(b, old, size);
+  } else {
+    size_t off = nprof__heap_header_of(p)->offset;
+    if (size > SIZE_MAX - off) {
+      errno = ENOMEM;
+      goto fail;
+    }
+    /* glibc resizes in place when it can (and mremap()s big blocks); the
+     * header, at the start of its block, moves with the data. */
+    char *raw = __libc_realloc((char *)p - off, size + off);
+    if (!raw)
+      goto fail;
+    q = raw + off;
+    nprof__heap_header *h = nprof__heap_header_of(q);
+    h->size = size;
+    h->bucket = nprof__heap_record_resize(b, old, size);
+  }
+  *out = q;
+  return true;
+fail:
+  *out = NULL; /* p stays valid, as realloc promises */
+  return true;
 }
 
 /* realloc's work; always inlined so the sampled path sees the same frame
@@ -188,20 +359,20 @@ static inline __attribute__((always_inline)) void *realloc_impl(void *p,
     free(p);
     return NULL;
   }
-  size_t old;
-  bool was_sampled = maybe_sampled(p) && nprof__heap_sampled_size(p, &old);
-  if (!was_sampled && !take_sample(size))
+  void *q;
+  if (nprof__unlikely(tagged(p) || page_aligned(p)) &&
+      realloc_recorded(p, size, &q))
+    return q;
+  /* Unsampled: only the bytes it grows by count toward the next sample;
+   * glibc's usable size is what the block already has. */
+  size_t old = glibc_usable_size(p);
+  if (size <= old || !take_sample(size - old))
     return __libc_realloc(p, size);
-  /* The old or the new block is sampled: move by hand. */
-  void *q = was_sampled && !take_sample(size)
-                ? __libc_malloc(size)
-                : keep_frame(sampled_alloc(size, 0, false));
+  q = keep_frame(sampled_alloc(size, 0, false));
   if (!q)
-    return NULL; /* p stays valid, as realloc promises */
-  if (!was_sampled)
-    old = usable_size(p);
-  memcpy(q, p, old < size ? old : size);
-  free(p);
+    return NULL; /* p stays valid */
+  memcpy(q, p, old);
+  __libc_free(p);
   return q;
 }
 
@@ -228,11 +399,9 @@ static inline bool power_of_two(size_t x)
 static inline __attribute__((always_inline)) void *memalign_impl(size_t align,
                                                                  size_t size)
 {
-  /* The header records the offset to glibc's block in 32 bits: alignments
-   * past 1 GiB (never seen in practice) are served unsampled. */
-  if (nprof__unlikely(take_sample(size)) && align <= ((size_t)1 << 30)) {
+  if (nprof__unlikely(take_sample(size))) {
     size_t a = MALLOC_ALIGN;
-    while (a < align)
+    while (a < align && a < ((size_t)1 << 62))
       a <<= 1; /* glibc rounds odd alignments up too */
     return keep_frame(sampled_alloc(size, a, false));
   }
@@ -284,7 +453,10 @@ EXPORT void *pvalloc(size_t size)
 
 EXPORT size_t malloc_usable_size(void *p)
 {
+  size_t size;
   if (!p)
     return 0;
-  return usable_size(p);
+  if (nprof__malloc_sampled(p, &size))
+    return size;
+  return glibc_usable_size(p);
 }

@@ -26,10 +26,8 @@ static bool is_sampled(const void *p)
    * before a malloc'd block. */
   uintptr_t a = (uintptr_t)p;
   __asm__("" : "+r"(a));
-  p = (const void *)a;
   size_t size;
-  return nprof__heap_header_of(p)->tag == nprof__heap_tag(p) &&
-         nprof__heap_sampled_size(p, &size);
+  return nprof__malloc_sampled((const void *)a, &size);
 }
 
 static int every_allocation(void **state)
@@ -148,7 +146,10 @@ static void free_keeps_errno(void **state)
   nprof_heap_rate_set(1);
 }
 
-static void moving_between_sampled_and_plain(void **state)
+/* A sampled block stays sampled when it grows (its added bytes cannot
+ * un-sample it); an unsampled one becomes sampled when the bytes it adds
+ * reach a sampling point; the data survives every move. */
+static void realloc_between_sampled_and_plain(void **state)
 {
   (void)state;
   char *p = malloc(50);
@@ -156,14 +157,115 @@ static void moving_between_sampled_and_plain(void **state)
   memset(p, 'x', 50);
   nprof_heap_rate_set(0);
   nprof__t_heap_countdown = 0;
-  p = realloc(p, 5000); /* sampled -> plain */
-  assert_false(is_sampled(p));
+  p = realloc(p, 5000); /* sampled, grown with sampling off */
+  assert_true(is_sampled(p));
+  assert_int_equal(malloc_usable_size(p), 5000);
   assert_int_equal(p[49], 'x');
+  free(p);
+  p = malloc(50);
+  assert_false(is_sampled(p));
+  memset(p, 'y', 50);
   nprof_heap_rate_set(1);
   nprof__t_heap_countdown = 0;
-  p = realloc(p, 70000); /* plain -> sampled */
+  p = realloc(p, 70000); /* plain -> sampled: its 69,950 new bytes count */
   assert_true(is_sampled(p));
-  assert_int_equal(p[49], 'x');
+  assert_int_equal(p[49], 'y');
+  p = realloc(p, 20); /* rate 1: a shrunk block stays sampled */
+  assert_true(is_sampled(p));
+  assert_int_equal(p[19], 'y');
+  free(p);
+  /* At the default rate a big sampled block shrunk to a few bytes is
+   * almost never kept sampled (p ~ 1e-4): whichever way, the data stays. */
+  nprof_heap_rate_set(NPROF_DEFAULT_HEAP_RATE);
+  nprof__t_heap_countdown = 0;
+  p = malloc(1 << 20); /* twice the rate: sampled with p = 0.86 */
+  memset(p, 'z', 1 << 20);
+  p = realloc(p, 10);
+  for (int i = 0; i < 10; i++)
+    assert_int_equal(p[i], 'z');
+  free(p);
+}
+
+static const nprof__heap_record *record_at(const nprof__heap_record *r, long n,
+                                           const char *function, size_t cls)
+{
+  for (long i = 0; i < n; i++) {
+    if (r[i].depth == 0 || r[i].size != cls)
+      continue;
+    nprof__sym sym;
+    nprof__symbolize(r[i].pcs[0], &sym);
+    if (strcmp(sym.function, function) == 0)
+      return &r[i];
+  }
+  return NULL;
+}
+
+static __attribute__((noinline)) char *grow_here(char *p, size_t size)
+{
+  p = realloc(p, size);
+  __asm__ volatile("" ::: "memory");
+  return p;
+}
+
+/* The record of a sampled block follows it through realloc: the stack of
+ * the allocation that made it, the size class of its new size. */
+static void realloc_moves_the_record_to_the_new_size(void **state)
+{
+  (void)state;
+  char *p = grow_here(NULL, 100);
+  assert_true(is_sampled(p));
+  p = grow_here(p, 1 << 20);
+  assert_true(is_sampled(p));
+  nprof__heap_record *recs;
+  long n = nprof__heap_snapshot(&recs);
+  const nprof__heap_record *small = record_at(recs, n, "grow_here", 112);
+  const nprof__heap_record *big = record_at(recs, n, "grow_here", 1 << 20);
+  assert_non_null(small);
+  assert_non_null(big);
+  assert_int_equal(small->allocs - small->frees, 0);
+  assert_int_equal(big->allocs - big->frees, 1);
+  assert_int_equal(big->alloc_bytes - big->free_bytes, 1 << 20);
+  const void *big_id = big->id;
+  free(recs);
+  free(p);
+  n = nprof__heap_snapshot(&recs);
+  for (long i = 0; i < n; i++)
+    if (recs[i].id == big_id)
+      assert_int_equal(recs[i].alloc_bytes, recs[i].free_bytes);
+  free(recs);
+}
+
+/* Blocks aligned to a page or more keep their record out of band: the
+ * pointer glibc returned, its requested size, a profile entry, and a free
+ * and a realloc that find the record. */
+static void over_aligned_blocks_are_recorded_out_of_band(void **state)
+{
+  (void)state;
+  nprof__heap_stats before, after;
+  nprof__heap_stats_get(&before);
+  void *p = NULL;
+  assert_int_equal(posix_memalign(&p, 8192, 100), 0);
+  assert_true((uintptr_t)p % 8192 == 0);
+  assert_true(is_sampled(p));
+  assert_int_equal(malloc_usable_size(p), 100);
+  nprof__heap_stats_get(&after);
+  assert_int_equal(after.live_samples, before.live_samples + 1);
+  memset(p, 'q', 100);
+  char *q = realloc(p, 300); /* leaves the table for a header block */
+  assert_true(is_sampled(q));
+  assert_int_equal(malloc_usable_size(q), 300);
+  assert_int_equal(q[99], 'q');
+  free(q);
+  void *r = aligned_alloc(4096, 4096);
+  assert_true(is_sampled(r));
+  free(r);
+  nprof__heap_stats_get(&after);
+  assert_int_equal(after.live_samples, before.live_samples);
+  /* Unsampled page-aligned blocks pass through the same free path. */
+  nprof_heap_rate_set(0);
+  nprof__t_heap_countdown = 0;
+  assert_int_equal(posix_memalign(&p, 4096, 100), 0);
+  assert_false(is_sampled(p));
   free(p);
 }
 
@@ -517,8 +619,13 @@ int main(void)
                                       default_rate),
       cmocka_unit_test_setup_teardown(free_keeps_errno, every_allocation,
                                       default_rate),
-      cmocka_unit_test_setup_teardown(moving_between_sampled_and_plain,
+      cmocka_unit_test_setup_teardown(realloc_between_sampled_and_plain,
                                       every_allocation, default_rate),
+      cmocka_unit_test_setup_teardown(realloc_moves_the_record_to_the_new_size,
+                                      every_allocation, default_rate),
+      cmocka_unit_test_setup_teardown(
+          over_aligned_blocks_are_recorded_out_of_band, every_allocation,
+          default_rate),
       cmocka_unit_test_setup_teardown(threads_churn_and_the_books_balance,
                                       every_allocation, default_rate),
       cmocka_unit_test_setup_teardown(fork_while_other_threads_allocate,
