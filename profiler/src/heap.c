@@ -95,16 +95,32 @@ static _Atomic int64_t buckets_published; /* overflow buckets included */
 static _Atomic int64_t samples_total, live_count, overflow_samples,
     dropped_samples;
 
+/* Every holder of `lock` runs as profiler code: the interposed
+ * pthread_mutex_lock then never records a wait on it as contention, which
+ * would take the contention table's lock while holding this one (and
+ * deadlock with fork's prepare handlers, which take them the other way). */
+static void lock_heap(void)
+{
+  nprof__t_internal++;
+  pthread_mutex_lock(&lock);
+}
+
+static void unlock_heap(void)
+{
+  pthread_mutex_unlock(&lock);
+  nprof__t_internal--;
+}
+
 static void fork_prepare(void)
 {
-  nprof__t_internal++; /* the locks below are never profiled */
+  nprof__t_internal++; /* the gate is never profiled either */
   pthread_rwlock_wrlock(&gate);
-  pthread_mutex_lock(&lock);
+  lock_heap();
 }
 
 static void fork_parent(void)
 {
-  pthread_mutex_unlock(&lock);
+  unlock_heap();
   pthread_rwlock_unlock(&gate);
   nprof__t_internal--;
 }
@@ -115,6 +131,7 @@ static void fork_parent(void)
 static void fork_child(void)
 {
   pthread_mutex_init(&lock, NULL);
+  nprof__t_internal--; /* lock_heap's */
   pthread_rwlockattr_t attr;
   pthread_rwlockattr_init(&attr);
   pthread_rwlockattr_setkind_np(&attr,
@@ -327,11 +344,11 @@ static nprof__heap_bucket *overflow_bucket(size_t cls)
   nprof__heap_bucket *b = bucket_find(h, &pc, 1, cls);
   if (b)
     return b;
-  pthread_mutex_lock(&lock);
+  lock_heap();
   b = bucket_find(h, &pc, 1, cls);
   if (!b)
     b = bucket_new(h, &pc, 1, cls, true);
-  pthread_mutex_unlock(&lock);
+  unlock_heap();
   return b;
 }
 
@@ -344,11 +361,11 @@ nprof__heap_bucket *nprof__heap_bucket_get(const uintptr_t *pcs, int depth,
   if (nprof__likely(b != NULL))
     return b;
   if (!atomic_load_explicit(&table_full, memory_order_relaxed)) {
-    pthread_mutex_lock(&lock);
+    lock_heap();
     b = bucket_find(h, pcs, depth, cls); /* another thread may have won */
     if (!b && !atomic_load(&table_full))
       b = bucket_new(h, pcs, depth, cls, false);
-    pthread_mutex_unlock(&lock);
+    unlock_heap();
     if (b)
       return b;
   }
@@ -457,7 +474,7 @@ static int oob_rehash(size_t cap)
 int nprof__heap_oob_add(void *p, nprof__heap_bucket *b, size_t size)
 {
   int result = 0;
-  pthread_mutex_lock(&lock);
+  lock_heap();
   if ((oob_used + 1) * 4 > oob_cap * 3) {
     size_t cap = oob_cap ? oob_cap : 256;
     while ((oob_live + 1) * 2 > cap)
@@ -477,7 +494,7 @@ int nprof__heap_oob_add(void *p, nprof__heap_bucket *b, size_t size)
   atomic_fetch_add_explicit(&oob_filter[oob_hash(key) % OOB_FILTER], 1,
                             memory_order_relaxed);
 out:
-  pthread_mutex_unlock(&lock);
+  unlock_heap();
   return result;
 }
 
@@ -505,13 +522,13 @@ bool nprof__heap_oob_find(const void *p, nprof__heap_bucket **b, size_t *size)
 {
   if (!oob_maybe(p))
     return false;
-  pthread_mutex_lock(&lock);
+  lock_heap();
   oob_entry *e = oob_lookup((uintptr_t)p);
   if (e) {
     *b = e->b;
     *size = e->size;
   }
-  pthread_mutex_unlock(&lock);
+  unlock_heap();
   return e != NULL;
 }
 
@@ -519,7 +536,7 @@ bool nprof__heap_oob_take(const void *p, nprof__heap_bucket **b, size_t *size)
 {
   if (!oob_maybe(p))
     return false;
-  pthread_mutex_lock(&lock);
+  lock_heap();
   oob_entry *e = oob_lookup((uintptr_t)p);
   if (e) {
     *b = e->b;
@@ -529,7 +546,7 @@ bool nprof__heap_oob_take(const void *p, nprof__heap_bucket **b, size_t *size)
     atomic_fetch_sub_explicit(&oob_filter[oob_hash((uintptr_t)p) % OOB_FILTER],
                               1, memory_order_relaxed);
   }
-  pthread_mutex_unlock(&lock);
+  unlock_heap();
   return e != NULL;
 }
 
