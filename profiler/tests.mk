@@ -1,6 +1,7 @@
 # libnprof's tests, fuzz target and benchmark.
 
-PROFILER_UNIT := heap util pprof endpoints custom cpu contention threadcreate trace
+PROFILER_UNIT := heap util pprof endpoints custom cpu contention threadcreate trace \
+	dump
 ifeq ($(SANITIZER),)
 PROFILER_UNIT += malloc # owns malloc: not with a sanitizer runtime
 endif
@@ -41,14 +42,20 @@ $(BUILD)/test/bin/workload_program: tests/profiler/workload_program.c $(BUILD)/l
 	$(CC) $(PROFILER_TEST_CFLAGS) -o $@ $< $(LDFLAGS) -L$(BUILD)/lib -lnprof \
 		-Wl,-rpath,$(abspath $(BUILD)/lib) -lpthread
 
+# Grows its heap on command: the heap-dump test preloads libnprof into it.
+$(BUILD)/test/bin/heap_grow_program: tests/profiler/heap_grow_program.c
+	@mkdir -p $(dir $@)
+	$(CC) $(PROFILER_TEST_CFLAGS) -o $@ $< $(LDFLAGS)
+
 # C++ names, for the symbolizer's demangling.
 $(BUILD)/test/bin/cxx_program: tests/profiler/cxx_program.cc $(BUILD)/lib/libnprof.so
 	@mkdir -p $(dir $@)
 	$(CXX) -g -O1 -o $@ $< $(LDFLAGS)
 
-TEST_PROGRAMS += $(BUILD)/test/bin/known_program $(BUILD)/test/bin/cxx_program $(BUILD)/test/bin/workload_program
+TEST_PROGRAMS += $(BUILD)/test/bin/known_program $(BUILD)/test/bin/cxx_program $(BUILD)/test/bin/workload_program \
+	$(BUILD)/test/bin/heap_grow_program
 INTEGRATION_TESTS += tests/integration/profiler_endpoints.py \
-	tests/integration/profiler_cpu_contention.py
+	tests/integration/profiler_cpu_contention.py tests/integration/profiler_dump.py
 
 # libFuzzer: the library's sources again, built by clang with the fuzzer's
 # coverage instrumentation (no interposer: ASan owns malloc).

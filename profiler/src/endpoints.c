@@ -261,6 +261,18 @@ static int heap_delta(bool allocs, long seconds, nprof__response *res)
   return rc;
 }
 
+int nprof__heap_profile(nprof__buf *out)
+{
+  nprof__symbolize_refresh();
+  nprof__heap_record *recs;
+  long n = nprof__heap_snapshot(&recs);
+  if (n < 0)
+    return (int)n;
+  int rc = heap_pprof(recs, n, false, 0, out);
+  free(recs);
+  return rc;
+}
+
 static int serve_heap(bool allocs, int debug, nprof__response *res)
 {
   nprof__heap_record *recs;

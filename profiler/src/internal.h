@@ -221,6 +221,23 @@ typedef struct nprof__heap_stats {
 } nprof__heap_stats;
 void nprof__heap_stats_get(nprof__heap_stats *st);
 
+/* ---- dump.c: heap profiles written when RSS crosses thresholds ---- */
+
+/* Reads NPROF_DUMP_DIR, NPROF_DUMP_RSS and NPROF_DUMP_MAX and starts the
+ * dump thread; says on stderr (once) why not when they are bad. */
+void nprof__dump_init(void);
+/* Starts writing DIR/heap.<pid>.<seq>.pb.gz when RSS first exceeds `rss`
+ * bytes and then each time it grows 50% past the last dump, at most `max`
+ * files. Returns 0, NPROF_EINVAL (bad values, or `dir` is not a writable
+ * folder), NPROF_EALREADY (started before) or NPROF_ESYSTEM (no thread). */
+int nprof__dump_start(const char *dir, int64_t rss, long max);
+/* Parses a byte size: decimal digits with an optional K, M, G or T (binary
+ * multiples), greater than 0. Returns 0 or NPROF_EINVAL (*out untouched). */
+int nprof__dump_parse_size(const char *s, int64_t *out);
+/* Appends the dump fields of /debug/vars' "nprof" object, each after a
+ * ", ". Returns 0 or an nprof__buf error. */
+int nprof__dump_vars_write(nprof__buf *out);
+
 /* ---- malloc.c: the interposed malloc family ---- */
 
 /* Whether p is a live sampled block, and its requested size. */
@@ -513,6 +530,10 @@ typedef struct nprof__response {
 
 /* Serves one profile request into `res` (status, body, headers). */
 void nprof__endpoint_profile(const nprof__request *req, nprof__response *res);
+/* Appends the gzipped heap profile /debug/pprof/heap serves with default
+ * parameters (heap dumps use it). Returns 0, NPROF_ENOMEM, or NPROF_EINVAL
+ * when `out` would pass its cap. */
+int nprof__heap_profile(nprof__buf *out);
 void nprof__endpoint_index(nprof__response *res);
 void nprof__endpoint_symbol(const char *query, size_t len,
                             nprof__response *res);

@@ -63,6 +63,7 @@ static void init_once(void)
   nprof__heap_init();
   nprof__contention_init();
   pthread_atfork(NULL, NULL, fork_child);
+  nprof__dump_init();
 }
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;

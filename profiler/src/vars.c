@@ -158,14 +158,20 @@ int nprof__vars_write(nprof__buf *out)
         "\"heap_live_samples\": %lld, \"heap_buckets\": %lld, "
         "\"self_bytes\": %zu, \"cpu_profiling\": %d, \"cpu_hz\": %ld, "
         "\"mutex_rate\": %ld, \"block_rate\": %ld, "
-        "\"contention_dropped\": %lld, \"threadcreate_live\": %ld}",
+        "\"contention_dropped\": %lld, \"threadcreate_live\": %ld, "
+        "\"heap_overflow_samples\": %lld, \"heap_dropped_samples\": %lld",
         hs.rate, (long long)hs.inuse_bytes, (long long)hs.inuse_objects,
         (long long)hs.alloc_bytes, (long long)hs.alloc_objects,
         (long long)hs.samples, (long long)hs.live_samples,
         (long long)hs.buckets, nprof__pages_in_use(), nprof__cpu_active(),
         nprof__cpu_hz_default(), nprof__contention_rate_get(NPROF__MUTEX),
         nprof__contention_rate_get(NPROF__BLOCK),
-        (long long)nprof__contention_dropped(), nprof__threadcreate_count());
+        (long long)nprof__contention_dropped(), nprof__threadcreate_count(),
+        (long long)hs.overflow_samples, (long long)hs.dropped_samples);
+  if (rc == 0)
+    rc = nprof__dump_vars_write(out);
+  if (rc == 0)
+    rc = nprof__buf_printf(out, "}");
 
   pthread_mutex_lock(&lock);
   for (nprof_var *v = vars; v && rc == 0; v = v->next) {
