@@ -71,16 +71,19 @@ $(BUILD)/bench/alloc_bench: tests/bench/alloc_bench.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< -lpthread
 
-$(BUILD)/bench/cpu_bench $(BUILD)/bench/mutex_bench: $(BUILD)/bench/%: tests/bench/%.c
+$(BUILD)/bench/cpu_bench $(BUILD)/bench/mutex_bench $(BUILD)/bench/realloc_bench \
+		$(BUILD)/bench/align_bench: $(BUILD)/bench/%: tests/bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< -lpthread
 
-BENCH_PROGRAMS += $(BUILD)/bench/alloc_bench $(BUILD)/bench/cpu_bench \
+HEAP_BENCH_PROGRAMS := $(BUILD)/bench/alloc_bench $(BUILD)/bench/realloc_bench \
+	$(BUILD)/bench/align_bench
+BENCH_PROGRAMS += $(HEAP_BENCH_PROGRAMS) $(BUILD)/bench/cpu_bench \
 	$(BUILD)/bench/mutex_bench
 BENCHES += tests/bench/profiler_heap.py tests/bench/profiler_cpu.py
 
 .PHONY: bench-profiler bench-profiler-cpu
-bench-profiler: $(BUILD)/lib/libnprof.so $(BUILD)/bench/alloc_bench ## heap profiler overhead vs plain glibc (and heaptrack, gperftools)
+bench-profiler: $(BUILD)/lib/libnprof.so $(HEAP_BENCH_PROGRAMS) ## heap profiler vs plain glibc: CPU (alternating pairs), instructions, realloc growth, large alignments (and heaptrack, gperftools)
 	tests/bench/profiler_heap.py
 
 bench-profiler-cpu: $(BUILD)/lib/libnprof.so $(BUILD)/bench/cpu_bench $(BUILD)/bench/mutex_bench ## CPU profiler overhead at 100 Hz (vs gperftools); uncontended mutex cost, contention profiling on vs off

@@ -154,8 +154,8 @@ static int write_all(int fd, const char *p, size_t n)
 
 /* Writes `data` to `path` through `tmp` in the same folder: readers see
  * the whole file or none. Returns 0, or -1 with errno set. */
-static int write_atomically(const char *tmp, const char *path,
-                            const char *data, size_t len)
+static int write_atomically(const char *tmp, const char *path, const char *data,
+                            size_t len)
 {
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
   if (fd < 0)

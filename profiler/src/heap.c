@@ -187,14 +187,18 @@ static int64_t next_interval(long rate)
   return (int64_t)(-log(u) * (double)rate);
 }
 
+/* Keeps errno: only the first call (getenv, pthread_atfork) could touch
+ * it; log() of a number in (0, 1] never does. */
 bool nprof__heap_should_sample(size_t size)
 {
-  int saved = errno;
   bool sample = false;
   if (nprof__unlikely(atomic_load_explicit(&heap_ready, memory_order_acquire) !=
                       2) &&
-      !nprof__t_internal)
+      !nprof__t_internal) {
+    int saved = errno;
     nprof__heap_init(); /* reads NPROF_HEAP_RATE before the first decision */
+    errno = saved;
+  }
   long rate = atomic_load_explicit(&heap_rate, memory_order_relaxed);
   if (rate <= 0) {
     nprof__t_heap_countdown = OFF_RECHECK_BYTES;
@@ -218,7 +222,6 @@ bool nprof__heap_should_sample(size_t size)
     nprof__t_heap_countdown = next_interval(rate);
     sample = true;
   }
-  errno = saved;
   return sample;
 }
 
@@ -281,10 +284,15 @@ static nprof__heap_bucket *bucket_find(uint64_t h, const uintptr_t *pcs,
     return NULL;
   nprof__heap_bucket *b =
       atomic_load_explicit(&t[h & (HASH_HEADS - 1)], memory_order_acquire);
-  for (; b; b = b->next)
-    if (b->hash == h && b->size == cls && b->depth == depth &&
-        memcmp(b->pcs, pcs, (size_t)depth * sizeof(*pcs)) == 0)
+  for (; b; b = b->next) {
+    if (b->hash != h || b->size != cls || b->depth != depth)
+      continue;
+    int i = 0; /* a loop, not memcmp: stacks are a few words */
+    while (i < depth && b->pcs[i] == pcs[i])
+      i++;
+    if (i == depth)
       return b;
+  }
   return NULL;
 }
 
@@ -512,42 +520,37 @@ static oob_entry *oob_lookup(uintptr_t p)
   return NULL;
 }
 
-static bool oob_maybe(const void *p)
+/* find, and with `take` remove. */
+static bool oob_get(const void *p, nprof__heap_bucket **b, size_t *size,
+                    bool take)
 {
-  return atomic_load_explicit(&oob_filter[oob_hash((uintptr_t)p) % OOB_FILTER],
-                              memory_order_relaxed) != 0;
+  uintptr_t key = (uintptr_t)p;
+  _Atomic uint32_t *cell = &oob_filter[oob_hash(key) % OOB_FILTER];
+  if (atomic_load_explicit(cell, memory_order_relaxed) == 0)
+    return false;
+  lock_heap();
+  oob_entry *e = oob_lookup(key);
+  if (e) {
+    *b = e->b;
+    *size = e->size;
+    if (take) {
+      e->ptr = OOB_TOMB;
+      oob_live--;
+      atomic_fetch_sub_explicit(cell, 1, memory_order_relaxed);
+    }
+  }
+  unlock_heap();
+  return e != NULL;
 }
 
 bool nprof__heap_oob_find(const void *p, nprof__heap_bucket **b, size_t *size)
 {
-  if (!oob_maybe(p))
-    return false;
-  lock_heap();
-  oob_entry *e = oob_lookup((uintptr_t)p);
-  if (e) {
-    *b = e->b;
-    *size = e->size;
-  }
-  unlock_heap();
-  return e != NULL;
+  return oob_get(p, b, size, false);
 }
 
 bool nprof__heap_oob_take(const void *p, nprof__heap_bucket **b, size_t *size)
 {
-  if (!oob_maybe(p))
-    return false;
-  lock_heap();
-  oob_entry *e = oob_lookup((uintptr_t)p);
-  if (e) {
-    *b = e->b;
-    *size = e->size;
-    e->ptr = OOB_TOMB;
-    oob_live--;
-    atomic_fetch_sub_explicit(&oob_filter[oob_hash((uintptr_t)p) % OOB_FILTER],
-                              1, memory_order_relaxed);
-  }
-  unlock_heap();
-  return e != NULL;
+  return oob_get(p, b, size, true);
 }
 
 /* ---- reading ---- */

@@ -29,12 +29,9 @@ static void sizes_parse_like_the_readme_says(void **state)
     const char *text;
     int64_t bytes;
   } good[] = {
-      {"1", 1},
-      {"4096", 4096},
-      {"64K", 64 << 10},
-      {"512M", 512LL << 20},
-      {"2G", 2LL << 30},
-      {"2g", 2LL << 30},
+      {"1", 1},          {"4096", 4096},
+      {"64K", 64 << 10}, {"512M", 512LL << 20},
+      {"2G", 2LL << 30}, {"2g", 2LL << 30},
       {"1T", 1LL << 40},
   };
   for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
@@ -42,9 +39,18 @@ static void sizes_parse_like_the_readme_says(void **state)
     assert_int_equal(nprof__dump_parse_size(good[i].text, &v), 0);
     assert_int_equal(v, good[i].bytes);
   }
-  static const char *const bad[] = {
-      "",    "0",  "-5",   "12X", "1.5G", "G",  " 1M",
-      "1M ", "1MB", "9999999999T", "18446744073709551616", "0x10"};
+  static const char *const bad[] = {"",
+                                    "0",
+                                    "-5",
+                                    "12X",
+                                    "1.5G",
+                                    "G",
+                                    " 1M",
+                                    "1M ",
+                                    "1MB",
+                                    "9999999999T",
+                                    "18446744073709551616",
+                                    "0x10"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     int64_t v = 77;
     assert_int_equal(nprof__dump_parse_size(bad[i], &v), NPROF_EINVAL);
@@ -58,8 +64,7 @@ static void bad_starts_are_refused(void **state)
   assert_int_equal(nprof__dump_start(NULL, 1, 1), NPROF_EINVAL);
   assert_int_equal(nprof__dump_start(folder, 0, 1), NPROF_EINVAL);
   assert_int_equal(nprof__dump_start(folder, 1, 0), NPROF_EINVAL);
-  assert_int_equal(nprof__dump_start("/nonexistent/nprof", 1, 1),
-                   NPROF_EINVAL);
+  assert_int_equal(nprof__dump_start("/nonexistent/nprof", 1, 1), NPROF_EINVAL);
   assert_int_equal(nprof__dump_start("/proc/self/statm", 1, 1), NPROF_EINVAL);
 }
 
