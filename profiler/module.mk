@@ -1,7 +1,8 @@
 # libnprof (shared and static) and the nprof CLI.
 
 NPROF_PKGS := libunwind libdw libmicrohttpd zlib libprotobuf-c
-NPROF_CFLAGS := -Iprofiler/include -Iprofiler/src $(call pc_cflags,$(NPROF_PKGS))
+NPROF_CFLAGS := -Iprofiler/include -Iprofiler/src -Icommon/include \
+	$(call pc_cflags,$(NPROF_PKGS))
 NPROF_LIBS := $(call pc_libs,$(NPROF_PKGS)) -lpthread -lm -ldl -lrt
 
 NPROF_SRCS := $(wildcard profiler/src/*.c)
@@ -10,13 +11,20 @@ NPROF_SRCS := $(wildcard profiler/src/*.c)
 ifneq ($(SANITIZER),)
 NPROF_SRCS := $(filter-out profiler/src/malloc.c profiler/src/interpose.c,$(NPROF_SRCS))
 endif
-NPROF_OBJS := $(NPROF_SRCS:%.c=$(BUILD)/obj/pic/%.o) $(BUILD)/obj/pic/gen/profile.pb-c.o
+# Of common/, only its atomic file writes (heap dumps): nothing of libcurl.
+NPROF_OBJS := $(NPROF_SRCS:%.c=$(BUILD)/obj/pic/%.o) $(BUILD)/obj/pic/gen/profile.pb-c.o \
+	$(BUILD)/obj/pic/common/file.o
 
 # Library objects: position independent, hidden unless marked NPROF_EXTERN.
 $(BUILD)/obj/pic/profiler/%.o: profiler/%.c $(BUILD)/gen/profile.pb-c.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -DNPROF_BUILDING \
 		-ftls-model=initial-exec -fno-plt $(NPROF_CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/pic/common/%.o: common/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -fPIC -fvisibility=hidden -Icommon/include \
+		-c -o $@ $<
 
 $(BUILD)/obj/pic/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(dir $@)

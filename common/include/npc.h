@@ -3,7 +3,8 @@
  * loadgen, the notifier), one home per job: atomic file writes, capped file
  * reads, one duration syntax, capped HTTP fetches, and the layout of a load
  * test's run folder. Built as build/lib/libnpc.a; libnprof (which lives in
- * other people's processes) does not link it.
+ * other people's processes) does not link it, and compiles in file.c alone
+ * (hidden), for its heap dumps.
  *
  * Every function returns 0 on success or a negative errno value (-EINVAL,
  * -EFBIG, ...) on failure, as libuv does: strerror(-rc) describes it. On

@@ -15,9 +15,10 @@
  * never sampled), with every signal blocked (the host's signals are never
  * delivered to it), and exits after the last file.
  *
- * Files are written atomically: a temporary file in DIR, fsync, rename,
- * fsync of DIR. A failed dump is counted in dump_errors, said once on
- * stderr, and the next attempt waits for the next threshold.
+ * Files are written atomically (common/'s npc_write_atomic: a temporary
+ * file in DIR, fsync, rename, fsync of DIR). A failed dump is counted in
+ * dump_errors, said once on stderr, and the next attempt waits for the next
+ * threshold.
  *
  * Fork: the child gets a dump thread of its own, which numbers its files
  * from 1 (the pid in the name tells them apart) and starts from the
@@ -25,6 +26,7 @@
  * dump them again at once.
  */
 #include "internal.h"
+#include "npc.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -138,72 +140,22 @@ static int64_t read_rss(void)
   return (int64_t)resident * sysconf(_SC_PAGESIZE);
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return -1;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
-/* Writes `data` to `path` through `tmp` in the same folder: readers see
- * the whole file or none. Returns 0, or -1 with errno set. */
-static int write_atomically(const char *tmp, const char *path, const char *data,
-                            size_t len)
-{
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd < 0)
-    return -1;
-  int rc = write_all(fd, data, len);
-  if (rc == 0)
-    rc = fsync(fd);
-  int saved = errno;
-  if (close(fd) != 0 && rc == 0) {
-    rc = -1;
-    saved = errno;
-  }
-  if (rc == 0 && rename(tmp, path) != 0) {
-    rc = -1;
-    saved = errno;
-  }
-  if (rc != 0) {
-    unlink(tmp);
-    errno = saved;
-    return -1;
-  }
-  /* The rename itself survives a crash once the folder is synced. */
-  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
-  }
-  return 0;
-}
-
 /* Writes the next file for a process at `rss` bytes. */
 static void dump(int64_t rss)
 {
   lock_state();
   long seq = written + 1;
   unlock_state();
-  char path[FILE_PATH_MAX], tmp[FILE_PATH_MAX];
-  int pid = (int)getpid();
-  snprintf(path, sizeof(path), "%s/heap.%d.%ld.pb.gz", dir, pid, seq);
-  snprintf(tmp, sizeof(tmp), "%s/.heap.%d.%ld.pb.gz.tmp", dir, pid, seq);
+  char path[FILE_PATH_MAX];
+  snprintf(path, sizeof(path), "%s/heap.%d.%ld.pb.gz", dir, (int)getpid(), seq);
   nprof__buf out;
   nprof__buf_init(&out, MAX_PROFILE_BYTES);
   int rc = nprof__heap_profile(&out);
   const char *why = NULL;
   if (rc != 0)
     why = nprof_strerror(rc);
-  else if (write_atomically(tmp, path, out.data, out.len) != 0)
-    why = strerror(errno);
+  else if ((rc = npc_write_atomic(path, out.data, out.len)) != 0)
+    why = strerror(-rc);
   nprof__buf_free(&out);
   if (why)
     nprof__log("heap dump at RSS %lld bytes not written (%s): %s",

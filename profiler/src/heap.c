@@ -83,7 +83,8 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_rwlock_t gate =
     PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 
-static _Atomic(nprof__heap_bucket *) *heads; /* HASH_HEADS, set once */
+typedef _Atomic(nprof__heap_bucket *) bucket_ref;
+static _Atomic(bucket_ref *) heads; /* HASH_HEADS chains, set once */
 static _Atomic(nprof__heap_bucket *) newest;
 static atomic_bool table_full;
 /* Guarded by lock. */
@@ -278,8 +279,7 @@ static size_t size_class(size_t size)
 static nprof__heap_bucket *bucket_find(uint64_t h, const uintptr_t *pcs,
                                        int depth, size_t cls)
 {
-  _Atomic(nprof__heap_bucket *) *t =
-      atomic_load_explicit(&heads, memory_order_acquire);
+  bucket_ref *t = atomic_load_explicit(&heads, memory_order_acquire);
   if (!t)
     return NULL;
   nprof__heap_bucket *b =
@@ -310,9 +310,9 @@ __attribute__((noinline, used)) void nprof__heap_buckets_full(void)
 static nprof__heap_bucket *bucket_new(uint64_t h, const uintptr_t *pcs,
                                       int depth, size_t cls, bool overflow)
 {
-  if (!heads) {
-    _Atomic(nprof__heap_bucket *) *t =
-        nprof__pages_alloc(HASH_HEADS * sizeof(*t));
+  bucket_ref *t = atomic_load_explicit(&heads, memory_order_relaxed);
+  if (!t) {
+    t = nprof__pages_alloc(HASH_HEADS * sizeof(*t));
     if (!t)
       return NULL;
     atomic_store_explicit(&heads, t, memory_order_release);
@@ -327,7 +327,7 @@ static nprof__heap_bucket *bucket_new(uint64_t h, const uintptr_t *pcs,
   b->depth = depth;
   b->overflow = overflow;
   memcpy(b->pcs, pcs, (size_t)depth * sizeof(*pcs));
-  _Atomic(nprof__heap_bucket *) *head = &heads[h & (HASH_HEADS - 1)];
+  bucket_ref *head = &t[h & (HASH_HEADS - 1)];
   b->next = atomic_load_explicit(head, memory_order_relaxed);
   b->older = atomic_load_explicit(&newest, memory_order_relaxed);
   /* Release: a reader that finds b sees it filled in. */
