@@ -93,8 +93,10 @@ static int64_t nbuckets; /* not counting overflow buckets */
 static size_t bucket_bytes;
 
 static _Atomic int64_t buckets_published; /* overflow buckets included */
-static _Atomic int64_t samples_total, live_count, overflow_samples,
-    dropped_samples;
+/* Rare events only: a counter every sample touched would be a cache line
+ * every sampling thread pulls back and forth (totals come from the
+ * buckets). */
+static _Atomic int64_t overflow_samples, dropped_samples;
 
 /* Every holder of `lock` runs as profiler code: the interposed
  * pthread_mutex_lock then never records a wait on it as contention, which
@@ -388,8 +390,6 @@ void nprof__heap_record_alloc(nprof__heap_bucket *b, size_t size)
   atomic_fetch_add_explicit(&b->allocs, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&b->alloc_bytes, (int64_t)size,
                             memory_order_relaxed);
-  atomic_fetch_add_explicit(&samples_total, 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&live_count, 1, memory_order_relaxed);
   if (b->overflow)
     atomic_fetch_add_explicit(&overflow_samples, 1, memory_order_relaxed);
 }
@@ -401,7 +401,6 @@ void nprof__heap_record_free(nprof__heap_bucket *b, size_t size)
   atomic_fetch_add_explicit(&b->frees, 1, memory_order_release);
   atomic_fetch_add_explicit(&b->free_bytes, (int64_t)size,
                             memory_order_release);
-  atomic_fetch_sub_explicit(&live_count, 1, memory_order_relaxed);
 }
 
 nprof__heap_bucket *nprof__heap_record_resize(nprof__heap_bucket *b,
@@ -613,8 +612,6 @@ void nprof__heap_stats_get(nprof__heap_stats *st)
 {
   memset(st, 0, sizeof(*st));
   st->rate = nprof__heap_rate_get();
-  st->samples = atomic_load(&samples_total);
-  st->live_samples = atomic_load(&live_count);
   st->buckets = atomic_load(&buckets_published);
   st->overflow_samples = atomic_load(&overflow_samples);
   st->dropped_samples = atomic_load(&dropped_samples);
@@ -623,6 +620,8 @@ void nprof__heap_stats_get(nprof__heap_stats *st)
   if (n < 0)
     return;
   for (long i = 0; i < n; i++) {
+    st->samples += recs[i].allocs;
+    st->live_samples += recs[i].allocs - recs[i].frees;
     int64_t c, b;
     nprof__heap_unsample(recs[i].allocs - recs[i].frees,
                          recs[i].alloc_bytes - recs[i].free_bytes, st->rate, &c,

@@ -209,7 +209,7 @@ void nprof__heap_unsample(int64_t count, int64_t bytes, long rate,
 
 typedef struct nprof__heap_stats {
   long rate;
-  int64_t samples;          /* sampled allocations recorded */
+  int64_t samples;          /* sampled allocations (a resize counts one) */
   int64_t live_samples;     /* sampled blocks not yet freed */
   int64_t buckets;          /* overflow buckets included */
   int64_t overflow_samples; /* samples that found the bucket table full */
