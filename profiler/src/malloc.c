@@ -55,9 +55,10 @@ _Static_assert(HEADER_SIZE % MALLOC_ALIGN == 0,
                "the header must keep malloc's alignment");
 
 /* Frames between the application's call and nprof__stack_capture()'s
- * caller: sampled_alloc() and the public entry point. The fast paths end in
- * tail calls to glibc (no frame of ours left behind); the sampled path goes
- * through keep_frame() so the entry point's frame is always there. */
+ * caller: sampled_alloc() or sampled_grow(), and the public entry point. The
+ * fast paths end in tail calls to glibc (no frame of ours left behind); the
+ * sampled path goes through keep_frame() so the entry point's frame is always
+ * there. */
 #define HOOK_FRAMES 2
 
 /* Passes `p` through an empty asm statement: the call that produced it is
@@ -141,6 +142,15 @@ static void *plain_alloc(size_t size, size_t align, bool zero)
   return zero ? __libc_calloc(1, size) : __libc_malloc(size);
 }
 
+static void set_header(void *p, nprof__heap_bucket *b, size_t size, size_t off)
+{
+  nprof__heap_header *h = nprof__heap_header_of(p);
+  h->bucket = b;
+  h->size = size;
+  h->offset = off;
+  h->tag = NPROF_HEAP_TAG;
+}
+
 /* Allocates `size` bytes aligned to `align` (0 or a power of two) with a
  * header naming bucket `b`. NULL with errno ENOMEM on failure. */
 static void *alloc_with_header(size_t size, size_t align, bool zero,
@@ -154,13 +164,23 @@ static void *alloc_with_header(size_t size, size_t align, bool zero,
   char *raw = plain_alloc(size + off, align, zero);
   if (!raw)
     return NULL;
-  char *p = raw + off;
-  nprof__heap_header *h = nprof__heap_header_of(p);
-  h->bucket = b;
-  h->size = size;
-  h->offset = off;
-  h->tag = NPROF_HEAP_TAG;
-  return p;
+  set_header(raw + off, b, size, off);
+  return raw + off;
+}
+
+/* The bucket of a sample of `size` bytes allocated by the caller of the
+ * entry point, or NULL (no stack while a fork is prepared, or no memory).
+ * Inlined into the noinline functions the entry points call, so that the
+ * frames above the caller are always HOOK_FRAMES. Call as profiler code. */
+static inline __attribute__((always_inline)) nprof__heap_bucket *
+capture_bucket(size_t size)
+{
+  uintptr_t pcs[NPROF_MAX_DEPTH];
+  if (!nprof__heap_gate_enter())
+    return NULL;
+  int depth = nprof__stack_capture(pcs, NPROF_MAX_DEPTH, HOOK_FRAMES);
+  nprof__heap_gate_leave();
+  return nprof__heap_bucket_get(pcs, depth, size);
 }
 
 /* Allocates a sampled block of `size` bytes aligned to `align` (a power of
@@ -169,14 +189,8 @@ static void *alloc_with_header(size_t size, size_t align, bool zero,
 static __attribute__((noinline)) void *sampled_alloc(size_t size, size_t align,
                                                      bool zero)
 {
-  uintptr_t pcs[NPROF_MAX_DEPTH];
   nprof__t_internal++;
-  nprof__heap_bucket *b = NULL;
-  if (nprof__heap_gate_enter()) {
-    int depth = nprof__stack_capture(pcs, NPROF_MAX_DEPTH, HOOK_FRAMES);
-    nprof__heap_gate_leave();
-    b = nprof__heap_bucket_get(pcs, depth, size);
-  }
+  nprof__heap_bucket *b = capture_bucket(size);
   void *p = NULL;
   if (!b) {
     p = plain_alloc(size, align, zero);
@@ -197,6 +211,31 @@ static __attribute__((noinline)) void *sampled_alloc(size_t size, size_t align,
   }
   nprof__t_internal--;
   return p;
+}
+
+/* An unsampled block of `old` usable bytes that realloc grows to `size`
+ * past a sampling point: glibc grows it with room for a header (in place
+ * when it can, by mremap for big blocks) and the data moves up by the
+ * header's size. No second block is allocated, faulted in and freed. */
+static __attribute__((noinline)) void *sampled_grow(void *p, size_t old,
+                                                    size_t size)
+{
+  nprof__t_internal++;
+  nprof__heap_bucket *b = capture_bucket(size);
+  char *q;
+  if (!b || size > SIZE_MAX - HEADER_SIZE) {
+    q = __libc_realloc(p, size);
+  } else {
+    q = __libc_realloc(p, size + HEADER_SIZE);
+    if (q) {
+      memmove(q + HEADER_SIZE, q, old); /* old < size: it fits */
+      q += HEADER_SIZE;
+      set_header(q, b, size, HEADER_SIZE);
+      nprof__heap_record_alloc(b, size);
+    }
+  }
+  nprof__t_internal--;
+  return q;
 }
 
 /* ---- freeing ---- */
@@ -368,12 +407,7 @@ static inline __attribute__((always_inline)) void *realloc_impl(void *p,
   size_t old = glibc_usable_size(p);
   if (size <= old || !take_sample(size - old))
     return __libc_realloc(p, size);
-  q = keep_frame(sampled_alloc(size, 0, false));
-  if (!q)
-    return NULL; /* p stays valid */
-  memcpy(q, p, old);
-  __libc_free(p);
-  return q;
+  return keep_frame(sampled_grow(p, old, size));
 }
 
 EXPORT void *realloc(void *p, size_t size)
