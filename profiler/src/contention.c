@@ -192,6 +192,12 @@ __attribute__((noinline)) void nprof__contention_record(nprof__wait_kind kind,
                                                         int64_t delay_ns,
                                                         int skip)
 {
+  /* Never while profiler code runs (a signal handler's unwinding, a
+   * request): recording unwinds and locks, which could take again the
+   * very lock whose wait is being recorded. The interposers check this
+   * before they time a wait; this keeps every other caller honest. */
+  if (nprof__t_internal)
+    return;
   if (delay_ns < 0)
     delay_ns = 0;
   double mutex_count = 0, block_count = 0;

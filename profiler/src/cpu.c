@@ -91,6 +91,12 @@ static void on_sigprof(int sig, siginfo_t *info, void *uc)
 {
   (void)sig;
   int saved = errno;
+  /* Interrupted inside the profiler (maybe inside libunwind itself)? */
+  bool in_profiler = nprof__t_internal != 0;
+  /* Profiler code for the whole run: libunwind takes its own lock through
+   * the interposed pthread_mutex_lock, which must go straight through
+   * (recording that wait would unwind again and take the same lock). */
+  nprof__t_internal++;
   atomic_fetch_add(&inflight, 1);
   if (info && info->si_code == SI_TIMER && atomic_load(&sampling) && ring) {
     size_t pos = atomic_load_explicit(&ring_head, memory_order_relaxed);
@@ -115,9 +121,9 @@ static void on_sigprof(int sig, siginfo_t *info, void *uc)
     if (slot) {
       slot->s.tid = (pid_t)syscall(SYS_gettid);
       slot->s.time_ns = nprof__now_ns();
-      if (nprof__t_internal) {
-        /* Interrupted inside the profiler (maybe inside libunwind
-         * itself): do not unwind again, keep the exact pc. */
+      if (in_profiler) {
+        /* Do not unwind again (libunwind may be mid-update): keep the
+         * exact pc. */
         ucontext_t *u = uc;
 #if defined(__x86_64__)
         slot->s.pcs[0] = (uintptr_t)u->uc_mcontext.gregs[REG_RIP];
@@ -139,6 +145,7 @@ static void on_sigprof(int sig, siginfo_t *info, void *uc)
     }
   }
   atomic_fetch_sub(&inflight, 1);
+  nprof__t_internal--;
   errno = saved;
 }
 

@@ -56,6 +56,10 @@ static void on_capture_signal(int sig, siginfo_t *info, void *uc)
   (void)sig;
   (void)info;
   int saved = errno;
+  /* Profiler code for the whole run: libunwind takes its own lock through
+   * the interposed pthread_mutex_lock, which must go straight through
+   * (recording that wait would unwind again and take the same lock). */
+  nprof__t_internal++;
   atomic_fetch_add(&inflight, 1);
   capture *c = atomic_load(&current);
   if (c) {
@@ -72,6 +76,7 @@ static void on_capture_signal(int sig, siginfo_t *info, void *uc)
     }
   }
   atomic_fetch_sub(&inflight, 1);
+  nprof__t_internal--;
   errno = saved;
 }
 
