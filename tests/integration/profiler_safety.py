@@ -149,6 +149,86 @@ class ContentionWhileUnwinding(unittest.TestCase):
             h.close()
 
 
+CAPTURE_SIGNAL = 40  # NPROF_SIGNAL for these tests: SIGRTMIN + 6
+
+
+def task_of(pid, name):
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/comm") as f:
+            if f.read().strip() == name:
+                return int(tid)
+    raise AssertionError(f"no thread {name} in {pid}")
+
+
+class CaptureSignal(unittest.TestCase):
+    """Thread stacks are taken with a real-time signal sent to each thread.
+    A thread that waits for signals with sigwaitinfo() received it as its
+    own; a thread that blocks it kept one queued instance per request (SigQ
+    grew until RLIMIT_SIGPENDING ran out); a handler the application
+    installed after start-up was fired on every thread."""
+
+    def setUp(self):
+        env = dict(os.environ, NPROF_SIGNAL=str(CAPTURE_SIGNAL))
+        self.h = Host("signals", env=env)
+        self.pid = self.h.p.pid
+
+    def tearDown(self):
+        self.h.close()
+
+    def goroutines(self, n, debug=1):
+        replies = []
+        for _ in range(n):
+            replies.append(get(self.h.addr,
+                               f"/debug/pprof/goroutine?debug={debug}",
+                               timeout=20))
+        return replies
+
+    def test_sigwaitinfo_thread_never_sees_it(self):
+        for status, _, body in self.goroutines(30):
+            self.assertEqual(status, 200, body)
+        time.sleep(0.2)
+        self.assertEqual(self.h.vars()["sigwait.got"], 0)
+        # Both listed, without a stack.
+        text = self.goroutines(1, debug=2)[0][2].decode()
+        for name in ("sigwaiter", "blocker"):
+            self.assertRegex(text, rf'"{name}" \[[a-z ]+\]:\n\(no stack: the '
+                             r"thread blocks the capture signal\)")
+        # The others still have theirs.
+        self.assertIn("main(...)", text)
+
+    def test_blocked_signal_does_not_pile_up(self):
+        blocker = task_of(self.pid, "blocker")
+        queued = int(status_field(self.pid, "SigQ").split("/")[0])
+        for status, _, _ in self.goroutines(50):
+            self.assertEqual(status, 200)
+        pending = int(status_field(f"{self.pid}/task/{blocker}", "SigPnd"),
+                      16)
+        self.assertFalse(pending & (1 << (CAPTURE_SIGNAL - 1)),
+                         f"capture signal pending on the blocker: {pending:x}")
+        # SigQ counts every queued signal of the user (root here): other
+        # processes may hold a few; 50 requests added 50 before.
+        after = int(status_field(self.pid, "SigQ").split("/")[0])
+        self.assertLess(after - queued, 10, f"SigQ {queued} -> {after}")
+
+    def test_handler_installed_later_is_never_fired(self):
+        self.assertEqual(self.goroutines(1)[0][0], 200)
+        self.h.command(f"handler {CAPTURE_SIGNAL}")
+        self.h.read_line("installed")
+        for status, headers, body in self.goroutines(10):
+            self.assertEqual(status, 500, body)
+            self.assertEqual(body.decode(),
+                             "could not capture the threads: the application "
+                             f"installed its own handler for signal "
+                             f"{CAPTURE_SIGNAL}, which libnprof uses to "
+                             "capture stacks (NPROF_SIGNAL names another)\n")
+        time.sleep(0.2)
+        self.assertEqual(self.h.vars()["app.handler_calls"], 0)
+        # Everything else still answers.
+        self.assertEqual(get(self.h.addr, "/debug/pprof/heap",
+                             timeout=20)[0], 200)
+        self.assertTrue(self.h.alive())
+
+
 if __name__ == "__main__":
     try:
         result = unittest.main(exit=False, verbosity=2).result
