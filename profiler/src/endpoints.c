@@ -348,6 +348,16 @@ static int serve_goroutine(int debug, nprof__response *res)
 {
   nprof__thread *t;
   long n = nprof__threads_capture(&t);
+  if (n == NPROF_ESIGNAL) {
+    char text[256];
+    snprintf(text, sizeof(text),
+             "could not capture the threads: the application installed its "
+             "own handler for signal %d, which libnprof uses to capture "
+             "stacks (NPROF_SIGNAL names another)",
+             nprof__threads_signal());
+    set_error(res, 500, text);
+    return 0;
+  }
   if (n < 0)
     return (int)n;
   nprof__buf *out = &res->body;

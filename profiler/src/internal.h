@@ -315,9 +315,14 @@ typedef struct nprof__thread {
 /* Installs the capture signal's handler (NPROF_SIGNAL, else the highest free
  * real-time signal). Returns 0 or NPROF_ESYSTEM. */
 int nprof__threads_init(void);
-/* Captures every thread. Returns a malloc'd array and its length, or a
- * negative error. One capture runs at a time. */
+/* Captures every thread. Threads that block the capture signal are listed
+ * without a stack (depth -1) and never sent it. Returns a malloc'd array
+ * and its length, or NPROF_ESYSTEM (no signal), NPROF_ESIGNAL (the
+ * application installed its own handler on the signal since: nothing was
+ * sent) or NPROF_ENOMEM. One capture runs at a time. */
 long nprof__threads_capture(nprof__thread **out);
+/* The capture signal's number, or 0 when there is none. */
+int nprof__threads_signal(void);
 /* The number of threads of the process (from /proc), or -1. */
 long nprof__threads_count(void);
 /* In a fork child: forget a capture the parent had in flight. */
@@ -509,6 +514,31 @@ typedef struct nprof__procstat {
   double cpu_user_s, cpu_sys_s, uptime_s;
 } nprof__procstat;
 void nprof__procstat_read(nprof__procstat *ps);
+
+/* The value of "Key:" at the start of a line of a /proc status-style text
+ * (spaces skipped), or NULL. */
+const char *nprof__proc_field(const char *text, const char *key);
+
+/* The tids of the process's threads, from /proc/self/task (the one place
+ * that lists them). Returns the count and a malloc'd array, or
+ * NPROF_ESYSTEM or NPROF_ENOMEM. */
+long nprof__tasks_list(pid_t **out);
+/* A thread's name (/proc/self/task/<tid>/comm) into name[16]; "?" when the
+ * thread is gone. The one place that reads thread names. */
+void nprof__task_name(pid_t tid, char name[16]);
+
+typedef struct nprof__task_status {
+  char state;      /* the letter of State: R, S, D, T, t, Z, X, I */
+  uint64_t sigblk; /* SigBlk: bit n-1 set when signal n is blocked */
+  bool in_sigwait; /* blocked in sigwaitinfo/sigtimedwait (from syscall) */
+} nprof__task_status;
+/* Reads /proc/self/task/<tid>/status and .../syscall. Returns 0,
+ * NPROF_ENOENT (the thread is gone) or NPROF_EINVAL (unreadable). */
+int nprof__task_status_read(pid_t tid, nprof__task_status *ts);
+/* The parsers behind it, on the files' texts. The first returns 0 or
+ * NPROF_EINVAL (and leaves in_sigwait alone). */
+int nprof__task_status_parse(const char *status, nprof__task_status *ts);
+bool nprof__task_syscall_is_sigwait(const char *syscall_text);
 /* The process's command line as NUL-separated argv (from /proc). */
 int nprof__cmdline(nprof__buf *out);
 

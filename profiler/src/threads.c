@@ -16,7 +16,6 @@
  */
 #include "internal.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -88,6 +87,11 @@ static int signal_is_free(int sig)
   return !(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL;
 }
 
+static bool is_ours(const struct sigaction *sa)
+{
+  return (sa->sa_flags & SA_SIGINFO) && sa->sa_sigaction == on_capture_signal;
+}
+
 static void init(void)
 {
   int sig = 0;
@@ -128,69 +132,15 @@ int nprof__threads_init(void)
   return init_result;
 }
 
-/* Reads the thread's name and state from /proc. */
-static void read_task(pid_t tid, nprof__thread *t)
+int nprof__threads_signal(void)
 {
-  char path[64], buf[512];
-  snprintf(t->name, sizeof(t->name), "?");
-  t->state = '?';
-  snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
-  FILE *f = fopen(path, "re");
-  if (!f)
-    return;
-  size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  /* "tid (comm) S ...": comm may hold spaces and parentheses; the state
-   * follows the last ')'. */
-  char *open = strchr(buf, '(');
-  char *close = strrchr(buf, ')');
-  if (!open || !close || close < open)
-    return;
-  size_t len = (size_t)(close - open - 1);
-  if (len >= sizeof(t->name))
-    len = sizeof(t->name) - 1;
-  memcpy(t->name, open + 1, len);
-  t->name[len] = '\0';
-  if (close[1] == ' ' && close[2])
-    t->state = close[2];
-}
-
-static long list_tids(pid_t **out)
-{
-  DIR *d = opendir("/proc/self/task");
-  if (!d)
-    return NPROF_ESYSTEM;
-  size_t n = 0, cap = 64;
-  pid_t *tids = malloc(cap * sizeof(*tids));
-  struct dirent *e;
-  while (tids && (e = readdir(d))) {
-    long v;
-    if (nprof__parse_long(e->d_name, 1, INT32_MAX, &v) != 0)
-      continue;
-    if (n == cap) {
-      cap *= 2;
-      pid_t *t = realloc(tids, cap * sizeof(*t));
-      if (!t) {
-        free(tids);
-        tids = NULL;
-        break;
-      }
-      tids = t;
-    }
-    tids[n++] = (pid_t)v;
-  }
-  closedir(d);
-  if (!tids)
-    return NPROF_ENOMEM;
-  *out = tids;
-  return (long)n;
+  return nprof__threads_init() == 0 ? capture_signal : 0;
 }
 
 long nprof__threads_count(void)
 {
   pid_t *tids;
-  long n = list_tids(&tids);
+  long n = nprof__tasks_list(&tids);
   if (n >= 0)
     free(tids);
   return n;
@@ -202,7 +152,7 @@ long nprof__threads_capture(nprof__thread **out)
   if (rc)
     return rc;
   pid_t *tids;
-  long n = list_tids(&tids);
+  long n = nprof__tasks_list(&tids);
   if (n < 0)
     return n;
   capture c = {.slots = calloc((size_t)n, sizeof(capture_slot)),
@@ -216,17 +166,46 @@ long nprof__threads_capture(nprof__thread **out)
   }
   pid_t self = (pid_t)syscall(SYS_gettid);
   pid_t pid = getpid();
+  uint64_t bit = (uint64_t)1 << (capture_signal - 1);
 
   pthread_mutex_lock(&capture_lock);
-  for (long i = 0; i < n; i++)
+  /* The handler is installed for good at start-up, but the application
+   * may have replaced it since: then the signal is the application's, and
+   * sending it would run the application's handler on every thread. */
+  struct sigaction cur;
+  if (sigaction(capture_signal, NULL, &cur) != 0 || !is_ours(&cur)) {
+    pthread_mutex_unlock(&capture_lock);
+    free(c.slots);
+    free(threads);
+    free(tids);
+    return NPROF_ESIGNAL;
+  }
+  for (long i = 0; i < n; i++) {
     c.slots[i].tid = tids[i];
+    threads[i].tid = tids[i];
+    threads[i].state = '?';
+    nprof__task_name(tids[i], threads[i].name);
+  }
   atomic_store(&current, &c);
   size_t pending = 0;
   for (long i = 0; i < n; i++) {
     capture_slot *s = &c.slots[i];
+    nprof__task_status st;
+    if (nprof__task_status_read(s->tid, &st) == NPROF_ENOENT) {
+      s->tid = 0; /* exited meanwhile */
+      continue;
+    }
+    threads[i].state = st.state;
     if (s->tid == self) {
       s->depth = nprof__stack_capture(s->pcs, NPROF_MAX_DEPTH, 0);
       atomic_store(&s->state, SLOT_DONE);
+    } else if ((st.sigblk & bit) || st.in_sigwait) {
+      /* The thread blocks the signal: it would stay queued (one per
+       * request, until RLIMIT_SIGPENDING runs out), or a thread that
+       * waits for signals with sigwaitinfo() would take it as its own.
+       * Listed without a stack. A thread that blocks it (or starts
+       * waiting) between this read and the send still gets one: there
+       * is no atomic way to ask. */
     } else if (syscall(SYS_tgkill, pid, s->tid, capture_signal) == 0) {
       pending++;
     } else {
@@ -234,8 +213,7 @@ long nprof__threads_capture(nprof__thread **out)
     }
   }
   /* Wait for the answers: a thread runs its handler as soon as it is
-   * scheduled, unless it blocks the signal. Bounded: 200 ms plus 1 ms per
-   * hundred threads. */
+   * scheduled. Bounded: 200 ms plus 1 ms per hundred threads. */
   int64_t deadline = nprof__now_ns() + (200 + n / 100) * 1000000LL;
   while (pending && nprof__now_ns() < deadline) {
     size_t done = 0;
@@ -265,8 +243,8 @@ long nprof__threads_capture(nprof__thread **out)
     if (!s->tid)
       continue;
     nprof__thread *t = &threads[k++];
-    t->tid = s->tid;
-    read_task(s->tid, t);
+    if (t != &threads[i])
+      *t = threads[i];
     if (atomic_load(&s->state) == SLOT_DONE) {
       t->depth = s->depth;
       memcpy(t->pcs, s->pcs, (size_t)s->depth * sizeof(uintptr_t));
