@@ -323,6 +323,10 @@ int nprof__threads_init(void);
 long nprof__threads_capture(nprof__thread **out);
 /* The capture signal's number, or 0 when there is none. */
 int nprof__threads_signal(void);
+/* Test hook: when positive, every capture handler sleeps this long after
+ * it looked up the capture in progress (a handler delayed past the
+ * requester's drain). Always 0 outside tests. */
+extern atomic_llong nprof__threads_test_delay_ns;
 /* The number of threads of the process (from /proc), or -1. */
 long nprof__threads_count(void);
 /* In a fork child: forget a capture the parent had in flight. */

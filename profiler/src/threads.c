@@ -44,6 +44,7 @@ typedef struct capture {
  * the requester under capture_lock. `inflight` counts handlers that may be
  * looking at it, so the requester frees the slots only once it is zero. */
 static _Atomic(capture *) current;
+atomic_llong nprof__threads_test_delay_ns;
 static atomic_int inflight;
 static int capture_signal;
 static pthread_mutex_t capture_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -61,6 +62,12 @@ static void on_capture_signal(int sig, siginfo_t *info, void *uc)
   nprof__t_internal++;
   atomic_fetch_add(&inflight, 1);
   capture *c = atomic_load(&current);
+  int64_t delay =
+      atomic_load_explicit(&nprof__threads_test_delay_ns, memory_order_relaxed);
+  if (nprof__unlikely(delay > 0)) {
+    struct timespec ts = {delay / 1000000000, delay % 1000000000};
+    nanosleep(&ts, NULL); /* async-signal-safe */
+  }
   if (c) {
     pid_t tid = (pid_t)syscall(SYS_gettid);
     for (size_t i = 0; i < c->n; i++) {
