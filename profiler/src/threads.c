@@ -9,6 +9,14 @@
  * unwinding) and marks the slot done. The requester waits for all slots with
  * a deadline; a thread that blocks the signal is reported without a stack.
  *
+ * The capture (its slots included) is one heap block that handlers reach
+ * only through `current`. A handler that is still running when the
+ * requester's drain gives up (1 s) may write its slot later: the block is
+ * then leaked, never freed or reused, so the late write lands in memory
+ * nobody else owns. After MAX_LEAKED such captures with handlers still
+ * stuck, captures stop sending signals (every other thread is listed
+ * without a stack) until the stuck handlers return: memory stays bounded.
+ *
  * The capture signal is a real-time signal whose disposition was SIG_DFL
  * (or NPROF_SIGNAL): an application's own handlers are never replaced. The
  * handler stays installed for the life of the process, because a signal that
@@ -36,16 +44,20 @@ typedef struct capture_slot {
 } capture_slot;
 
 typedef struct capture {
-  capture_slot *slots;
   size_t n;
+  capture_slot slots[];
 } capture;
+
+#define MAX_LEAKED 8
 
 /* Read in the signal handler: the capture in progress, or NULL. Written by
  * the requester under capture_lock. `inflight` counts handlers that may be
- * looking at it, so the requester frees the slots only once it is zero. */
+ * looking at a capture, so the requester frees one only once it is zero;
+ * `leaked` counts the captures left to late handlers (requester only). */
 static _Atomic(capture *) current;
 atomic_llong nprof__threads_test_delay_ns;
 static atomic_int inflight;
+static int leaked;
 static int capture_signal;
 static pthread_mutex_t capture_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -162,15 +174,15 @@ long nprof__threads_capture(nprof__thread **out)
   long n = nprof__tasks_list(&tids);
   if (n < 0)
     return n;
-  capture c = {.slots = calloc((size_t)n, sizeof(capture_slot)),
-               .n = (size_t)n};
+  capture *c = calloc(1, sizeof(*c) + (size_t)n * sizeof(capture_slot));
   nprof__thread *threads = calloc((size_t)n, sizeof(*threads));
-  if (!c.slots || !threads) {
-    free(c.slots);
+  if (!c || !threads) {
+    free(c);
     free(threads);
     free(tids);
     return NPROF_ENOMEM;
   }
+  c->n = (size_t)n;
   pid_t self = (pid_t)syscall(SYS_gettid);
   pid_t pid = getpid();
   uint64_t bit = (uint64_t)1 << (capture_signal - 1);
@@ -182,21 +194,27 @@ long nprof__threads_capture(nprof__thread **out)
   struct sigaction cur;
   if (sigaction(capture_signal, NULL, &cur) != 0 || !is_ours(&cur)) {
     pthread_mutex_unlock(&capture_lock);
-    free(c.slots);
+    free(c);
     free(threads);
     free(tids);
     return NPROF_ESIGNAL;
   }
+  /* Handlers of earlier captures still stuck: send nothing (a capture
+   * that no handler can see is never leaked). */
+  if (atomic_load(&inflight) == 0)
+    leaked = 0;
+  bool send = leaked < MAX_LEAKED;
   for (long i = 0; i < n; i++) {
-    c.slots[i].tid = tids[i];
+    c->slots[i].tid = tids[i];
     threads[i].tid = tids[i];
     threads[i].state = '?';
     nprof__task_name(tids[i], threads[i].name);
   }
-  atomic_store(&current, &c);
+  if (send)
+    atomic_store(&current, c);
   size_t pending = 0;
   for (long i = 0; i < n; i++) {
-    capture_slot *s = &c.slots[i];
+    capture_slot *s = &c->slots[i];
     nprof__task_status st;
     if (nprof__task_status_read(s->tid, &st) == NPROF_ENOENT) {
       s->tid = 0; /* exited meanwhile */
@@ -206,7 +224,7 @@ long nprof__threads_capture(nprof__thread **out)
     if (s->tid == self) {
       s->depth = nprof__stack_capture(s->pcs, NPROF_MAX_DEPTH, 0);
       atomic_store(&s->state, SLOT_DONE);
-    } else if ((st.sigblk & bit) || st.in_sigwait) {
+    } else if ((st.sigblk & bit) || st.in_sigwait || !send) {
       /* The thread blocks the signal: it would stay queued (one per
        * request, until RLIMIT_SIGPENDING runs out), or a thread that
        * waits for signals with sigwaitinfo() would take it as its own.
@@ -225,8 +243,8 @@ long nprof__threads_capture(nprof__thread **out)
   while (pending && nprof__now_ns() < deadline) {
     size_t done = 0;
     for (long i = 0; i < n; i++)
-      if (c.slots[i].tid && c.slots[i].tid != self &&
-          atomic_load(&c.slots[i].state) == SLOT_DONE)
+      if (c->slots[i].tid && c->slots[i].tid != self &&
+          atomic_load(&c->slots[i].state) == SLOT_DONE)
         done++;
     if (done == pending)
       break;
@@ -235,18 +253,24 @@ long nprof__threads_capture(nprof__thread **out)
   }
   atomic_store(&current, NULL);
   /* A handler that read `current` before the store may still write its
-   * slot; wait for it (bounded) before the slots go. */
+   * slot; wait for it (bounded) before the capture goes. */
   int64_t drain = nprof__now_ns() + 1000000000LL;
-  while (atomic_load(&inflight) && nprof__now_ns() < drain) {
+  while (send && atomic_load(&inflight) && nprof__now_ns() < drain) {
     struct timespec ts = {0, 100000};
     nanosleep(&ts, NULL);
   }
-  bool leak = atomic_load(&inflight) != 0;
+  bool leak = send && atomic_load(&inflight) != 0;
+  if (leak && ++leaked == MAX_LEAKED)
+    nprof__log("thread capture handlers have not returned for %d captures: "
+               "thread stacks are off until they do",
+               MAX_LEAKED);
   pthread_mutex_unlock(&capture_lock);
 
+  /* A late handler may still be writing its slot: the slot reads DONE
+   * only once the stack in it is complete. */
   size_t k = 0;
   for (long i = 0; i < n; i++) {
-    capture_slot *s = &c.slots[i];
+    capture_slot *s = &c->slots[i];
     if (!s->tid)
       continue;
     nprof__thread *t = &threads[k++];
@@ -261,7 +285,7 @@ long nprof__threads_capture(nprof__thread **out)
   }
   /* Never free memory a stuck handler might still write. */
   if (!leak)
-    free(c.slots);
+    free(c);
   free(tids);
   *out = threads;
   return (long)k;
@@ -273,5 +297,6 @@ void nprof__threads_fork_child(void)
    * the child: drop it, and the lock it may have held. */
   atomic_store(&current, NULL);
   atomic_store(&inflight, 0);
+  leaked = 0;
   pthread_mutex_init(&capture_lock, NULL);
 }
