@@ -1,7 +1,7 @@
 # libnprof's tests, fuzz target and benchmark.
 
 PROFILER_UNIT := heap util pprof endpoints custom cpu contention threadcreate trace \
-	dump threads
+	dump threads symbolize
 ifeq ($(SANITIZER),)
 PROFILER_UNIT += malloc # owns malloc: not with a sanitizer runtime
 endif
@@ -11,9 +11,11 @@ endif
 # Internals (nprof__*) come from the static library.
 PROFILER_TEST_CFLAGS := $(BASE_CFLAGS) $(CFLAGS) -fno-optimize-sibling-calls -fno-builtin \
 	$(NPROF_CFLAGS) $(call pc_cflags,cmocka)
+# TEST_LIB_DIR: where the test libraries are, for the tests that load them.
 $(foreach t,$(filter-out malloc,$(PROFILER_UNIT)),$(eval $(call unit_test,$(t),\
   $(BUILD)/lib/libnprof.a,$(NPROF_LIBS),\
-  -fno-optimize-sibling-calls -fno-builtin $(NPROF_CFLAGS),\
+  -fno-optimize-sibling-calls -fno-builtin $(NPROF_CFLAGS) \
+  -DTEST_LIB_DIR='"$(abspath $(BUILD)/test/lib)"',\
   $(BUILD)/gen/profile.pb-c.h)))
 
 # test_malloc runs with another allocator's malloc_usable_size loaded ahead
@@ -51,6 +53,28 @@ $(BUILD)/test/bin/host_program: tests/profiler/host_program.c $(BUILD)/lib/libnp
 	@mkdir -p $(dir $@)
 	$(CC) $(PROFILER_TEST_CFLAGS) -o $@ $< $(LDFLAGS) -L$(BUILD)/lib -lnprof \
 		-Wl,-rpath,$(abspath $(BUILD)/lib) -lpthread
+
+# Shared libraries the symbolizer tests load: two of one layout (dlclose
+# and dlopen at the same address), and one stripped like Debian's (its
+# unstripped twin, same build ID, for pprof's PPROF_BINARY_PATH).
+TEST_LIB_DIR := $(BUILD)/test/lib
+$(TEST_LIB_DIR)/libnprof_dlswap_a.so $(TEST_LIB_DIR)/libnprof_dlswap_b.so: \
+		$(TEST_LIB_DIR)/libnprof_dlswap_%.so: tests/profiler/dlswap_lib.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -fPIC -shared -DWHICH=$* -o $@ $<
+
+$(TEST_LIB_DIR)/unstripped/libnprof_stripped.so: tests/profiler/stripped_lib.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -g -O1 -fPIC -shared -Wl,--build-id -o $@ $<
+
+$(TEST_LIB_DIR)/libnprof_stripped.so: $(TEST_LIB_DIR)/unstripped/libnprof_stripped.so
+	strip --strip-all -o $@ $<
+
+TEST_LIBS := $(TEST_LIB_DIR)/libnprof_dlswap_a.so \
+	$(TEST_LIB_DIR)/libnprof_dlswap_b.so $(TEST_LIB_DIR)/libnprof_stripped.so
+TEST_PROGRAMS += $(TEST_LIBS)
+# Unit tests that load them (order-only: never linked in).
+$(BUILD)/test/unit/test_symbolize: | $(TEST_LIBS)
 
 # C++ names, for the symbolizer's demangling.
 $(BUILD)/test/bin/cxx_program: tests/profiler/cxx_program.cc $(BUILD)/lib/libnprof.so

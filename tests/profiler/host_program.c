@@ -5,6 +5,7 @@
  * "listening on ADDR" and then obeys commands on stdin, one per line, until
  * stdin closes (at most 300 s):
  *
+ *   host_program idle      nothing but the debug server.
  *   host_program busy      six threads contend for one mutex as fast as
  *                          they can, with mutex and block profiling at
  *                          rate 1 (every contended acquisition unwinds).
@@ -116,7 +117,8 @@ int main(int argc, char **argv)
   alarm(300); /* never outlive a broken test */
   const char *mode = argc > 1 ? argv[1] : "busy";
   nprof_var *ready = nprof_var_new_int("host.ready");
-  if (strcmp(mode, "busy") == 0) {
+  if (strcmp(mode, "idle") == 0) {
+  } else if (strcmp(mode, "busy") == 0) {
     nprof_mutex_rate_set(1);
     nprof_block_rate_set(1);
     for (int i = 0; i < BUSY_THREADS; i++)
@@ -127,7 +129,7 @@ int main(int argc, char **argv)
     start(sigwaiter_main, "sigwaiter");
     start(blocker_main, "blocker");
   } else {
-    fprintf(stderr, "usage: %s busy|signals\n", argv[0]);
+    fprintf(stderr, "usage: %s idle|busy|signals\n", argv[0]);
     return 2;
   }
   nprof_options opts;
