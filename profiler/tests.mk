@@ -74,7 +74,7 @@ TEST_LIBS := $(TEST_LIB_DIR)/libnprof_dlswap_a.so \
 	$(TEST_LIB_DIR)/libnprof_dlswap_b.so $(TEST_LIB_DIR)/libnprof_stripped.so
 TEST_PROGRAMS += $(TEST_LIBS)
 # Unit tests that load them (order-only: never linked in).
-$(BUILD)/test/unit/test_symbolize: | $(TEST_LIBS)
+$(BUILD)/test/unit/test_symbolize $(BUILD)/test/unit/test_pprof: | $(TEST_LIBS)
 
 # C++ names, for the symbolizer's demangling.
 $(BUILD)/test/bin/cxx_program: tests/profiler/cxx_program.cc $(BUILD)/lib/libnprof.so

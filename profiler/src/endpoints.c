@@ -334,9 +334,11 @@ static int threads_dump(const nprof__thread *t, long n, nprof__buf *out)
     for (int k = 0; k < t[i].depth && rc == 0; k++) {
       nprof__sym sym;
       nprof__symbolize(t[i].pcs[k], &sym);
-      rc = nprof__buf_printf(out, "%s(...)\n\t%s:%d +%#" PRIxPTR "\n",
-                             sym.function, sym.file ? sym.file : "?", sym.line,
-                             sym.offset);
+      char name[NPROF_SYM_BUF];
+      rc = nprof__buf_printf(
+          out, "%s(...)\n\t%s:%d +%#" PRIxPTR "\n",
+          nprof__sym_name(&sym, t[i].pcs[k], name, sizeof(name)),
+          sym.file ? sym.file : "?", sym.line, sym.offset);
     }
     if (rc == 0)
       rc = nprof__buf_append(out, "\n", 1);

@@ -246,19 +246,30 @@ bool nprof__malloc_sampled(const void *p, size_t *size);
 /* ---- symbolize.c: addresses to names (libdw from elfutils) ---- */
 
 typedef struct nprof__sym {
-  const char *function; /* never NULL; "0x..." when unknown */
+  const char *function; /* never NULL; "" when no symbol names the address */
   const char *file;     /* NULL when unknown */
   int line;
-  uintptr_t offset; /* addr - function start, 0 when unknown */
-  bool known;       /* a symbol table named it */
+  uintptr_t offset;        /* addr - function start, 0 when unknown */
+  const char *module;      /* base name of the object there, or NULL */
+  uintptr_t module_offset; /* addr in that object's own address space */
+  bool known;              /* a symbol table named it */
 } nprof__sym;
 
-/* Rereads /proc/self/maps so code loaded since the last call resolves.
- * Call once per request, before a batch of nprof__symbolize(). */
+/* Rereads the process's modules when objects were loaded or unloaded since
+ * the last call (the address cache is flushed then). Call once per
+ * request, before a batch of nprof__symbolize(). */
 void nprof__symbolize_refresh(void);
 /* Resolves `addr`. The strings live until the process ends (interned).
  * Thread-safe (one lock). */
 void nprof__symbolize(uintptr_t addr, nprof__sym *out);
+/* Entries in the address cache (at most 16384), for tests. */
+size_t nprof__symbolize_cache_len(void);
+/* A printable name for a frame in text outputs: the function, else
+ * "module+0xOFFSET" (stable across processes), else the address. Returns
+ * sym->function or `buf` (NPROF_SYM_BUF bytes are enough). */
+#define NPROF_SYM_BUF 256
+const char *nprof__sym_name(const nprof__sym *sym, uintptr_t addr, char *buf,
+                            size_t len);
 
 typedef struct nprof__mapping {
   uintptr_t start, limit, offset;

@@ -107,6 +107,8 @@ static int vec_reserve(void ***v, size_t *cap, size_t n)
        ? ((vec).v[(vec).n++] = (item), 0)                                      \
        : NPROF_ENOMEM)
 
+enum { LACKS_FUNCTION = 1, LACKS_FILE = 2, LACKS_LINE = 4 };
+
 struct nprof__pprof {
   Profile p;
   VEC(char) strings;
@@ -121,6 +123,11 @@ struct nprof__pprof {
   nprof__mapping *maps;
   long nmaps;
   VEC(Mapping) mappings;
+  /* Per mapping: some location in it had no function name, no file, no
+   * line. A mapping claims has_functions (filenames, line numbers) only
+   * when every location in it had one, so that pprof symbolizes the
+   * others itself when it has the binary. */
+  uint8_t *lacks;
   ValueType period_type;
   VEC(void) comments; /* int64 indices stored as pointers */
   int failed;
@@ -202,6 +209,11 @@ nprof__pprof *nprof__pprof_new(const char *const *types, int ntypes)
   b->nmaps = nprof__mappings(&b->maps);
   if (b->nmaps < 0)
     b->nmaps = 0;
+  b->lacks = calloc((size_t)b->nmaps + 1, 1);
+  if (!b->lacks) {
+    nprof__pprof_free(b);
+    return NULL;
+  }
   for (long i = 0; i < b->nmaps; i++) {
     Mapping *m = malloc(sizeof(*m));
     if (!m || VEC_PUSH(b->mappings, m) != 0) {
@@ -216,11 +228,6 @@ nprof__pprof *nprof__pprof_new(const char *const *types, int ntypes)
     m->file_offset = b->maps[i].offset;
     m->filename = str_id(b, b->maps[i].path);
     m->build_id = str_id(b, b->maps[i].build_id);
-    /* Every location carries its function name and, where DWARF had it,
-     * file and line: pprof must not try to symbolize again. */
-    m->has_functions = 1;
-    m->has_filenames = 1;
-    m->has_line_numbers = 1;
   }
   b->p.time_nanos = nprof__wall_ns();
   return b;
@@ -330,11 +337,21 @@ static uint64_t location_id(nprof__pprof *b, uintptr_t addr)
   loc->id = b->locations.n;
   loc->address = addr;
   loc->mapping_id = mapping_of(b, addr);
-  line->function_id = function_id(b, &sym);
-  line->line = sym.line;
+  uint8_t *lacks = &b->lacks[loc->mapping_id];
   lines[0] = line;
   loc->line = lines;
-  loc->n_line = 1;
+  if (sym.known) {
+    line->function_id = function_id(b, &sym);
+    line->line = sym.line;
+    loc->n_line = 1;
+  } else {
+    /* No invented name: the address and its mapping say where it is. */
+    *lacks |= LACKS_FUNCTION;
+  }
+  if (!sym.file)
+    *lacks |= LACKS_FILE;
+  if (sym.line <= 0)
+    *lacks |= LACKS_LINE;
   b->location_ids.keys[j] = key;
   b->location_ids.vals[j] = loc->id;
   b->location_ids.len++;
@@ -434,6 +451,13 @@ int nprof__pprof_write(nprof__pprof *b, nprof__buf *out)
   p->n_location = b->locations.n;
   p->function = b->functions.v;
   p->n_function = b->functions.n;
+  for (size_t i = 0; i < b->mappings.n; i++) {
+    Mapping *m = b->mappings.v[i];
+    uint8_t lacks = b->lacks[m->id];
+    m->has_functions = !(lacks & LACKS_FUNCTION);
+    m->has_filenames = !(lacks & LACKS_FILE);
+    m->has_line_numbers = !(lacks & LACKS_LINE);
+  }
   p->mapping = b->mappings.v;
   p->n_mapping = b->mappings.n;
   p->string_table = b->strings.v;
@@ -498,6 +522,7 @@ void nprof__pprof_free(nprof__pprof *b)
   free(b->mappings.v);
   free(b->comments.v);
   free(b->maps);
+  free(b->lacks);
   idmap_free(&b->string_ids);
   idmap_free(&b->location_ids);
   idmap_free(&b->function_ids);
@@ -520,8 +545,13 @@ int nprof__text_stack(nprof__buf *out, const uintptr_t *pcs, int depth)
   for (int i = 0; i < depth && rc == 0; i++) {
     nprof__sym sym;
     nprof__symbolize(pcs[i], &sym);
-    rc = nprof__buf_printf(out, "#\t%#" PRIxPTR "\t%s+%#" PRIxPTR, pcs[i],
-                           sym.function, sym.offset);
+    char name[NPROF_SYM_BUF];
+    if (sym.known)
+      rc = nprof__buf_printf(out, "#\t%#" PRIxPTR "\t%s+%#" PRIxPTR, pcs[i],
+                             sym.function, sym.offset);
+    else /* pprof's legacy parser reads only the @ line: this is for people */
+      rc = nprof__buf_printf(out, "#\t%#" PRIxPTR "\t%s", pcs[i],
+                             nprof__sym_name(&sym, pcs[i], name, sizeof(name)));
     if (rc == 0 && sym.file)
       rc = nprof__buf_printf(out, "\t%s:%d", sym.file, sym.line);
     if (rc == 0)

@@ -5,25 +5,45 @@
  * `go tool pprof -symbolize=none` works where the binaries are not reachable
  * (inside a container, on another machine).
  *
- * libdw's Dwfl is not thread-safe: one lock guards it and the address cache.
- * Strings are interned and never freed, so nprof__sym results stay valid.
+ * An address no symbol covers gets no name at all (function ""): it keeps
+ * its module and offset in that module, from which pprof (with the binary)
+ * or a human can still name it; an invented "0x...@lib" name would be a
+ * different string in every process and stop pprof from symbolizing.
+ *
+ * libdw's Dwfl is not thread-safe: one lock guards it and the address
+ * cache. Names and file names are interned and never freed, so nprof__sym
+ * results stay valid; only strings read from the process's own binaries are
+ * interned (never anything derived from an address a client sent), so the
+ * table is bounded by the code the process loads.
+ *
+ * The address cache holds at most CACHE_MAX entries and starts over when
+ * full: /debug/pprof/symbol accepts any address from the network. It is
+ * flushed, and libdw's module list reread, whenever the loader's count of
+ * objects loaded and unloaded (dl_iterate_phdr's dlpi_adds and dlpi_subs)
+ * moved: after a dlclose and a dlopen an address may belong to another
+ * library.
  */
 #include "internal.h"
 
 #include <dlfcn.h>
 #include <elfutils/libdwfl.h>
 #include <inttypes.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+/* 16 Ki entries of 72 bytes in a table at most half full: 2.4 MiB. */
+#define CACHE_MAX (1 << 14)
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Guarded by lock. */
 static Dwfl *dwfl;
 static char *debuginfo_path;
+static unsigned long long seen_adds, seen_subs;
 
 typedef struct cache_entry {
   uintptr_t addr; /* 0: empty */
@@ -121,14 +141,40 @@ static const Dwfl_Callbacks callbacks = {
     .debuginfo_path = &debuginfo_path,
 };
 
+static int read_counters(struct dl_phdr_info *info, size_t size, void *data)
+{
+  unsigned long long *c = data;
+  if (size < offsetof(struct dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs))
+    return -1; /* a loader without the counters: always reread */
+  c[0] = info->dlpi_adds;
+  c[1] = info->dlpi_subs;
+  return 1; /* the first object is enough: the counters are global */
+}
+
 /* Called with lock. */
+static void cache_flush(void)
+{
+  if (cache)
+    memset(cache, 0, cache_cap * sizeof(*cache));
+  cache_len = 0;
+}
+
+/* Called with lock. Rereads the modules when the loader's counters moved
+ * (or always, when it has none). */
 static void report_modules(void)
 {
+  unsigned long long c[2] = {0, 0};
+  bool counted = dl_iterate_phdr(read_counters, c) == 1;
+  if (dwfl && counted && c[0] == seen_adds && c[1] == seen_subs)
+    return;
   if (!dwfl) {
     dwfl = dwfl_begin(&callbacks);
     if (!dwfl)
       return;
   }
+  seen_adds = c[0];
+  seen_subs = c[1];
+  cache_flush();
   dwfl_report_begin(dwfl);
   if (dwfl_linux_proc_report(dwfl, getpid()) != 0)
     nprof__log("cannot read the process's mappings: %s", dwfl_errmsg(-1));
@@ -147,58 +193,60 @@ void nprof__symbolize_refresh(void)
 /* Called with lock. */
 static void resolve(uintptr_t addr, nprof__sym *out)
 {
-  char hex[32];
-  snprintf(hex, sizeof(hex), "0x%" PRIxPTR, addr);
-  out->function = NULL;
-  out->file = NULL;
-  out->line = 0;
-  out->offset = 0;
-  out->known = false;
+  memset(out, 0, sizeof(*out));
+  out->function = "";
   Dwfl_Module *mod = dwfl ? dwfl_addrmodule(dwfl, addr) : NULL;
-  if (mod) {
-    GElf_Off off = 0;
-    GElf_Sym sym;
-    const char *name =
-        dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
-    if (name && *name) {
-      /* Versioned dynamic symbols read "clock_nanosleep@GLIBC_2.2.5";
-       * profiles name the function alone. */
-      char plain[256];
-      size_t n = strcspn(name, "@");
-      if (name[n] && n > 0 && n < sizeof(plain)) {
-        memcpy(plain, name, n);
-        plain[n] = '\0';
-        name = plain;
-      }
-      char readable[512];
-      out->function = intern(demangle(name, readable, sizeof(readable)));
-      out->offset = (uintptr_t)off;
-      out->known = true;
+  if (!mod)
+    return;
+  Dwarf_Addr low = 0;
+  const char *modname =
+      dwfl_module_info(mod, NULL, &low, NULL, NULL, NULL, NULL, NULL);
+  const char *base = modname ? strrchr(modname, '/') : NULL;
+  if (modname)
+    out->module = intern(base ? base + 1 : modname);
+  /* The offset in the ELF file's address space (addr - load bias): what
+   * addr2line and pprof's mapping arithmetic (address - start + file
+   * offset) give for the usual layout, where code's vaddr equals its file
+   * offset. */
+  GElf_Addr bias = 0;
+  out->module_offset =
+      addr - (dwfl_module_getelf(mod, &bias) ? (uintptr_t)bias : low);
+  GElf_Off off = 0;
+  GElf_Sym sym;
+  const char *name =
+      dwfl_module_addrinfo(mod, addr, &off, &sym, NULL, NULL, NULL);
+  if (name && *name) {
+    /* Versioned dynamic symbols read "clock_nanosleep@GLIBC_2.2.5";
+     * profiles name the function alone. */
+    char plain[256];
+    size_t n = strcspn(name, "@");
+    if (name[n] && n > 0 && n < sizeof(plain)) {
+      memcpy(plain, name, n);
+      plain[n] = '\0';
+      name = plain;
     }
-    Dwfl_Line *line = dwfl_module_getsrc(mod, addr);
-    if (line) {
-      int lineno = 0;
-      const char *file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
-      if (file) {
-        out->file = intern(file);
-        out->line = lineno;
-      }
-    }
-    if (!out->function) {
-      /* No symbol: name it after its module, as perf does. */
-      const char *modname =
-          dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
-      const char *base = modname ? strrchr(modname, '/') : NULL;
-      char buf[300];
-      snprintf(buf, sizeof(buf), "%s@%s", hex,
-               base ? base + 1 : (modname ? modname : "?"));
-      out->function = intern(buf);
+    char readable[512];
+    out->function = intern(demangle(name, readable, sizeof(readable)));
+    out->offset = (uintptr_t)off;
+    out->known = true;
+  }
+  Dwfl_Line *line = dwfl_module_getsrc(mod, addr);
+  if (line) {
+    int lineno = 0;
+    const char *file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
+    if (file) {
+      out->file = intern(file);
+      out->line = lineno;
     }
   }
-  if (!out->function)
-    out->function = intern(hex);
 }
 
+static size_t cache_slot(uintptr_t addr, size_t cap)
+{
+  return (size_t)((addr * 0x9e3779b97f4a7c15ULL) >> 20) & (cap - 1);
+}
+
+/* Called with lock. Returns -1 when the table cannot grow. */
 static int cache_grow(void)
 {
   size_t cap = cache_cap ? cache_cap * 2 : 4096;
@@ -208,7 +256,7 @@ static int cache_grow(void)
   for (size_t i = 0; i < cache_cap; i++) {
     if (!cache[i].addr)
       continue;
-    size_t j = (cache[i].addr * 0x9e3779b97f4a7c15ULL) >> 20 & (cap - 1);
+    size_t j = cache_slot(cache[i].addr, cap);
     while (t[j].addr)
       j = (j + 1) & (cap - 1);
     t[j] = cache[i];
@@ -219,6 +267,21 @@ static int cache_grow(void)
   return 0;
 }
 
+/* Called with lock. */
+static void cache_put(uintptr_t addr, const nprof__sym *sym)
+{
+  if (cache_len >= CACHE_MAX)
+    cache_flush(); /* start over: bounded, and cheap to refill */
+  if ((cache_len + 1) * 2 > cache_cap && cache_grow() != 0)
+    return;
+  size_t j = cache_slot(addr, cache_cap);
+  while (cache[j].addr)
+    j = (j + 1) & (cache_cap - 1);
+  cache[j].addr = addr;
+  cache[j].sym = *sym;
+  cache_len++;
+}
+
 void nprof__symbolize(uintptr_t addr, nprof__sym *out)
 {
   nprof__t_internal++;
@@ -226,8 +289,8 @@ void nprof__symbolize(uintptr_t addr, nprof__sym *out)
   if (!dwfl)
     report_modules();
   bool cached = false;
-  if (addr && cache_cap) {
-    size_t j = (addr * 0x9e3779b97f4a7c15ULL) >> 20 & (cache_cap - 1);
+  if (addr && cache_len) {
+    size_t j = cache_slot(addr, cache_cap);
     for (; cache[j].addr; j = (j + 1) & (cache_cap - 1))
       if (cache[j].addr == addr) {
         *out = cache[j].sym;
@@ -237,17 +300,31 @@ void nprof__symbolize(uintptr_t addr, nprof__sym *out)
   }
   if (!cached) {
     resolve(addr, out);
-    if (addr && ((cache_len + 1) * 2 <= cache_cap || cache_grow() == 0)) {
-      size_t j = (addr * 0x9e3779b97f4a7c15ULL) >> 20 & (cache_cap - 1);
-      while (cache[j].addr)
-        j = (j + 1) & (cache_cap - 1);
-      cache[j].addr = addr;
-      cache[j].sym = *out;
-      cache_len++;
-    }
+    if (addr)
+      cache_put(addr, out);
   }
   pthread_mutex_unlock(&lock);
   nprof__t_internal--;
+}
+
+size_t nprof__symbolize_cache_len(void)
+{
+  pthread_mutex_lock(&lock);
+  size_t n = cache_len;
+  pthread_mutex_unlock(&lock);
+  return n;
+}
+
+const char *nprof__sym_name(const nprof__sym *sym, uintptr_t addr, char *buf,
+                            size_t len)
+{
+  if (sym->known)
+    return sym->function;
+  if (sym->module)
+    snprintf(buf, len, "%s+%#" PRIxPTR, sym->module, sym->module_offset);
+  else
+    snprintf(buf, len, "%#" PRIxPTR, addr);
+  return buf;
 }
 
 long nprof__mappings(nprof__mapping **out)

@@ -59,20 +59,24 @@ static void put_stack(writer *w, const uintptr_t *pcs, int depth)
   for (int i = 0; i < depth; i++) {
     nprof__sym sym;
     nprof__symbolize(pcs[i], &sym);
+    char name[NPROF_SYM_BUF];
     if (i)
       put(w, ",");
-    put_str(w, sym.function);
+    put_str(w, nprof__sym_name(&sym, pcs[i], name, sizeof(name)));
   }
   put(w, "]");
 }
 
-static const char *leaf_name(const uintptr_t *pcs, int depth)
+static void put_leaf_name(writer *w, const uintptr_t *pcs, int depth)
 {
-  if (depth <= 0)
-    return "(unknown)";
+  if (depth <= 0) {
+    put_str(w, "(unknown)");
+    return;
+  }
   nprof__sym sym;
   nprof__symbolize(pcs[0], &sym);
-  return sym.function;
+  char name[NPROF_SYM_BUF];
+  put_str(w, nprof__sym_name(&sym, pcs[0], name, sizeof(name)));
 }
 
 /* The tids that appear, each once (small sets: linear search). */
@@ -176,7 +180,7 @@ int nprof__trace_write(const nprof__cpu_data *d, const nprof__wait_event *ev,
     const nprof__cpu_stack *s = &d->stacks[e->stack];
     begin_event(&w);
     put(&w, "\"name\":");
-    put_str(&w, leaf_name(s->pcs, s->depth));
+    put_leaf_name(&w, s->pcs, s->depth);
     put(&w,
         ",\"cat\":\"cpu\",\"ph\":\"X\",\"ts\":%.3f,\"dur\":%.3f,"
         "\"pid\":%d,\"tid\":%d,\"args\":{",

@@ -36,7 +36,7 @@ static bool find(nprof__wait_profile which, const char *fn, double *count,
     for (int k = 0; k < r[i].depth; k++) {
       nprof__sym sym;
       nprof__symbolize(r[i].pcs[k], &sym);
-      if (strcmp(sym.function, fn) == 0) {
+      if (sym.known && strcmp(sym.function, fn) == 0) {
         found = true;
         *count += r[i].count;
         *delay += r[i].delay_ns;

@@ -3,9 +3,11 @@
 #include "internal.h"
 #include "profile.pb-c.h"
 
+#include <dlfcn.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -113,13 +115,17 @@ static void encodes_a_decodable_symbolized_profile(void **state)
                       "encodes_a_decodable_symbolized_profile");
   /* Shared frames share locations. */
   assert_int_equal(p->sample[0]->location_id[1], p->sample[1]->location_id[0]);
-  /* Mappings: the test binary is there, with the has_* flags set. */
+  /* Mappings: the test binary is there, every location in it named, so
+   * it claims has_functions (libc's may not: Debian strips its static
+   * functions). */
   assert_true(p->n_mapping > 0);
   int saw_self = 0;
   for (size_t i = 0; i < p->n_mapping; i++) {
-    assert_true(p->mapping[i]->has_functions);
-    if (strstr(str(p, p->mapping[i]->filename), "test_pprof"))
+    if (strstr(str(p, p->mapping[i]->filename), "test_pprof")) {
+      assert_true(p->mapping[i]->has_functions);
+      assert_true(p->mapping[i]->has_filenames);
       saw_self = 1;
+    }
   }
   assert_true(saw_self);
   perftools__profiles__profile__free_unpacked(p, NULL);
@@ -140,10 +146,104 @@ static void symbolizes_file_and_line(void **state)
   assert_non_null(sym.file);
   assert_non_null(strstr(sym.file, "test_pprof.c"));
   assert_true(sym.line > 0);
-  /* Unknown addresses get a hex name, never NULL. */
+  /* Unknown addresses get no invented name (and never NULL). */
   nprof__symbolize(0x10, &sym);
   assert_false(sym.known);
-  assert_string_equal(sym.function, "0x10");
+  assert_string_equal(sym.function, "");
+  assert_null(sym.module);
+}
+
+static const Perftools__Profiles__Location *location(const Profile *p,
+                                                     uint64_t id)
+{
+  for (size_t i = 0; i < p->n_location; i++)
+    if (p->location[i]->id == id)
+      return p->location[i];
+  fail_msg("location %llu not found", (unsigned long long)id);
+  return NULL;
+}
+
+static const Perftools__Profiles__Mapping *mapping(const Profile *p,
+                                                   uint64_t id)
+{
+  for (size_t i = 0; i < p->n_mapping; i++)
+    if (p->mapping[i]->id == id)
+      return p->mapping[i];
+  fail_msg("mapping %llu not found", (unsigned long long)id);
+  return NULL;
+}
+
+static uintptr_t stripped_pcs[NPROF_MAX_DEPTH];
+static int stripped_depth;
+
+__attribute__((noinline)) static void capture_from_stripped(void)
+{
+  stripped_depth = nprof__stack_capture(stripped_pcs, NPROF_MAX_DEPTH, 0);
+}
+
+/* A stack through a stripped library (static functions without a
+ * symbol): the unnamed frame gets no function in the profile (an invented
+ * "0x...@lib" name would differ in every process and stop pprof from
+ * symbolizing it), keeps its address and mapping, and that mapping does
+ * not claim has_functions. */
+static void unnamed_frames_get_no_function(void **state)
+{
+  (void)state;
+  char path[512];
+  snprintf(path, sizeof(path), "%s/libnprof_stripped.so", TEST_LIB_DIR);
+  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  assert_non_null(h);
+  void (*call)(void (*)(void)) =
+      (void (*)(void (*)(void)))dlsym(h, "stripped_call");
+  assert_non_null(call);
+  call(capture_from_stripped);
+  /* capture_from_stripped, hidden_call_step (unnamed), stripped_call... */
+  assert_true(stripped_depth >= 3);
+  nprof__symbolize_refresh();
+  nprof__sym sym;
+  nprof__symbolize(stripped_pcs[1], &sym);
+  assert_false(sym.known);
+  assert_string_equal(sym.function, "");
+  assert_string_equal(sym.module, "libnprof_stripped.so");
+  char buf[NPROF_SYM_BUF];
+  const char *name = nprof__sym_name(&sym, stripped_pcs[1], buf, sizeof(buf));
+  assert_true(strncmp(name, "libnprof_stripped.so+0x", 23) == 0);
+  nprof__symbolize(stripped_pcs[2], &sym);
+  assert_string_equal(sym.function, "stripped_call");
+
+  const char *types[] = {"samples/count"};
+  nprof__pprof *b = nprof__pprof_new(types, 1);
+  assert_non_null(b);
+  int64_t v = 1;
+  assert_int_equal(
+      nprof__pprof_add(b, stripped_pcs, stripped_depth, &v, NULL, 0), 0);
+  nprof__buf out;
+  nprof__buf_init(&out, 1 << 26);
+  assert_int_equal(nprof__pprof_write(b, &out), 0);
+  nprof__pprof_free(b);
+  Profile *p = decode(&out);
+  const Perftools__Profiles__Location *leaf =
+      location(p, p->sample[0]->location_id[0]);
+  const Perftools__Profiles__Location *hidden =
+      location(p, p->sample[0]->location_id[1]);
+  const Perftools__Profiles__Location *named =
+      location(p, p->sample[0]->location_id[2]);
+  assert_string_equal(function_name(p, leaf->id), "capture_from_stripped");
+  assert_int_equal(hidden->n_line, 0);
+  assert_int_equal(hidden->address, stripped_pcs[1]);
+  assert_string_equal(function_name(p, named->id), "stripped_call");
+  const Perftools__Profiles__Mapping *m = mapping(p, hidden->mapping_id);
+  assert_int_equal(named->mapping_id, hidden->mapping_id);
+  assert_non_null(strstr(str(p, m->filename), "/libnprof_stripped.so"));
+  assert_true(m->memory_start <= hidden->address &&
+              hidden->address < m->memory_limit);
+  assert_int_equal(strlen(str(p, m->build_id)), 40);
+  assert_false(m->has_functions);
+  /* The test binary's own mapping still claims its names. */
+  assert_true(mapping(p, leaf->mapping_id)->has_functions);
+  perftools__profiles__profile__free_unpacked(p, NULL);
+  nprof__buf_free(&out);
+  dlclose(h);
 }
 
 static void text_stack_lines_look_like_go(void **state)
@@ -167,6 +267,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(encodes_a_decodable_symbolized_profile),
       cmocka_unit_test(symbolizes_file_and_line),
+      cmocka_unit_test(unnamed_frames_get_no_function),
       cmocka_unit_test(text_stack_lines_look_like_go),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,7 +25,7 @@ static long created_from(const char *fn)
     for (int k = 0; k < s[i].depth; k++) {
       nprof__sym sym;
       nprof__symbolize(s[i].pcs[k], &sym);
-      if (strcmp(sym.function, fn) == 0) {
+      if (sym.known && strcmp(sym.function, fn) == 0) {
         found += s[i].count;
         break;
       }
