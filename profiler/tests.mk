@@ -52,7 +52,7 @@ $(BUILD)/test/bin/heap_grow_program: tests/profiler/heap_grow_program.c
 $(BUILD)/test/bin/host_program: tests/profiler/host_program.c $(BUILD)/lib/libnprof.so
 	@mkdir -p $(dir $@)
 	$(CC) $(PROFILER_TEST_CFLAGS) -o $@ $< $(LDFLAGS) -L$(BUILD)/lib -lnprof \
-		-Wl,-rpath,$(abspath $(BUILD)/lib) -lpthread
+		-Wl,-rpath,$(abspath $(BUILD)/lib) -lpthread -ldl
 
 # Shared libraries the symbolizer tests load: two of one layout (dlclose
 # and dlopen at the same address), and one stripped like Debian's (its

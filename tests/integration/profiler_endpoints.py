@@ -25,11 +25,13 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "profiler"))
-from testlib import get, pprof  # noqa: E402
+from testlib import GO_ENV, get, pprof  # noqa: E402
 
 BUILD = os.environ.get("BUILD", "build")
 LIB = os.path.abspath(f"{BUILD}/lib/libnprof.so")
 KNOWN = f"{BUILD}/test/bin/known_program"
+HOST = f"{BUILD}/test/bin/host_program"
+TEST_LIB = f"{BUILD}/test/lib"
 TMP = tempfile.mkdtemp(prefix="nprof-it-")
 
 
@@ -373,6 +375,63 @@ class KnownProgramDefaultRate(unittest.TestCase):
             self.assertIn("Period: 524288", pprof("-raw", path))
         finally:
             proc.close()
+
+
+class StrippedCode(unittest.TestCase):
+    """Frames in a stripped library (Debian ships its libraries so): the
+    in-process symbolizer names what .dynsym names and invents nothing for
+    the rest, so the real go tool pprof shows the named frames, raw
+    addresses for the others, and names those too once it has the
+    unstripped binary at the mapping's path."""
+
+    def test_names_where_known_and_pprof_symbolizes_the_rest(self):
+        lib = os.path.join(TMP, "libnprof_stripped.so")
+        shutil.copy(f"{TEST_LIB}/libnprof_stripped.so", lib)
+        env = dict(os.environ, NPROF_HEAP_RATE="4096", HOST_STRIPPED_LIB=lib)
+        proc = Process([HOST, "stripped"], env=env)
+        try:
+            addr = proc.read_until("listening on ")[-1].split()[-1]
+            status, _, body = get(addr, "/debug/pprof/heap")
+            self.assertEqual(status, 200)
+            path = os.path.join(TMP, "stripped.pb.gz")
+            with open(path, "wb") as f:
+                f.write(body)
+            status, _, text = get(addr, "/debug/pprof/heap?debug=1")
+        finally:
+            proc.close()
+        # Named in-process: the exported function and the program's own.
+        traces = [t for t in pprof_traces(path) if "stripped_alloc" in t[2]]
+        self.assertTrue(traces, pprof("-traces", path)[:2000])
+        frames = traces[0][2]
+        i = frames.index("stripped_alloc")
+        self.assertEqual(frames[i + 1:i + 3], ["keep_stripped_blocks", "main"])
+        # The static function: no name, shown by pprof as its mapping.
+        self.assertEqual(frames[:i], ["[libnprof_stripped.so]"])
+        raw = pprof("-raw", path)
+        m = re.search(r"\n\d+: 0x[0-9a-f]+/0x[0-9a-f]+/0x[0-9a-f]+ "
+                      r"(\S+libnprof_stripped\.so) ([0-9a-f]{40}) ?(.*)\n", raw)
+        self.assertTrue(m, raw[-1500:])
+        self.assertEqual(m[1], lib)
+        self.assertNotIn("[FN]", m[3])
+        # Text outputs name it library+offset, the same in every process.
+        self.assertRegex(text.decode(),
+                         r"#\t0x[0-9a-f]+\tlibnprof_stripped\.so\+0x[0-9a-f]+\n"
+                         r"#\t0x[0-9a-f]+\tstripped_alloc\+0x")
+        # The unstripped build (same build ID) at the mapping's path: pprof
+        # symbolizes the mapping itself because it does not claim
+        # has_functions. (Go's cmd/pprof ignores PPROF_BINARY_PATH files
+        # for mappings with a build ID: it reads no build IDs, so it sees
+        # a mismatch.)
+        shutil.copy(f"{TEST_LIB}/unstripped/libnprof_stripped.so", lib)
+        out = subprocess.run(["go", "tool", "pprof", "-symbolize=local",
+                              "-traces", path], capture_output=True,
+                             text=True, env=GO_ENV, timeout=120)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        block = [b for b in out.stdout.split("-----------+")
+                 if "stripped_alloc" in b]
+        self.assertTrue(block, out.stdout[:2000])
+        self.assertRegex(block[0], r"hidden_alloc_step\n\s+stripped_alloc\n"
+                         r"\s+keep_stripped_blocks\n\s+main\n")
 
 
 class Preload(unittest.TestCase):

@@ -17,10 +17,17 @@
  *                          handler on signal SIG, which counts its calls
  *                          (app.handler_calls), and answers "installed".
  *
+ *   host_program stripped  loads the stripped library named by
+ *                          HOST_STRIPPED_LIB (tests/profiler/
+ *                          stripped_lib.c) and keeps 200 blocks of 64 KiB
+ *                          it allocated (stripped_alloc, through a static
+ *                          function that has no name once stripped).
+ *
  * Variables: host.ready = 1 once every thread runs.
  */
 #include "nprof.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -104,6 +111,24 @@ static void app_handler(int sig)
   nprof_var_add(handler_calls, 1);
 }
 
+#define STRIPPED_BLOCKS 200
+static void *stripped_blocks[STRIPPED_BLOCKS];
+
+__attribute__((noinline)) static int keep_stripped_blocks(void)
+{
+  const char *path = getenv("HOST_STRIPPED_LIB");
+  void *h = path ? dlopen(path, RTLD_NOW) : NULL;
+  void *(*alloc)(size_t) =
+      h ? (void *(*)(size_t))dlsym(h, "stripped_alloc") : NULL;
+  if (!alloc) {
+    fprintf(stderr, "cannot load HOST_STRIPPED_LIB: %s\n", dlerror());
+    return 1;
+  }
+  for (int i = 0; i < STRIPPED_BLOCKS; i++)
+    stripped_blocks[i] = alloc(64 * 1024);
+  return 0;
+}
+
 static void start(void *(*fn)(void *), const char *name)
 {
   pthread_t t;
@@ -118,6 +143,9 @@ int main(int argc, char **argv)
   const char *mode = argc > 1 ? argv[1] : "busy";
   nprof_var *ready = nprof_var_new_int("host.ready");
   if (strcmp(mode, "idle") == 0) {
+  } else if (strcmp(mode, "stripped") == 0) {
+    if (keep_stripped_blocks() != 0)
+      return 1;
   } else if (strcmp(mode, "busy") == 0) {
     nprof_mutex_rate_set(1);
     nprof_block_rate_set(1);
@@ -129,7 +157,7 @@ int main(int argc, char **argv)
     start(sigwaiter_main, "sigwaiter");
     start(blocker_main, "blocker");
   } else {
-    fprintf(stderr, "usage: %s idle|busy|signals\n", argv[0]);
+    fprintf(stderr, "usage: %s idle|busy|signals|stripped\n", argv[0]);
     return 2;
   }
   nprof_options opts;
