@@ -262,6 +262,62 @@ class SymbolLookups(unittest.TestCase):
             h.close()
 
 
+def curl(addr, path, *args):
+    """(status, body) of curl ARGS http://ADDR/PATH, within 20 s."""
+    out = subprocess.run(["curl", "-sS", "--max-time", "20", "-o", "-",
+                          "-w", "\n%{http_code}", *args,
+                          f"http://{addr}{path}"],
+                         capture_output=True, text=True, timeout=30)
+    body, _, status = out.stdout.rpartition("\n")
+    return int(status or 0), body
+
+
+class HostHeader(unittest.TestCase):
+    """DNS rebinding: a page in a browser resolves its own name to
+    127.0.0.1 and reads the debug endpoints (cmdline, vars, profiles).
+    Only IP literals, localhost and NPROF_ALLOWED_HOSTS may be named in the
+    Host header; a request without one (HTTP/1.0) passes."""
+
+    @classmethod
+    def setUpClass(cls):
+        env = dict(os.environ, NPROF_ALLOWED_HOSTS="notifier, Build.Example")
+        cls.h = Host("idle", env=env)
+        cls.port = cls.h.addr.rsplit(":", 1)[1]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.h.close()
+
+    def test_names_that_pass(self):
+        for host in (f"127.0.0.1:{self.port}", "127.0.0.1", "10.1.2.3:80",
+                     f"[::1]:{self.port}", "[::1]", f"localhost:{self.port}",
+                     "LOCALHOST", f"notifier:{self.port}", "notifier",
+                     "build.example:8086"):
+            for path in ("/debug/vars", "/debug/pprof/cmdline"):
+                status, _ = curl(self.h.addr, path, "-H", f"Host: {host}")
+                self.assertEqual(status, 200, f"{host} {path}")
+        # HTTP/1.0 without a Host header.
+        status, _ = curl(self.h.addr, "/debug/vars", "-0", "-H", "Host:")
+        self.assertEqual(status, 200)
+
+    def test_other_names_get_403(self):
+        for host in ("evil.example", f"evil.example:{self.port}",
+                     "localhost.evil.example", "127.0.0.1.evil.example",
+                     "notifier.evil.example", "[::1", "::1", "a:b:c",
+                     "x" * 300, ":80"):
+            for path in ("/debug/vars", "/debug/pprof/cmdline",
+                         "/debug/pprof/heap", "/debug/pprof/"):
+                status, body = curl(self.h.addr, path, "-H", f"Host: {host}")
+                self.assertEqual(status, 403, f"{host} {path}: {body}")
+                self.assertEqual(body.count("\n"), 1, body)
+                self.assertIn("NPROF_ALLOWED_HOSTS", body)
+                self.assertNotIn(b"\x00", body.encode())
+        # A POST too, body and all.
+        status, _ = curl(self.h.addr, "/debug/pprof/symbol", "-H",
+                         "Host: evil.example", "--data-binary", "0x1+0x2")
+        self.assertEqual(status, 403)
+
+
 if __name__ == "__main__":
     try:
         result = unittest.main(exit=False, verbosity=2).result
