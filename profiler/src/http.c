@@ -13,6 +13,12 @@
  *                            block, profile (CPU), trace (JSON),
  *                            application profiles
  *   /debug/vars              JSON
+ *
+ * DNS rebinding: a web page can make its own name resolve to 127.0.0.1
+ * and then read (or start) everything served here from the victim's
+ * browser. As Chrome's remote-debugging port and Jupyter do, requests are
+ * served only when their Host header is an IP literal, localhost, or a
+ * name the user allowed (NPROF_ALLOWED_HOSTS); the rest get 403.
  */
 #include "internal.h"
 
@@ -24,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -50,7 +57,63 @@ static bool stopping;
 typedef struct request_ctx {
   nprof__buf body;
   bool too_large;
+  bool forbidden; /* the Host header failed the rebinding guard */
+  char host[96];  /* its start, printable, for the 403's reason */
 } request_ctx;
+
+bool nprof__http_host_allowed(const char *host, const char *allowed)
+{
+  if (!host)
+    return true; /* HTTP/1.0 without Host: no browser sends that */
+  char name[256];
+  const char *port;
+  if (host[0] == '[') {
+    const char *close = strchr(host, ']');
+    if (!close || (size_t)(close - host - 1) >= sizeof(name))
+      return false;
+    memcpy(name, host + 1, (size_t)(close - host - 1));
+    name[close - host - 1] = '\0';
+    struct in6_addr a6;
+    port = close + 1;
+    if (inet_pton(AF_INET6, name, &a6) != 1)
+      return false;
+  } else {
+    const char *colon = strchr(host, ':');
+    size_t n = colon ? (size_t)(colon - host) : strlen(host);
+    if (n == 0 || n >= sizeof(name))
+      return false;
+    memcpy(name, host, n);
+    name[n] = '\0';
+    port = host + n;
+  }
+  if (*port) { /* ":digits" and nothing else */
+    if (port[0] != ':' || !port[1] || strlen(port + 1) > 5 ||
+        strspn(port + 1, "0123456789") != strlen(port + 1))
+      return false;
+  }
+  if (host[0] == '[')
+    return true;
+  struct in_addr a4;
+  if (inet_pton(AF_INET, name, &a4) == 1)
+    return true;
+  size_t len = strlen(name);
+  if (len && name[len - 1] == '.') /* the root's dot: same name */
+    name[--len] = '\0';
+  if (strcasecmp(name, "localhost") == 0)
+    return true;
+  return allowed && (nprof__list_has(allowed, "*", 1) ||
+                     nprof__list_has(allowed, name, len));
+}
+
+/* Copies the start of a client's Host header for a message: printable
+ * ASCII only, at most len - 1 bytes. */
+static void printable(char *dst, size_t len, const char *src)
+{
+  size_t i = 0;
+  for (; src[i] && i + 1 < len; i++)
+    dst[i] = src[i] > 0x20 && src[i] < 0x7f ? src[i] : '?';
+  dst[i] = '\0';
+}
 
 bool nprof__server_sleep(long seconds)
 {
@@ -148,6 +211,15 @@ static void route(struct MHD_Connection *conn, const char *url,
     plain(res, 405, "method not allowed");
     return;
   }
+  if (ctx->forbidden) {
+    char text[256];
+    snprintf(text, sizeof(text),
+             "403 Forbidden: Host '%s' is not an IP address, localhost or a "
+             "name in NPROF_ALLOWED_HOSTS (DNS rebinding guard)",
+             ctx->host);
+    plain(res, 403, text);
+    return;
+  }
   if (ctx->too_large) {
     plain(res, 413, "request body too large");
     return;
@@ -214,11 +286,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     if (!ctx)
       return MHD_NO;
     nprof__buf_init(&ctx->body, MAX_POST_BODY);
+    const char *host =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+    if (!nprof__http_host_allowed(host, nprof__config_get()->allowed_hosts)) {
+      ctx->forbidden = true;
+      printable(ctx->host, sizeof(ctx->host), host);
+    }
     *con_cls = ctx;
     return MHD_YES;
   }
   if (*upload_size) {
-    if (!ctx->too_large &&
+    if (!ctx->too_large && !ctx->forbidden &&
         nprof__buf_append(&ctx->body, upload, *upload_size) != 0)
       ctx->too_large = true; /* keep reading, answer 413 at the end */
     *upload_size = 0;

@@ -85,6 +85,22 @@ typedef struct nprof__arena {
 } nprof__arena;
 void *nprof__arena_alloc(nprof__arena *a, size_t n);
 
+/* ---- config.c: the environment, read once ---- */
+
+typedef struct nprof__config {
+  const char *allowed_hosts; /* NPROF_ALLOWED_HOSTS, NULL when unset */
+  const char *heap_wrappers; /* NPROF_HEAP_WRAPPERS, NULL when unset */
+  long cpu_hz;               /* NPROF_CPU_HZ (1..1000), else the default */
+} nprof__config;
+
+/* The environment as it was at start-up (read on the first call, which
+ * the library's constructor makes). */
+const nprof__config *nprof__config_get(void);
+
+/* Whether the comma-separated `list` (spaces around items ignored) holds
+ * the `len` bytes at `word`, case-insensitively. */
+bool nprof__list_has(const char *list, const char *word, size_t len);
+
 /* ---- stack.c: unwinding (libunwind, reads DWARF CFI) ---- */
 
 /* Stacks hold "call site" addresses: a caller's return address minus one, so
@@ -584,6 +600,12 @@ void nprof__endpoint_symbol(const char *query, size_t len,
                             nprof__response *res);
 
 /* ---- http.c: the server ---- */
+
+/* The DNS-rebinding guard: whether a request whose Host header is `host`
+ * (NULL: none, as HTTP/1.0 allows) may be served. IP literals (v4 and
+ * [v6], with or without a port), "localhost" and the names in `allowed`
+ * (NPROF_ALLOWED_HOSTS: comma-separated, "*" for any) pass. */
+bool nprof__http_host_allowed(const char *host, const char *allowed);
 int nprof__server_start(const char *addr);
 int nprof__server_stop(void);
 const char *nprof__server_address(void);
