@@ -1,7 +1,7 @@
 # libnprof's tests, fuzz target and benchmark.
 
 PROFILER_UNIT := heap util pprof endpoints custom cpu contention threadcreate trace \
-	dump threads symbolize http
+	dump threads symbolize http vars
 ifeq ($(SANITIZER),)
 PROFILER_UNIT += malloc # owns malloc: not with a sanitizer runtime
 endif

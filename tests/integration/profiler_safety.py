@@ -318,6 +318,105 @@ class HostHeader(unittest.TestCase):
         self.assertEqual(status, 403)
 
 
+class LongRequests(unittest.TestCase):
+    """Delta profiles sleep for their seconds holding a connection: 64 of
+    them (the connection cap) held the server, and the index, the
+    variables and every other profile stopped answering."""
+
+    def test_the_rest_still_answers(self):
+        h = Host("idle")
+        replies = []
+
+        def delta():
+            try:
+                replies.append(get(h.addr, "/debug/pprof/heap?seconds=60",
+                                   timeout=90)[0])
+            except OSError as e:
+                replies.append(str(e))
+        try:
+            threads = [threading.Thread(target=delta, daemon=True)
+                       for _ in range(70)]
+            for t in threads:
+                t.start()
+            end = time.time() + 20
+            while len(replies) < 66 and time.time() < end:
+                time.sleep(0.05)
+            # All but a few were turned away at once, with Go's error form.
+            self.assertGreaterEqual(replies.count(429), 66, replies)
+            status, headers, body = get(h.addr,
+                                        "/debug/pprof/allocs?seconds=5",
+                                        timeout=10)
+            self.assertEqual(status, 429)
+            self.assertEqual(headers["X-Go-Pprof"], "1")
+            self.assertIn(b"at most 4 delta profiles at a time", body)
+            for path in ("/debug/vars", "/debug/pprof/", "/debug/pprof/heap",
+                         "/debug/pprof/goroutine?debug=1",
+                         "/debug/pprof/cmdline"):
+                status, _, _ = get(h.addr, path, timeout=5)
+                self.assertEqual(status, 200, path)
+        finally:
+            h.close()
+
+
+DAEMON = """
+import os, sys, time
+if os.fork():
+    os._exit(0)          # the parent exits at once, as daemons do
+print(os.getpid(), flush=True)
+time.sleep(60)
+"""
+
+
+class DaemonFork(unittest.TestCase):
+    """A preloaded program that daemonizes (fork, the parent exits, the
+    child carries on) lost its debug server silently: the server's threads
+    stay in the parent."""
+
+    def test_the_child_takes_the_server_over(self):
+        port = free_port()
+        env = dict(os.environ, LD_PRELOAD=LIB,
+                   NPROF_LISTEN=f"127.0.0.1:{port}")
+        p = subprocess.Popen(["/usr/bin/python3", "-c", DAEMON], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        child = None
+        try:
+            child = int(p.stdout.readline())
+            p.wait(timeout=10)
+            addr = f"127.0.0.1:{port}"
+            end, v = time.time() + 20, None
+            while time.time() < end:
+                try:
+                    status, _, body = get(addr, "/debug/vars", timeout=2)
+                    if status == 200:
+                        v = json.loads(body)
+                        break
+                except OSError:
+                    pass
+                time.sleep(0.05)
+            self.assertIsNotNone(v, "no debug server after the parent left")
+            self.assertEqual(v["process"]["pid"], child)
+            status, _, body = get(addr, "/debug/pprof/goroutine?debug=1",
+                                  timeout=20)
+            self.assertEqual(status, 200)
+        finally:
+            if child:
+                try:
+                    os.kill(child, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            if p.poll() is None:
+                p.kill()
+            p.wait(timeout=10)
+            err = p.stderr.read()
+            p.stdout.close()
+            p.stderr.close()
+        lines = [ln for ln in err.splitlines() if ln.startswith("nprof:")]
+        self.assertEqual(len(lines), 1, err)
+        self.assertIn(f"pid {child}", lines[0])
+        self.assertIn(f"127.0.0.1:{port}", lines[0])
+
+
 if __name__ == "__main__":
     try:
         result = unittest.main(exit=False, verbosity=2).result

@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "fork_helper.h"
+
 static void profile_names_are_checked(void **state)
 {
   (void)state;
@@ -109,9 +111,53 @@ static void variables(void **state)
   nprof__buf_free(&out);
 }
 
+static nprof_profile *forked;
+static int forked_keys[5000];
+
+static void copy_stacks(void)
+{
+  nprof__count_stack *st;
+  int n = nprof__custom_stacks("forked", &st);
+  if (n >= 0)
+    free(st);
+}
+
+static void count_one(const char *name, long count, void *arg)
+{
+  (void)name;
+  (void)count;
+  (void)arg;
+}
+
+static void child_adds_and_lists(void)
+{
+  static int key;
+  if (nprof_profile_add(forked, &key, 0) != 0)
+    _exit(1);
+  nprof__count_stack *st;
+  int n = nprof__custom_stacks("forked", &st);
+  if (n != 5001)
+    _exit(2);
+  free(st);
+  nprof__custom_list(count_one, NULL);
+}
+
+/* A fork while another thread reads a profile: the child must inherit
+ * neither the registry's lock nor the profile's held. */
+static void fork_child_can_use_profiles(void **state)
+{
+  (void)state;
+  forked = nprof_profile_new("forked");
+  assert_non_null(forked);
+  for (int i = 0; i < 5000; i++)
+    assert_int_equal(nprof_profile_add(forked, &forked_keys[i], 0), 0);
+  assert_int_equal(fork_while_busy(copy_stacks, child_adds_and_lists), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(fork_child_can_use_profiles),
       cmocka_unit_test(profile_names_are_checked),
       cmocka_unit_test(keys_are_added_and_removed),
       cmocka_unit_test(custom_profile_is_served),

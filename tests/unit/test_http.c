@@ -6,22 +6,76 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
+
+#include "fork_helper.h"
+
+/* The wall clock as this process sees it, an hour behind (as after an NTP
+ * step or a manual change): libnprof's sleeps must not care. Every other
+ * clock is the kernel's. */
+static int wall_offset_s;
+
+int clock_gettime(clockid_t id, struct timespec *ts)
+{
+  long rc = syscall(SYS_clock_gettime, id, ts);
+  if (rc == 0 && id == CLOCK_REALTIME)
+    ts->tv_sec += wall_offset_s;
+  return (int)rc;
+}
+
+static int64_t kernel_monotonic_ns(void)
+{
+  struct timespec ts;
+  syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A delta profile's sleep lasts its time whatever the wall clock says.
+ * Before, it waited until a CLOCK_REALTIME deadline: with the wall clock
+ * an hour behind it returned at once (an hour ahead: an hour late). */
+static void sleeps_ignore_the_wall_clock(void **state)
+{
+  (void)state;
+  wall_offset_s = -3600;
+  int64_t t0 = kernel_monotonic_ns();
+  bool ok = nprof__server_nap(300 * 1000000LL);
+  int64_t took = kernel_monotonic_ns() - t0;
+  wall_offset_s = 0;
+  assert_true(ok);
+  assert_true(took >= 290 * 1000000LL);
+  assert_true(took < 5000 * 1000000LL);
+}
+
+static void nap_briefly(void)
+{
+  nprof__server_nap(0);
+}
+
+static void child_naps(void)
+{
+  if (!nprof__server_nap(1000000))
+    _exit(1);
+}
+
+/* A fork while another thread sleeps in the server's sleep: the child
+ * must inherit neither its lock held nor its condition's waiters. */
+static void fork_child_can_sleep(void **state)
+{
+  (void)state;
+  assert_int_equal(fork_while_busy(nap_briefly, child_naps), 0);
+}
 
 static void ip_literals_and_localhost_pass(void **state)
 {
   (void)state;
-  const char *pass[] = {NULL, /* HTTP/1.0: no Host header */
-                        "127.0.0.1",
-                        "127.0.0.1:6060",
-                        "10.0.0.7:80",
-                        "[::1]",
-                        "[::1]:8086",
-                        "localhost",
-                        "LocalHost:8086",
-                        "localhost.",
-                        "localhost.:1"};
+  const char *pass[] = {
+      NULL, /* HTTP/1.0: no Host header */
+      "127.0.0.1", "127.0.0.1:6060", "10.0.0.7:80", "[::1]",       "[::1]:8086",
+      "localhost", "LocalHost:8086", "localhost.",  "localhost.:1"};
   for (size_t i = 0; i < sizeof(pass) / sizeof(pass[0]); i++)
     assert_true(nprof__http_host_allowed(pass[i], NULL));
 }
@@ -86,6 +140,8 @@ int main(void)
       cmocka_unit_test(other_names_are_refused),
       cmocka_unit_test(allowed_names_pass_case_insensitively),
       cmocka_unit_test(lists_match_whole_items),
+      cmocka_unit_test(sleeps_ignore_the_wall_clock),
+      cmocka_unit_test(fork_child_can_sleep),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

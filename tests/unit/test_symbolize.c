@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "fork_helper.h"
+
 static void *load(const char *name)
 {
   char path[512];
@@ -75,11 +77,39 @@ static void random_addresses_leave_memory_bounded(void **state)
   assert_true(grew < 4 * 1024 * 1024);
 }
 
+static void symbolize_many(void)
+{
+  uintptr_t base = (uintptr_t)symbolize_many;
+  nprof__symbolize_refresh();
+  for (uintptr_t a = 0; a < 4096; a += 7) {
+    nprof__sym sym;
+    nprof__symbolize(base - 16384 + a * 5, &sym);
+  }
+}
+
+static void child_symbolizes(void)
+{
+  nprof__symbolize_refresh();
+  nprof__sym sym;
+  nprof__symbolize((uintptr_t)child_symbolizes, &sym);
+  if (!sym.known || strcmp(sym.function, "child_symbolizes") != 0)
+    _exit(1);
+}
+
+/* A fork while another thread symbolizes: the child must not inherit the
+ * symbolizer's lock held. */
+static void fork_child_can_symbolize(void **state)
+{
+  (void)state;
+  assert_int_equal(fork_while_busy(symbolize_many, child_symbolizes), 0);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(names_follow_dlclose_and_dlopen),
       cmocka_unit_test(random_addresses_leave_memory_bounded),
+      cmocka_unit_test(fork_child_can_symbolize),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
