@@ -535,7 +535,7 @@ int nprof__cpu_run(long hz, int64_t duration_ns, nprof__cpu_data *d)
     int64_t left = end - nprof__now_ns();
     if (left <= 0)
       break;
-    if (!nprof__server_nap(left < POLL_NS ? left : POLL_NS)) {
+    if (!nprof__server_sleep_ns(left < POLL_NS ? left : POLL_NS)) {
       stopped = true;
       break;
     }

@@ -29,6 +29,29 @@ struct nprof_profile {
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static nprof_profile *profiles; /* guarded by registry_lock; newest first */
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+/* A child forked while another thread held a lock here would inherit it
+ * held forever: every lock is taken across fork, the registry's first
+ * (the order of nprof__custom_list). */
+static void fork_prepare(void)
+{
+  pthread_mutex_lock(&registry_lock);
+  for (nprof_profile *p = profiles; p; p = p->next)
+    pthread_mutex_lock(&p->lock);
+}
+
+static void fork_release(void)
+{
+  for (nprof_profile *p = profiles; p; p = p->next)
+    pthread_mutex_unlock(&p->lock);
+  pthread_mutex_unlock(&registry_lock);
+}
+
+static void fork_init(void)
+{
+  pthread_atfork(fork_prepare, fork_release, fork_release);
+}
 
 /* Names the library serves itself: an application profile cannot take them. */
 static const char *const builtin[] = {
@@ -48,6 +71,7 @@ NPROF_EXTERN nprof_profile *nprof_profile_new(const char *name)
   for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)
     if (strcmp(name, builtin[i]) == 0)
       return NULL;
+  pthread_once(&fork_once, fork_init); /* before any profile exists */
   nprof__t_internal++;
   nprof_profile *p = calloc(1, sizeof(*p));
   entry **table = calloc(64, sizeof(*table));

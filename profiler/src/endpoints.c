@@ -232,7 +232,7 @@ static int heap_delta(bool allocs, long seconds, nprof__response *res)
   if (n0 < 0)
     return (int)n0;
   int64_t t0 = nprof__now_ns();
-  if (!nprof__server_sleep(seconds)) {
+  if (!nprof__server_sleep_ns(seconds * 1000000000LL)) {
     free(before);
     set_error(res, 503, "the profiling server is stopping");
     return 0;
@@ -557,7 +557,7 @@ static int serve_wait(nprof__wait_profile which, int debug, long seconds,
     n0 = nprof__contention_snapshot(which, &before);
     if (n0 < 0)
       return (int)n0;
-    if (!nprof__server_sleep(seconds)) {
+    if (!nprof__server_sleep_ns(seconds * 1000000000LL)) {
       free(before);
       set_error(res, 503, "the profiling server is stopping");
       return 0;

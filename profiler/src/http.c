@@ -32,6 +32,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_CONNECTIONS 64
@@ -49,10 +50,64 @@ typedef struct server {
 static pthread_mutex_t server_lock = PTHREAD_MUTEX_INITIALIZER;
 static server *running;
 
-/* Delta profiles sleep on this; stopping the server wakes them. */
+/* Delta profiles and CPU-profile polling sleep on this; stopping the
+ * server wakes them. The condition waits on CLOCK_MONOTONIC, so a step of
+ * the wall clock neither cuts a sleep short nor stretches it. */
 static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t sleep_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t sleep_cond;
 static bool stopping;
+static pthread_once_t sleep_once = PTHREAD_ONCE_INIT;
+
+static void sleep_cond_init(void)
+{
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  pthread_cond_init(&sleep_cond, &attr);
+  pthread_condattr_destroy(&attr);
+}
+
+/* A child forked while another thread held sleep_lock would inherit it
+ * held: take it across fork. The condition may list waiters of the
+ * parent that do not exist in the child: it starts afresh there. */
+static void sleep_fork_prepare(void)
+{
+  pthread_mutex_lock(&sleep_lock);
+}
+
+static void sleep_fork_parent(void)
+{
+  pthread_mutex_unlock(&sleep_lock);
+}
+
+static void sleep_fork_child(void)
+{
+  sleep_cond_init();
+  pthread_mutex_unlock(&sleep_lock);
+}
+
+static void sleep_init(void)
+{
+  sleep_cond_init();
+  pthread_atfork(sleep_fork_prepare, sleep_fork_parent, sleep_fork_child);
+}
+
+bool nprof__server_sleep_ns(int64_t ns)
+{
+  pthread_once(&sleep_once, sleep_init);
+  struct timespec until;
+  clock_gettime(CLOCK_MONOTONIC, &until);
+  int64_t t = (int64_t)until.tv_nsec + (ns > 0 ? ns : 0);
+  until.tv_sec += (time_t)(t / 1000000000);
+  until.tv_nsec = (long)(t % 1000000000);
+  pthread_mutex_lock(&sleep_lock);
+  while (!stopping &&
+         pthread_cond_timedwait(&sleep_cond, &sleep_lock, &until) != ETIMEDOUT)
+    ;
+  bool ok = !stopping;
+  pthread_mutex_unlock(&sleep_lock);
+  return ok;
+}
 
 typedef struct request_ctx {
   nprof__buf body;
@@ -113,36 +168,6 @@ static void printable(char *dst, size_t len, const char *src)
   for (; src[i] && i + 1 < len; i++)
     dst[i] = src[i] > 0x20 && src[i] < 0x7f ? src[i] : '?';
   dst[i] = '\0';
-}
-
-bool nprof__server_sleep(long seconds)
-{
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_sec += seconds;
-  pthread_mutex_lock(&sleep_lock);
-  while (!stopping &&
-         pthread_cond_timedwait(&sleep_cond, &sleep_lock, &until) != ETIMEDOUT)
-    ;
-  bool ok = !stopping;
-  pthread_mutex_unlock(&sleep_lock);
-  return ok;
-}
-
-bool nprof__server_nap(int64_t ns)
-{
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  int64_t t = (int64_t)until.tv_nsec + ns;
-  until.tv_sec += (time_t)(t / 1000000000);
-  until.tv_nsec = (long)(t % 1000000000);
-  pthread_mutex_lock(&sleep_lock);
-  while (!stopping &&
-         pthread_cond_timedwait(&sleep_cond, &sleep_lock, &until) != ETIMEDOUT)
-    ;
-  bool ok = !stopping;
-  pthread_mutex_unlock(&sleep_lock);
-  return ok;
 }
 
 static enum MHD_Result send_response(struct MHD_Connection *conn,
@@ -414,6 +439,7 @@ int nprof__server_start(const char *addr)
     inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
     snprintf(s->address, sizeof(s->address), "%s:%d", host, ntohs(a->sin_port));
   }
+  pthread_once(&sleep_once, sleep_init);
   pthread_mutex_lock(&sleep_lock);
   stopping = false;
   pthread_mutex_unlock(&sleep_lock);
@@ -456,6 +482,7 @@ int nprof__server_stop(void)
   running = NULL;
   pthread_mutex_unlock(&server_lock);
   if (s) {
+    pthread_once(&sleep_once, sleep_init);
     pthread_mutex_lock(&sleep_lock);
     stopping = true;
     pthread_cond_broadcast(&sleep_cond);

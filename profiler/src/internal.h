@@ -612,11 +612,10 @@ const char *nprof__server_address(void);
 /* In a fork child: forget the parent's server without touching it. */
 void nprof__server_forget(void);
 
-/* Sleeps `seconds` for a delta profile; returns false when the server is
- * stopping (the request is then answered with an error). */
-bool nprof__server_sleep(long seconds);
-/* The same for `ns` nanoseconds (CPU profile and trace polling). */
-bool nprof__server_nap(int64_t ns);
+/* Sleeps `ns` nanoseconds of CLOCK_MONOTONIC (a delta profile's seconds,
+ * CPU-profile polling); returns false when the server is stopping (the
+ * request is then answered with an error). */
+bool nprof__server_sleep_ns(int64_t ns);
 /* Longest `seconds` a request may ask for (Go's WriteTimeout analogue). */
 #define NPROF_MAX_SECONDS 3600
 

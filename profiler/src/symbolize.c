@@ -39,6 +39,32 @@
 #define CACHE_MAX (1 << 14)
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+/* A child forked while another thread symbolized would inherit `lock`
+ * held forever: take it across fork (libdw's state is then consistent in
+ * the child too). */
+static void fork_prepare(void)
+{
+  pthread_mutex_lock(&lock);
+}
+
+static void fork_release(void)
+{
+  pthread_mutex_unlock(&lock);
+}
+
+static void fork_init(void)
+{
+  pthread_atfork(fork_prepare, fork_release, fork_release);
+}
+
+/* Every entry point: registers the fork handlers, then locks. */
+static void lock_take(void)
+{
+  pthread_once(&fork_once, fork_init);
+  pthread_mutex_lock(&lock);
+}
 
 /* Guarded by lock. */
 static Dwfl *dwfl;
@@ -184,7 +210,7 @@ static void report_modules(void)
 void nprof__symbolize_refresh(void)
 {
   nprof__t_internal++;
-  pthread_mutex_lock(&lock);
+  lock_take();
   report_modules();
   pthread_mutex_unlock(&lock);
   nprof__t_internal--;
@@ -285,7 +311,7 @@ static void cache_put(uintptr_t addr, const nprof__sym *sym)
 void nprof__symbolize(uintptr_t addr, nprof__sym *out)
 {
   nprof__t_internal++;
-  pthread_mutex_lock(&lock);
+  lock_take();
   if (!dwfl)
     report_modules();
   bool cached = false;
@@ -309,7 +335,7 @@ void nprof__symbolize(uintptr_t addr, nprof__sym *out)
 
 size_t nprof__symbolize_cache_len(void)
 {
-  pthread_mutex_lock(&lock);
+  lock_take();
   size_t n = cache_len;
   pthread_mutex_unlock(&lock);
   return n;
@@ -337,7 +363,7 @@ long nprof__mappings(nprof__mapping **out)
   if (!f)
     goto out;
   char line[4096 + 128];
-  pthread_mutex_lock(&lock);
+  lock_take();
   if (!dwfl)
     report_modules();
   while (fgets(line, sizeof(line), f)) {

@@ -23,6 +23,24 @@ struct nprof_var {
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static nprof_var *vars; /* guarded by lock; newest first */
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+/* A child forked while another thread held `lock` would inherit it held
+ * forever: take it across fork. */
+static void fork_prepare(void)
+{
+  pthread_mutex_lock(&lock);
+}
+
+static void fork_release(void)
+{
+  pthread_mutex_unlock(&lock);
+}
+
+static void fork_init(void)
+{
+  pthread_atfork(fork_prepare, fork_release, fork_release);
+}
 
 static const char *const reserved[] = {"cmdline", "process", "nprof",
                                        "memstats"};
@@ -34,6 +52,7 @@ static nprof_var *var_new(const char *name, bool is_float)
   for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
     if (strcmp(name, reserved[i]) == 0)
       return NULL;
+  pthread_once(&fork_once, fork_init);
   nprof__t_internal++;
   nprof_var *v = calloc(1, sizeof(*v));
   nprof__t_internal--;
@@ -173,6 +192,7 @@ int nprof__vars_write(nprof__buf *out)
   if (rc == 0)
     rc = nprof__buf_printf(out, "}");
 
+  pthread_once(&fork_once, fork_init);
   pthread_mutex_lock(&lock);
   for (nprof_var *v = vars; v && rc == 0; v = v->next) {
     rc = nprof__buf_printf(out, ",\n\"%s\": ", v->name);

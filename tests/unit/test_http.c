@@ -42,7 +42,7 @@ static void sleeps_ignore_the_wall_clock(void **state)
   (void)state;
   wall_offset_s = -3600;
   int64_t t0 = kernel_monotonic_ns();
-  bool ok = nprof__server_nap(300 * 1000000LL);
+  bool ok = nprof__server_sleep_ns(300 * 1000000LL);
   int64_t took = kernel_monotonic_ns() - t0;
   wall_offset_s = 0;
   assert_true(ok);
@@ -52,12 +52,12 @@ static void sleeps_ignore_the_wall_clock(void **state)
 
 static void nap_briefly(void)
 {
-  nprof__server_nap(0);
+  nprof__server_sleep_ns(0);
 }
 
 static void child_naps(void)
 {
-  if (!nprof__server_nap(1000000))
+  if (!nprof__server_sleep_ns(1000000))
     _exit(1);
 }
 
