@@ -692,6 +692,32 @@ static int parse_seconds_float(const char *s, double *out)
 
 /* ---- dispatch ---- */
 
+/* Delta profiles hold their connection (and a thread) for their seconds:
+ * at most this many at a time, so that the server's 64 connections always
+ * leave room for the index, the variables and instant profiles. The CPU
+ * profile and the trace are one at a time already (nprof__cpu_start). */
+#define MAX_DELTAS 4
+static atomic_int deltas;
+
+static bool delta_begin(nprof__response *res)
+{
+  if (atomic_fetch_add(&deltas, 1) < MAX_DELTAS)
+    return true;
+  atomic_fetch_sub(&deltas, 1);
+  char text[160];
+  snprintf(text, sizeof(text),
+           "too many concurrent requests: at most %d delta profiles at a "
+           "time (requests with seconds=); try again when one ends",
+           MAX_DELTAS);
+  set_error(res, 429, text);
+  return false;
+}
+
+static void delta_end(void)
+{
+  atomic_fetch_sub(&deltas, 1);
+}
+
 void nprof__endpoint_profile(const nprof__request *req, nprof__response *res)
 {
   const char *name = req->name;
@@ -746,13 +772,18 @@ void nprof__endpoint_profile(const nprof__request *req, nprof__response *res)
     rc = serve_cpu(has_seconds ? sec : 30, res);
   } else if (has_seconds && debug != 0) {
     set_error(res, 400, "seconds and debug params are incompatible");
+  } else if (has_seconds && !delta_begin(res)) {
+    /* answered 429 */
   } else if (has_seconds && (heap || allocs)) {
     set_ok(res, 0, allocs ? "allocs-delta" : "heap-delta");
     rc = heap_delta(allocs, sec, res);
+    delta_end();
   } else if (mutex || block) {
     set_ok(res, debug,
            has_seconds ? (mutex ? "mutex-delta" : "block-delta") : name);
     rc = serve_wait(mutex ? NPROF__MUTEX : NPROF__BLOCK, debug, sec, res);
+    if (has_seconds)
+      delta_end();
   } else if (heap || allocs) {
     set_ok(res, debug, name);
     rc = serve_heap(allocs, debug, res);
