@@ -672,7 +672,21 @@ static int serve_trace(int64_t duration_ns, nprof__response *res)
     res->status = 200;
     res->content_type = "application/json";
     res->disposition = "trace.json";
+    size_t max = res->body.max;
+    if (res->body.max > nprof__trace_max_bytes)
+      res->body.max = nprof__trace_max_bytes;
     rc = nprof__trace_write(&d, waits, nw, wait_dropped, &res->body);
+    res->body.max = max;
+    if (rc == NPROF_EINVAL) { /* the cap */
+      char text[192];
+      snprintf(text, sizeof(text),
+               "Could not write the trace: it is larger than %zu MiB, the "
+               "most libnprof builds inside the process; ask for fewer "
+               "seconds",
+               nprof__trace_max_bytes >> 20);
+      set_error(res, 500, text);
+      rc = 0;
+    }
   }
   free(waits);
   nprof__cpu_data_free(&d);

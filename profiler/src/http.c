@@ -39,6 +39,7 @@
 #define MAX_POST_BODY (1 << 20)
 #define HEADER_MEMORY (64 << 10)
 #define IDLE_TIMEOUT_S 120
+#define NPROF_MAX_RESPONSE ((size_t)1 << 30)
 
 typedef struct server {
   struct MHD_Daemon *daemon;
@@ -329,7 +330,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
   }
   nprof__response res = {.status = 500,
                          .content_type = "text/plain; charset=utf-8"};
-  nprof__buf_init(&res.body, (size_t)1 << 30);
+  /* A backstop, far above any real response (a heap profile of 64 Ki
+   * buckets is a few MB; a goroutine dump of 4,096 threads ~50 MB): the
+   * protobuf body is deflated in one call whose lengths are zlib's 32-bit
+   * uInt, and protobuf caps a message at 2 GiB. The trace has its own,
+   * lower cap (NPROF_TRACE_MAX_BYTES). */
+  nprof__buf_init(&res.body, NPROF_MAX_RESPONSE);
   route(conn, url, method, ctx, &res);
   enum MHD_Result ret = send_response(conn, &res);
   nprof__buf_free(&res.body);

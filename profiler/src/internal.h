@@ -530,6 +530,14 @@ int nprof__threadcreate_stacks(nprof__count_stack **out);
 
 /* ---- trace.c: Chrome Trace Event JSON ---- */
 
+/* The largest trace response built inside the host: 256 MiB. Browsers'
+ * trace viewers (Perfetto's UI, chrome://tracing) parse the JSON as one
+ * string, and V8 caps a string at 2^29 - 24 characters (~512 MiB); the
+ * buffer doubles as it grows, so this also keeps the host's extra memory
+ * under 512 MiB. A variable only so that tests can lower it. */
+#define NPROF_TRACE_MAX_BYTES ((size_t)256 << 20)
+extern size_t nprof__trace_max_bytes;
+
 /* Writes the trace of a CPU session and the waits seen meanwhile. */
 int nprof__trace_write(const nprof__cpu_data *d, const nprof__wait_event *w,
                        long nw, int64_t wait_dropped, nprof__buf *out);

@@ -22,6 +22,8 @@
 #include <string.h>
 #include <unistd.h>
 
+size_t nprof__trace_max_bytes = NPROF_TRACE_MAX_BYTES;
+
 typedef struct writer {
   nprof__buf *out;
   int rc;

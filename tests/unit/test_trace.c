@@ -213,11 +213,33 @@ static void endpoint_serves_json(void **state)
   free(ev);
 }
 
+/* A trace past its cap is refused with the reason, not grown inside the
+ * host. The cap is lowered for the test (the real one is 256 MiB). */
+static void oversized_trace_is_refused(void **state)
+{
+  (void)state;
+  size_t saved = nprof__trace_max_bytes;
+  nprof__trace_max_bytes = 200; /* the header alone is longer */
+  nprof__request req = {.name = "trace", .seconds = "0.1"};
+  nprof__response res = {.status = 0};
+  nprof__buf_init(&res.body, 1 << 26);
+  nprof__endpoint_profile(&req, &res);
+  nprof__trace_max_bytes = saved;
+  assert_int_equal(res.status, 500);
+  assert_true(res.go_error);
+  assert_string_equal(res.body.data,
+                      "Could not write the trace: it is larger than 0 MiB, "
+                      "the most libnprof builds inside the process; ask for "
+                      "fewer seconds\n");
+  nprof__buf_free(&res.body);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(json_names_threads_and_places_events),
       cmocka_unit_test(endpoint_serves_json),
+      cmocka_unit_test(oversized_trace_is_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
