@@ -23,10 +23,12 @@
 #include "internal.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +52,10 @@ typedef struct server {
 /* Guarded by server_lock. */
 static pthread_mutex_t server_lock = PTHREAD_MUTEX_INITIALIZER;
 static server *running;
+/* The address being served (kept in a fork child, which takes it over
+ * when the parent lets it go); "" once nprof_stop() was called. */
+static char serving[sizeof(((server *)0)->address)];
+static pid_t serving_pid;
 
 /* Delta profiles and CPU-profile polling sleep on this; stopping the
  * server wakes them. The condition waits on CLOCK_MONOTONIC, so a step of
@@ -402,7 +408,9 @@ static int resolve(const char *addr, struct sockaddr_storage *ss,
   return 0;
 }
 
-int nprof__server_start(const char *addr)
+/* `quiet`: no line on stderr when the address is taken (the fork child's
+ * retries). */
+static int server_start(const char *addr, bool quiet)
 {
   nprof__t_internal++;
   int result = 0;
@@ -423,7 +431,8 @@ int nprof__server_start(const char *addr)
   if (fd < 0 ||
       setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
       bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 64) != 0) {
-    nprof__log("cannot listen on %s: %s", addr, strerror(errno));
+    if (!quiet)
+      nprof__log("cannot listen on %s: %s", addr, strerror(errno));
     result = NPROF_ELISTEN;
     goto out;
   }
@@ -469,6 +478,8 @@ int nprof__server_start(const char *addr)
   }
   s->fd = fd;
   running = s;
+  snprintf(serving, sizeof(serving), "%s", s->address);
+  serving_pid = getpid();
   s = NULL;
   fd = -1;
 out:
@@ -480,12 +491,18 @@ out:
   return result;
 }
 
+int nprof__server_start(const char *addr)
+{
+  return server_start(addr, false);
+}
+
 int nprof__server_stop(void)
 {
   nprof__t_internal++;
   pthread_mutex_lock(&server_lock);
   server *s = running;
   running = NULL;
+  serving[0] = '\0'; /* stopped on purpose: no fork child takes it over */
   pthread_mutex_unlock(&server_lock);
   if (s) {
     pthread_once(&sleep_once, sleep_init);
@@ -513,7 +530,71 @@ const char *nprof__server_address(void)
   return a;
 }
 
-void nprof__server_forget(void)
+/* A fork child's wait for its parent to let the address go: every
+ * RESTART_PERIOD_MS for RESTART_TRIES tries (30 s), then it gives up. A
+ * daemonizing parent exits within milliseconds of the fork; a parent
+ * that keeps serving (a pre-forking server's master) keeps the address,
+ * and its children say so once and serve nothing. */
+#define RESTART_PERIOD_MS 100
+#define RESTART_TRIES 300
+
+typedef struct restart_args {
+  char addr[sizeof(((server *)0)->address)];
+  pid_t parent;
+} restart_args;
+
+/* glibc's pthread_create, past libnprof's interposer (sanitizer builds
+ * have no interposer, and their runtime must see every thread). */
+static int raw_thread_create(pthread_t *t, const pthread_attr_t *attr,
+                             void *(*fn)(void *), void *arg)
+{
+#if defined(NPROF_SANITIZED)
+  return pthread_create(t, attr, fn, arg);
+#else
+  typedef int (*create_fn)(pthread_t *, const pthread_attr_t *,
+                           void *(*)(void *), void *);
+  create_fn create = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
+  return create ? create(t, attr, fn, arg) : EAGAIN;
+#endif
+}
+
+/* Filled by the fork child handler, copied by the thread it starts. */
+static restart_args restart;
+
+static void *restart_main(void *p)
+{
+  restart_args a = *(restart_args *)p;
+  nprof__t_internal = 1;
+  int rc = NPROF_ELISTEN;
+  for (int i = 0; i < RESTART_TRIES && rc == NPROF_ELISTEN; i++) {
+    rc = server_start(a.addr, true);
+    if (rc == NPROF_ELISTEN) {
+      struct timespec ts = {0, RESTART_PERIOD_MS * 1000000L};
+      nanosleep(&ts, NULL);
+    }
+    pthread_mutex_lock(&server_lock);
+    bool wanted = serving[0] != '\0' || running;
+    pthread_mutex_unlock(&server_lock);
+    if (!wanted)
+      return NULL; /* nprof_stop() meanwhile */
+  }
+  if (rc == 0)
+    nprof__log("pid %d (forked from %d) serves the debug endpoints on %s "
+               "now that its parent let the address go",
+               (int)getpid(), (int)a.parent, a.addr);
+  else if (rc == NPROF_ELISTEN)
+    nprof__log("pid %d (forked from %d): %s was still in use after %d s; "
+               "the debug endpoints stay with the parent",
+               (int)getpid(), (int)a.parent, a.addr,
+               RESTART_TRIES * RESTART_PERIOD_MS / 1000);
+  else if (rc != NPROF_EALREADY)
+    nprof__log("pid %d (forked from %d): cannot serve the debug endpoints on "
+               "%s: %s",
+               (int)getpid(), (int)a.parent, a.addr, nprof_strerror(rc));
+  return NULL;
+}
+
+void nprof__server_fork_child(void)
 {
   /* In a fork child the server's threads do not exist: drop the state
    * without joining them, and free the port for the parent alone. */
@@ -522,4 +603,26 @@ void nprof__server_forget(void)
     running = NULL;
   }
   pthread_mutex_init(&server_lock, NULL);
+  if (!serving[0])
+    return;
+  /* The parent served: the child takes over once the parent lets the
+   * address go (a daemon's parent exits), from a thread of its own with
+   * every signal blocked (the application's signals are not ours).
+   * Other fork handlers of the library may still hold their locks here
+   * (the threadcreate record's, taken across fork): no malloc, and glibc's
+   * pthread_create, not the interposed one. */
+  restart_args *a = &restart;
+  snprintf(a->addr, sizeof(a->addr), "%s", serving);
+  a->parent = serving_pid;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t t;
+  if (raw_thread_create(&t, &attr, restart_main, a) == 0)
+    pthread_setname_np(t, "nprof-restart");
+  pthread_attr_destroy(&attr);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
 }

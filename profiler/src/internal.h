@@ -617,8 +617,10 @@ bool nprof__http_host_allowed(const char *host, const char *allowed);
 int nprof__server_start(const char *addr);
 int nprof__server_stop(void);
 const char *nprof__server_address(void);
-/* In a fork child: forget the parent's server without touching it. */
-void nprof__server_forget(void);
+/* In a fork child: forget the parent's server without touching it, and
+ * take its address over (once on stderr) when the parent lets it go, as a
+ * daemonizing parent does by exiting. */
+void nprof__server_fork_child(void);
 
 /* Sleeps `ns` nanoseconds of CLOCK_MONOTONIC (a delta profile's seconds,
  * CPU-profile polling); returns false when the server is stopping (the

@@ -53,7 +53,7 @@ NPROF_EXTERN void nprof_options_init(nprof_options *opts)
 
 static void fork_child(void)
 {
-  nprof__server_forget();
+  nprof__server_fork_child();
   nprof__cpu_fork_child();
   nprof__threads_fork_child();
 }
