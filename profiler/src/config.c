@@ -14,8 +14,6 @@
 static nprof__config config;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-#define MAX_CPU_HZ 1000
-
 /* A private copy: the environment block may change under us. NULL when
  * unset or out of memory. */
 static char *env_copy(const char *name)
@@ -32,11 +30,11 @@ static void read_env(void)
   config.cpu_hz = NPROF_DEFAULT_CPU_HZ;
   const char *hz = getenv("NPROF_CPU_HZ");
   long v;
-  if (hz && nprof__parse_long(hz, 1, MAX_CPU_HZ, &v) == 0)
+  if (hz && nprof__parse_long(hz, 1, NPROF_MAX_CPU_HZ, &v) == 0)
     config.cpu_hz = v;
   else if (hz)
     nprof__log("NPROF_CPU_HZ=%s is not a rate in 1..%d; using %d", hz,
-               MAX_CPU_HZ, NPROF_DEFAULT_CPU_HZ);
+               NPROF_MAX_CPU_HZ, NPROF_DEFAULT_CPU_HZ);
   nprof__t_internal--;
 }
 

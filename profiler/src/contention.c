@@ -92,7 +92,7 @@ static void update_on(void)
 
 int nprof__contention_rate_set(nprof__wait_profile which, long rate)
 {
-  if (rate < 0 || rate > (1L << 40))
+  if (rate < 0 || rate > NPROF_MAX_RATE)
     return NPROF_EINVAL;
   atomic_store(which == NPROF__MUTEX ? &nprof__mutex_rate : &nprof__block_rate,
                rate);
@@ -142,7 +142,7 @@ void nprof__contention_init(void)
     long v;
     if (!env)
       continue;
-    if (nprof__parse_long(env, 0, 1L << 40, &v) == 0)
+    if (nprof__parse_long(env, 0, NPROF_MAX_RATE, &v) == 0)
       nprof__contention_rate_set(vars[i].which, v);
     else
       nprof__log("%s=%s is not a rate in 0..2^40; leaving it off", vars[i].env,

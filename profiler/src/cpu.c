@@ -29,7 +29,6 @@
  */
 #include "internal.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -44,7 +43,6 @@
 #define RING_SLOTS 2048 /* power of two; ~1.1 MiB */
 #define MAX_TIMERS 4096
 #define POLL_NS (50 * 1000000LL)
-#define MAX_CPU_HZ 1000
 
 /* The kernel's clock id for a thread's CPU clock (CPUCLOCK_SCHED with the
  * per-thread bit), as glibc's pthread_getcpuclockid builds it. */
@@ -168,11 +166,7 @@ static void drain(nprof__cpu_sink_fn fn, void *arg)
 
 long nprof__cpu_hz_default(void)
 {
-  const char *env = getenv("NPROF_CPU_HZ");
-  long hz;
-  if (env && nprof__parse_long(env, 1, MAX_CPU_HZ, &hz) == 0)
-    return hz;
-  return NPROF_DEFAULT_CPU_HZ;
+  return nprof__config_get()->cpu_hz;
 }
 
 /* Called with timers_lock. Arms a timer on `tid`'s CPU clock unless it has
@@ -210,18 +204,15 @@ static bool arm(pid_t tid)
  * exited (their tid may come back as a new thread). */
 static void scan_tasks(void)
 {
-  DIR *d = opendir("/proc/self/task");
-  if (!d)
+  pid_t *tids;
+  long n = nprof__tasks_list(&tids);
+  if (n < 0)
     return;
   pthread_mutex_lock(&timers_lock);
   for (size_t i = 0; i < ntimers; i++)
     timers[i].seen = false;
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    long v;
-    if (nprof__parse_long(e->d_name, 1, INT32_MAX, &v) == 0)
-      arm((pid_t)v);
-  }
+  for (long i = 0; i < n; i++)
+    arm(tids[i]);
   for (size_t i = 0; i < ntimers;) {
     if (!timers[i].seen) {
       timer_delete(timers[i].timer);
@@ -231,7 +222,7 @@ static void scan_tasks(void)
     }
   }
   pthread_mutex_unlock(&timers_lock);
-  closedir(d);
+  free(tids);
   last_scan_ns = nprof__now_ns();
 }
 
@@ -254,7 +245,7 @@ static bool is_ours(const struct sigaction *sa)
 
 int nprof__cpu_start(long hz)
 {
-  if (hz < 1 || hz > MAX_CPU_HZ)
+  if (hz < 1 || hz > NPROF_MAX_CPU_HZ)
     return NPROF_EINVAL;
   int expected = 0;
   if (!atomic_compare_exchange_strong(&busy, &expected, 1))
@@ -433,15 +424,7 @@ static void name_thread(nprof__cpu_data *d, pid_t tid)
   }
   nprof__cpu_thread *t = &d->threads[d->nthreads++];
   t->tid = tid;
-  snprintf(t->name, sizeof(t->name), "?");
-  char path[64];
-  snprintf(path, sizeof(path), "/proc/self/task/%d/comm", (int)tid);
-  FILE *f = fopen(path, "re");
-  if (f) {
-    if (fgets(t->name, sizeof(t->name), f))
-      t->name[strcspn(t->name, "\n")] = '\0';
-    fclose(f);
-  }
+  nprof__task_name(tid, t->name);
 }
 
 const char *nprof__cpu_thread_name(const nprof__cpu_data *d, pid_t tid)

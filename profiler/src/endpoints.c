@@ -84,15 +84,7 @@ static bool is_wrapper(const char *fn)
   for (size_t i = 0; i < sizeof(wrappers) / sizeof(wrappers[0]); i++)
     if (strcmp(fn, wrappers[i]) == 0)
       return true;
-  const char *extra = getenv("NPROF_HEAP_WRAPPERS");
-  size_t len = strlen(fn);
-  while (extra && *extra) {
-    size_t n = strcspn(extra, ",");
-    if (n == len && strncmp(extra, fn, n) == 0)
-      return true;
-    extra += n + (extra[n] == ',');
-  }
-  return false;
+  return nprof__list_has(nprof__config_get()->heap_wrappers, fn, strlen(fn));
 }
 
 /* How many leading frames of a heap stack are allocation wrappers. Keeps

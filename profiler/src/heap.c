@@ -156,7 +156,7 @@ void nprof__heap_init(void)
   const char *env = getenv("NPROF_HEAP_RATE");
   if (env) {
     long v;
-    if (nprof__parse_long(env, 0, 1L << 40, &v) == 0)
+    if (nprof__parse_long(env, 0, NPROF_MAX_RATE, &v) == 0)
       atomic_store(&heap_rate, v);
     else
       nprof__log("NPROF_HEAP_RATE=%s is not a byte count in 0..2^40; "
@@ -169,7 +169,7 @@ void nprof__heap_init(void)
 
 int nprof__heap_rate_set(long rate)
 {
-  if (rate < 0 || rate > (1L << 40))
+  if (rate < 0 || rate > NPROF_MAX_RATE)
     return NPROF_EINVAL;
   atomic_store(&heap_rate, rate);
   return 0;

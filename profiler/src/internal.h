@@ -15,6 +15,10 @@
 #include <sys/types.h>
 
 #define NPROF_MAX_DEPTH 64
+/* The largest heap, mutex or block rate accepted (2^40: a sample per TiB
+ * or per 18 minutes of waiting is as good as off, and the sampling maths
+ * stays far from overflow). */
+#define NPROF_MAX_RATE (1L << 40)
 #define NPROF_NAME_MAX 64
 
 #define nprof__likely(x) __builtin_expect(!!(x), 1)
@@ -376,6 +380,7 @@ int nprof__custom_stacks(const char *name, nprof__count_stack **out);
 /* ---- cpu.c: the CPU profiler (per-thread CPU-time timers, SIGPROF) ---- */
 
 #define NPROF_DEFAULT_CPU_HZ 100
+#define NPROF_MAX_CPU_HZ 1000
 /* Cap on the samples a trace keeps with their times. */
 #define NPROF_MAX_TRACE_EVENTS (1 << 20)
 

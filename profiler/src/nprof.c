@@ -77,8 +77,8 @@ NPROF_EXTERN int nprof_start(const nprof_options *opts)
     nprof_options_init(&defaults);
     opts = &defaults;
   }
-  if (opts->heap_rate > (1L << 40) || opts->mutex_rate > (1L << 40) ||
-      opts->block_rate > (1L << 40))
+  if (opts->heap_rate > NPROF_MAX_RATE || opts->mutex_rate > NPROF_MAX_RATE ||
+      opts->block_rate > NPROF_MAX_RATE)
     return NPROF_EINVAL;
   const char *addr = opts->listen_addr;
   if (!addr || !*addr)

@@ -141,7 +141,9 @@ static double process_uptime(void)
     return 0;
   unsigned long long start = 0;
   int field = 2;
-  for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " ")) {
+  char *save = NULL;
+  for (char *tok = strtok_r(p + 1, " ", &save); tok;
+       tok = strtok_r(NULL, " ", &save)) {
     if (++field == 22) {
       start = strtoull(tok, NULL, 10);
       break;
@@ -180,27 +182,20 @@ static long count_fds(void)
 static void count_threads(long *all, long *profiler)
 {
   *all = *profiler = 0;
-  DIR *d = opendir("/proc/self/task");
-  if (!d)
+  pid_t *tids;
+  long n = nprof__tasks_list(&tids);
+  if (n < 0)
     return;
-  long n = 0, total = 0;
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    if (e->d_name[0] == '.')
-      continue;
-    total++;
-    char path[300], comm[32] = "";
-    snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
-    FILE *f = fopen(path, "re");
-    if (!f)
-      continue;
-    if (fgets(comm, sizeof(comm), f) && strncmp(comm, "MHD-", 4) == 0)
-      n++;
-    fclose(f);
+  long ours = 0;
+  for (long i = 0; i < n; i++) {
+    char comm[16];
+    nprof__task_name(tids[i], comm);
+    if (strncmp(comm, "MHD-", 4) == 0 || strcmp(comm, "nprof-restart") == 0)
+      ours++;
   }
-  closedir(d);
-  *all = total;
-  *profiler = n;
+  free(tids);
+  *all = n;
+  *profiler = ours;
 }
 
 void nprof__procstat_read(nprof__procstat *ps)

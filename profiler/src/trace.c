@@ -103,19 +103,6 @@ static void tidset_add(tidset *s, pid_t tid)
   s->v[s->n++] = tid;
 }
 
-static void read_comm(pid_t tid, char *name, size_t len)
-{
-  snprintf(name, len, "?");
-  char path[64];
-  snprintf(path, sizeof(path), "/proc/self/task/%d/comm", (int)tid);
-  FILE *f = fopen(path, "re");
-  if (f) {
-    if (fgets(name, (int)len, f))
-      name[strcspn(name, "\n")] = '\0';
-    fclose(f);
-  }
-}
-
 /* Microseconds from the start; a sample's slice may begin before it. */
 static double us_since(int64_t t, int64_t start)
 {
@@ -164,7 +151,7 @@ int nprof__trace_write(const nprof__cpu_data *d, const nprof__wait_event *ev,
     if (strcmp(known, "?") != 0)
       snprintf(name, sizeof(name), "%s", known);
     else
-      read_comm(tids.v[i], name, sizeof(name));
+      nprof__task_name(tids.v[i], name);
     snprintf(label, sizeof(label), "%s (%d)", name, (int)tids.v[i]);
     begin_event(&w);
     put(&w,
