@@ -70,7 +70,12 @@ $(TEST_LIB_DIR)/unstripped/libnprof_stripped.so: tests/profiler/stripped_lib.c
 $(TEST_LIB_DIR)/libnprof_stripped.so: $(TEST_LIB_DIR)/unstripped/libnprof_stripped.so
 	strip --strip-all -o $@ $<
 
-TEST_LIBS := $(TEST_LIB_DIR)/libnprof_dlswap_a.so \
+# Another malloc, preloaded before libnprof in the /debug/vars tests.
+$(TEST_LIB_DIR)/libbump_malloc.so: tests/profiler/bump_malloc.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -fPIC -shared -o $@ $<
+
+TEST_LIBS := $(TEST_LIB_DIR)/libbump_malloc.so $(TEST_LIB_DIR)/libnprof_dlswap_a.so \
 	$(TEST_LIB_DIR)/libnprof_dlswap_b.so $(TEST_LIB_DIR)/libnprof_stripped.so
 TEST_PROGRAMS += $(TEST_LIBS)
 # Unit tests that load them (order-only: never linked in).
@@ -102,14 +107,15 @@ $(BUILD)/bench/alloc_bench: tests/bench/alloc_bench.c
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< -lpthread
 
 $(BUILD)/bench/cpu_bench $(BUILD)/bench/mutex_bench $(BUILD)/bench/realloc_bench \
-		$(BUILD)/bench/align_bench: $(BUILD)/bench/%: tests/bench/%.c
+		$(BUILD)/bench/align_bench $(BUILD)/bench/mallinfo_bench: \
+		$(BUILD)/bench/%: tests/bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< -lpthread
 
 HEAP_BENCH_PROGRAMS := $(BUILD)/bench/alloc_bench $(BUILD)/bench/realloc_bench \
 	$(BUILD)/bench/align_bench
 BENCH_PROGRAMS += $(HEAP_BENCH_PROGRAMS) $(BUILD)/bench/cpu_bench \
-	$(BUILD)/bench/mutex_bench
+	$(BUILD)/bench/mutex_bench $(BUILD)/bench/mallinfo_bench
 BENCHES += tests/bench/profiler_heap.py tests/bench/profiler_cpu.py
 
 .PHONY: bench-profiler bench-profiler-cpu
@@ -118,3 +124,7 @@ bench-profiler: $(BUILD)/lib/libnprof.so $(HEAP_BENCH_PROGRAMS) ## heap profiler
 
 bench-profiler-cpu: $(BUILD)/lib/libnprof.so $(BUILD)/bench/cpu_bench $(BUILD)/bench/mutex_bench ## CPU profiler overhead at 100 Hz (vs gperftools); uncontended mutex cost, contention profiling on vs off
 	tests/bench/profiler_cpu.py
+
+.PHONY: bench-mallinfo
+bench-mallinfo: $(BUILD)/bench/mallinfo_bench ## what /debug/vars' malloc section (mallinfo2, malloc_info) costs on a fragmented heap
+	$(BUILD)/bench/mallinfo_bench

@@ -533,6 +533,14 @@ long nprof__threadcreate_count(void);
  * (malloc'd array in *out) or NPROF_ENOMEM. */
 int nprof__threadcreate_stacks(nprof__count_stack **out);
 
+typedef struct nprof__range {
+  uintptr_t lo, hi; /* [lo, hi) */
+} nprof__range;
+/* The memory ranges of the live threads' stacks (threads created through
+ * pthread_create since libnprof was loaded). Returns how many (malloc'd
+ * array in *out) or NPROF_ENOMEM. */
+long nprof__threadcreate_stack_ranges(nprof__range **out);
+
 /* ---- trace.c: Chrome Trace Event JSON ---- */
 
 /* The largest trace response built inside the host: 256 MiB. Browsers'
@@ -553,6 +561,10 @@ int nprof__vars_write(nprof__buf *out);
 
 typedef struct nprof__procstat {
   int64_t rss_bytes, peak_rss_bytes, vm_bytes;
+  int64_t rss_anon_bytes, rss_file_bytes; /* RssAnon, RssFile */
+  /* Resident pages of the threads' stacks: the main thread's [stack] and
+   * every thread libnprof saw start (see procstat.c). */
+  int64_t thread_stacks_rss_bytes;
   long threads, open_fds;
   long profiler_threads; /* libmicrohttpd's threads ("MHD-..."): ours */
   double cpu_user_s, cpu_sys_s, uptime_s;
@@ -562,6 +574,33 @@ void nprof__procstat_read(nprof__procstat *ps);
 /* The value of "Key:" at the start of a line of a /proc status-style text
  * (spaces skipped), or NULL. */
 const char *nprof__proc_field(const char *text, const char *key);
+/* A "Key:   123 kB" field in bytes, 0 when absent. */
+int64_t nprof__proc_kb(const char *text, const char *key);
+/* Finds the main thread's stack in a /proc/self/maps line ("lo-hi perms
+ * ... [stack]"). Returns true and sets *r when the line is that one. */
+bool nprof__maps_stack_line(const char *line, nprof__range *r);
+/* Resident bytes in [lo, hi) (mincore); unmapped parts count 0. */
+int64_t nprof__resident_bytes(uintptr_t lo, uintptr_t hi);
+
+/* ---- mallocstat.c: glibc's own accounting ---- */
+
+typedef struct nprof__malloc_stats {
+  bool glibc; /* false: another allocator serves malloc (no figures) */
+  int64_t in_use_bytes;     /* mallinfo2 uordblks */
+  int64_t free_bytes;       /* fordblks (fastbins' fsmblks included) */
+  int64_t mmapped_bytes;    /* hblkhd */
+  int64_t arena_bytes;      /* arena: every arena's system memory */
+  int64_t arenas;           /* <heap> entries of malloc_info; -1 unknown */
+  int64_t releasable_bytes; /* estimate of malloc_trim(0); -1 unknown */
+} nprof__malloc_stats;
+/* Whether the process's malloc is glibc's (ours, over glibc, included). */
+bool nprof__malloc_is_glibc(void);
+/* Reads the figures (walks every arena: requests only, never a hot path). */
+void nprof__malloc_stats_read(nprof__malloc_stats *ms);
+/* The malloc_info(0) XML parser behind it: the arena count and the whole
+ * pages inside free chunks. Returns 0 or NPROF_EINVAL. */
+int nprof__malloc_info_parse(const char *xml, long page, int64_t *arenas,
+                             int64_t *releasable);
 
 /* The tids of the process's threads, from /proc/self/task (the one place
  * that lists them). Returns the count and a malloc'd array, or

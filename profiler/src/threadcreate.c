@@ -23,6 +23,7 @@
 
 struct nprof__tc_record {
   struct nprof__tc_record *prev, *next;
+  uintptr_t stack_lo, stack_hi; /* the thread's stack; 0 until it runs */
   int depth;
   uintptr_t pcs[NPROF_MAX_DEPTH];
 };
@@ -95,6 +96,7 @@ nprof__tc_record *nprof__threadcreate_new(const uintptr_t *pcs, int depth)
   if (r) {
     r->depth = depth < NPROF_MAX_DEPTH ? depth : NPROF_MAX_DEPTH;
     memcpy(r->pcs, pcs, (size_t)r->depth * sizeof(uintptr_t));
+    r->stack_lo = r->stack_hi = 0;
     r->prev = NULL;
     pthread_mutex_lock(&lock);
     r->next = head;
@@ -112,6 +114,22 @@ void nprof__threadcreate_adopt(nprof__tc_record *r)
 {
   if (!r)
     return;
+  /* The new thread's own stack, for /debug/vars' thread_stacks_rss_bytes
+   * (glibc computes it from the thread's descriptor: no /proc read). */
+  nprof__t_internal++;
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    void *addr;
+    size_t size;
+    if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+      pthread_mutex_lock(&lock);
+      r->stack_lo = (uintptr_t)addr;
+      r->stack_hi = (uintptr_t)addr + size;
+      pthread_mutex_unlock(&lock);
+    }
+    pthread_attr_destroy(&attr);
+  }
+  nprof__t_internal--;
   t_record = r;
   if (!key_ok || pthread_setspecific(key, r) != 0) {
     /* Without a destructor the record would outlive the thread. */
@@ -178,4 +196,38 @@ int nprof__threadcreate_stacks(nprof__count_stack **out)
     return rc;
   *out = s;
   return (int)n;
+}
+
+long nprof__threadcreate_stack_ranges(nprof__range **out)
+{
+  nprof__t_internal++;
+  nprof__range *v = NULL;
+  long cap = 0, n;
+  int rc = 0;
+  for (;;) {
+    pthread_mutex_lock(&lock);
+    n = live;
+    if (v && n <= cap) {
+      long k = 0;
+      for (nprof__tc_record *r = head; r; r = r->next)
+        if (r->stack_hi > r->stack_lo)
+          v[k++] = (nprof__range){r->stack_lo, r->stack_hi};
+      n = k;
+      pthread_mutex_unlock(&lock);
+      break;
+    }
+    pthread_mutex_unlock(&lock);
+    free(v);
+    cap = n + 16;
+    v = malloc((size_t)cap * sizeof(*v));
+    if (!v) {
+      rc = NPROF_ENOMEM;
+      break;
+    }
+  }
+  nprof__t_internal--;
+  if (rc)
+    return rc;
+  *out = v;
+  return n;
 }

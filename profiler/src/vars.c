@@ -10,6 +10,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -43,7 +44,7 @@ static void fork_init(void)
 }
 
 static const char *const reserved[] = {"cmdline", "process", "nprof",
-                                       "memstats"};
+                                       "memstats", "malloc"};
 
 static nprof_var *var_new(const char *name, bool is_float)
 {
@@ -161,10 +162,38 @@ int nprof__vars_write(nprof__buf *out)
         "\"peak_rss_bytes\": %lld, \"vm_bytes\": %lld, \"threads\": %ld, "
         "\"profiler_threads\": %ld, \"open_fds\": %ld, \"cpu_user_seconds\": "
         "%.3f, "
-        "\"cpu_sys_seconds\": %.3f, \"uptime_seconds\": %.3f},\n",
+        "\"cpu_sys_seconds\": %.3f, \"uptime_seconds\": %.3f, "
+        "\"rss_anon_bytes\": %lld, \"rss_file_bytes\": %lld, "
+        "\"thread_stacks_rss_bytes\": %lld},\n",
         (int)getpid(), (long long)ps.rss_bytes, (long long)ps.peak_rss_bytes,
         (long long)ps.vm_bytes, ps.threads, ps.profiler_threads, ps.open_fds,
-        ps.cpu_user_s, ps.cpu_sys_s, ps.uptime_s);
+        ps.cpu_user_s, ps.cpu_sys_s, ps.uptime_s, (long long)ps.rss_anon_bytes,
+        (long long)ps.rss_file_bytes, (long long)ps.thread_stacks_rss_bytes);
+
+  /* glibc's own accounting, or "unknown" with no numbers rather than
+   * figures of an allocator nobody uses. */
+  nprof__malloc_stats ms;
+  nprof__malloc_stats_read(&ms);
+  if (rc == 0 && !ms.glibc)
+    rc = nprof__buf_printf(out, "\"malloc\": {\"allocator\": \"unknown\"},\n");
+  else if (rc == 0) {
+    /* malloc_info's figures (arenas, releasable) are null when its XML
+     * could not be read. */
+    char arenas[24] = "null", releasable[24] = "null";
+    if (ms.arenas >= 0)
+      snprintf(arenas, sizeof(arenas), "%lld", (long long)ms.arenas);
+    if (ms.releasable_bytes >= 0)
+      snprintf(releasable, sizeof(releasable), "%lld",
+               (long long)ms.releasable_bytes);
+    rc = nprof__buf_printf(
+        out,
+        "\"malloc\": {\"allocator\": \"glibc\", \"in_use_bytes\": %lld, "
+        "\"free_bytes\": %lld, \"mmapped_bytes\": %lld, \"arena_bytes\": "
+        "%lld, \"arenas\": %s, \"releasable_bytes\": %s},\n",
+        (long long)ms.in_use_bytes, (long long)ms.free_bytes,
+        (long long)ms.mmapped_bytes, (long long)ms.arena_bytes, arenas,
+        releasable);
+  }
 
   nprof__heap_stats hs;
   nprof__heap_stats_get(&hs);

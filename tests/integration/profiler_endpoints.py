@@ -293,6 +293,24 @@ class KnownProgram(unittest.TestCase):
                    ("small_blocks", "big_blocks", "in_qsort_callback"))
         self.assertNear(v["nprof"]["heap_inuse_bytes"], live, 0.15,
                         "heap_inuse_bytes")
+        # glibc's own accounting: the names reports read, figures that add
+        # up, the sampled heap inside what glibc says is in use.
+        m = v["malloc"]
+        self.assertEqual(sorted(m), sorted([
+            "allocator", "in_use_bytes", "free_bytes", "mmapped_bytes",
+            "arena_bytes", "arenas", "releasable_bytes"]))
+        self.assertEqual(m["allocator"], "glibc")
+        self.assertEqual(m["in_use_bytes"] + m["free_bytes"], m["arena_bytes"])
+        self.assertGreaterEqual(m["arenas"], 1)
+        self.assertLessEqual(m["releasable_bytes"], m["free_bytes"])
+        self.assertNear(m["in_use_bytes"] + m["mmapped_bytes"], live, 0.25,
+                        "malloc in_use_bytes")
+        p = v["process"]
+        self.assertGreater(p["rss_anon_bytes"], live)
+        self.assertGreater(p["rss_file_bytes"], 0)
+        # Six threads' stacks, a few pages each, and the main one.
+        self.assertTrue(4096 * 6 < p["thread_stacks_rss_bytes"] < 64 << 20,
+                        p["thread_stacks_rss_bytes"])
 
     def test_bad_requests_leave_the_host_unharmed(self):
         cases = [
@@ -544,6 +562,21 @@ class Preload(unittest.TestCase):
                                  text=True, timeout=30)
             self.assertEqual((out.returncode, out.stdout), (0, "hi\n"))
             self.assertIn("cannot listen on", out.stderr)
+
+    def test_another_malloc_is_unknown(self):
+        # An allocator preloaded before libnprof serves malloc: glibc's
+        # figures would describe an allocator nobody uses.
+        bump = os.path.abspath(f"{TEST_LIB}/libbump_malloc.so")
+        port = free_port()
+        env = dict(os.environ, LD_PRELOAD=f"{bump} {LIB}",
+                   NPROF_LISTEN=f"127.0.0.1:{port}")
+        proc = Process(["sleep", "60"], env=env, stdin=subprocess.DEVNULL)
+        try:
+            wait_http(f"127.0.0.1:{port}")
+            v = json.loads(get(f"127.0.0.1:{port}", "/debug/vars")[2])
+            self.assertEqual(v["malloc"], {"allocator": "unknown"})
+        finally:
+            proc.close()
 
     def test_heap_rate_zero_turns_sampling_off(self):
         proc, addr = self.preloaded(["sleep", "60"], {"NPROF_HEAP_RATE": "0"})
