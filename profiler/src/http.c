@@ -5,14 +5,9 @@
  * the library) and POST bodies. We create and bind the listening socket
  * ourselves so a bind error is reported precisely and port 0 works.
  *
- * Routes, as Go's net/http/pprof and expvar:
- *   /debug/pprof/            index (HTML)
- *   /debug/pprof/cmdline     NUL-separated argv
- *   /debug/pprof/symbol      GET num_symbols, POST/GET 0x..+0x.. lookups
- *   /debug/pprof/<name>      heap, allocs, goroutine, threadcreate, mutex,
- *                            block, profile (CPU), trace (JSON),
- *                            application profiles
- *   /debug/vars              JSON
+ * Routes, as Go's net/http/pprof and expvar, come from the route table
+ * (endpoints.c): /debug/pprof/ (index), cmdline, symbol, the profiles and
+ * application profiles at /debug/pprof/<name>, and /debug/vars.
  *
  * DNS rebinding: a web page can make its own name resolve to 127.0.0.1
  * and then read (or start) everything served here from the victim's
@@ -236,7 +231,6 @@ static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind,
 static void route(struct MHD_Connection *conn, const char *url,
                   const char *method, request_ctx *ctx, nprof__response *res)
 {
-  static const char prefix[] = "/debug/pprof/";
   bool post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
   if (!post && strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
       strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
@@ -256,50 +250,30 @@ static void route(struct MHD_Connection *conn, const char *url,
     plain(res, 413, "request body too large");
     return;
   }
-  if (strcmp(url, "/debug/vars") == 0) {
-    res->status = 200;
-    res->content_type = "application/json; charset=utf-8";
-    if (nprof__vars_write(&res->body) != 0)
-      plain(res, 500, "could not write the variables");
-    return;
-  }
-  if (strcmp(url, "/debug/pprof") == 0 || strcmp(url, prefix) == 0) {
-    nprof__endpoint_index(res);
-    return;
-  }
-  if (strncmp(url, prefix, sizeof(prefix) - 1) != 0) {
+  const char *name;
+  const nprof__route *r = nprof__route_find(url, &name);
+  if (!r) {
     plain(res, 404, "404 page not found");
     return;
   }
-  const char *name = url + sizeof(prefix) - 1;
-  if (strcmp(name, "cmdline") == 0) {
-    res->status = 200;
-    res->content_type = "text/plain; charset=utf-8";
-    if (nprof__cmdline(&res->body) != 0)
-      plain(res, 500, "could not read the command line");
-    return;
-  }
-  if (strcmp(name, "symbol") == 0) {
-    if (post) {
-      nprof__endpoint_symbol(ctx->body.data ? ctx->body.data : "",
-                             ctx->body.len, res);
-    } else {
-      nprof__buf q;
-      nprof__buf_init(&q, MAX_POST_BODY);
-      MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, &q);
-      nprof__endpoint_symbol(q.data ? q.data : "", q.len, res);
-      nprof__buf_free(&q);
-    }
-    return;
-  }
+  /* A GET symbol lookup sends its addresses as the query: rebuilt into
+   * the body, as a POST would carry them. */
+  nprof__buf q;
+  nprof__buf_init(&q, MAX_POST_BODY);
+  if (!post)
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_query, &q);
   nprof__request req = {
       .name = name,
       .debug =
           MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "debug"),
       .seconds =
           MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "seconds"),
+      .post = post,
+      .body = post ? ctx->body.data : q.data,
+      .body_len = post ? ctx->body.len : q.len,
   };
-  nprof__endpoint_profile(&req, res);
+  nprof__route_serve(r, &req, res);
+  nprof__buf_free(&q);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,

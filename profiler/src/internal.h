@@ -57,6 +57,18 @@ int nprof__buf_vprintf(nprof__buf *b, const char *fmt, va_list ap)
 /* Appends `s` as a JSON string literal, quotes included. */
 int nprof__buf_json_string(nprof__buf *b, const char *s, size_t n);
 
+/* A writer with a sticky error: once a write fails, the next ones do
+ * nothing and `rc` keeps the first error (0 while all went well), so a
+ * writer of many parts checks once at the end. */
+typedef struct nprof__writer {
+  nprof__buf *out;
+  int rc;
+} nprof__writer;
+void nprof__w_printf(nprof__writer *w, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void nprof__w_append(nprof__writer *w, const void *p, size_t n);
+void nprof__w_json_string(nprof__writer *w, const char *s);
+
 /* Parses a decimal integer in [min, max] that fills the whole string.
  * Returns 0 or NPROF_EINVAL, leaving *out untouched on failure. */
 int nprof__parse_long(const char *s, long min, long max, long *out);
@@ -328,10 +340,13 @@ int nprof__pprof_add(nprof__pprof *b, const uintptr_t *pcs, int depth,
 /* Serializes, gzip-compresses and appends to `out`. Returns 0 or an error. */
 int nprof__pprof_write(nprof__pprof *b, nprof__buf *out);
 
-/* Appends Go's "#\t0x...\tfunc+0x..\tfile:line" lines for a stack. */
-int nprof__text_stack(nprof__buf *out, const uintptr_t *pcs, int depth);
-/* Appends " @ 0x.. 0x.." (the legacy text's address list) and a newline. */
-int nprof__text_addrs(nprof__buf *out, const uintptr_t *pcs, int depth);
+/* The rest of one record of Go's legacy text profiles, after the caller
+ * wrote its counts: " @ 0x.. 0x..\n" (what pprof's legacy parser reads),
+ * `between` (NULL or lines of the caller's), one
+ * "#\t0x...\tfunc+0x..\tfile:line" line per frame (for people) and a blank
+ * line. The one writer of that format. */
+void nprof__text_record(nprof__writer *w, const uintptr_t *pcs, int depth,
+                        const char *between);
 
 /* ---- threads.c: every thread's stack, captured by signal ---- */
 
@@ -625,12 +640,15 @@ bool nprof__task_syscall_is_sigwait(const char *syscall_text);
 /* The process's command line as NUL-separated argv (from /proc). */
 int nprof__cmdline(nprof__buf *out);
 
-/* ---- endpoints.c: the profiles behind /debug/pprof/<name> ---- */
+/* ---- endpoints.c: the route table and what handlers share ---- */
 
 typedef struct nprof__request {
-  const char *name;  /* the part after /debug/pprof/ */
+  const char *name;  /* the part after /debug/pprof/ ("" for the index) */
   const char *debug; /* query values as sent, NULL when absent */
   const char *seconds;
+  bool post;
+  const char *body; /* POST body, or a GET's query rebuilt ("0x1+0x2") */
+  size_t body_len;
 } nprof__request;
 
 typedef struct nprof__response {
@@ -639,17 +657,112 @@ typedef struct nprof__response {
   const char *disposition; /* attachment file name, or NULL */
   bool go_error;           /* Go's serveError: X-Go-Pprof: 1 */
   nprof__buf body;
+  char name[NPROF_NAME_MAX + 8]; /* storage for `disposition` */
 } nprof__response;
 
-/* Serves one profile request into `res` (status, body, headers). */
+/* What seconds= means to a route (Go: profileSupportsDelta, the CPU
+ * profile's and the trace's durations). */
+typedef enum nprof__seconds {
+  NPROF__SECONDS_NONE = 0,      /* refused with Go's 400 */
+  NPROF__SECONDS_DELTA = 1,     /* a delta profile over that many seconds */
+  NPROF__SECONDS_DURATION = 2,  /* how long to sample (whole seconds) */
+  NPROF__SECONDS_FRACTIONAL = 3 /* the same, fractions allowed (trace) */
+} nprof__seconds;
+
+/* A request's parameters, checked by the dispatcher. */
+typedef struct nprof__args {
+  const nprof__request *req;
+  int debug;
+  long seconds;    /* 0: none given */
+  double fseconds; /* NPROF__SECONDS_FRACTIONAL routes */
+} nprof__args;
+
+typedef struct nprof__route nprof__route;
+/* Serves a request whose parameters passed; returns 0 (the response is
+ * set, errors included) or a code the dispatcher turns into 500 (503 for
+ * NPROF_ECANCELED). */
+typedef int (*nprof__serve_fn)(const nprof__route *r, const nprof__args *a,
+                               nprof__response *res);
+
+struct nprof__route {
+  const char *name; /* after /debug/pprof/, or a whole path ("/debug/vars") */
+  nprof__serve_fn serve;
+  nprof__seconds seconds;
+  const char *content_type; /* of a successful (debug=0) answer */
+  const char *disposition;  /* attachment name; NULL: the profile's name */
+};
+
+/* The route of a URL path, or NULL (404); *name is the part after
+ * /debug/pprof/. Unknown valid names there route to application profiles. */
+const nprof__route *nprof__route_find(const char *path, const char **name);
+/* Checks the parameters (Go's errors), applies the concurrency limit of
+ * delta profiles (429), and serves. */
+void nprof__route_serve(const nprof__route *r, const nprof__request *req,
+                        nprof__response *res);
+/* Serves /debug/pprof/<req->name> (the route table, by name). */
 void nprof__endpoint_profile(const nprof__request *req, nprof__response *res);
+
+/* Go's serveError: `status`, text/plain, X-Go-Pprof. */
+void nprof__res_error(nprof__response *res, int status, const char *text);
+/* 200 for a profile: text/plain for debug != 0, else the route's type
+ * and an attachment name (Go's, "-delta" for delta profiles). */
+void nprof__res_ok(nprof__response *res, const nprof__route *r,
+                   const nprof__args *a, const char *name);
+/* 200 with the route's content type, no attachment. */
+void nprof__res_page(nprof__response *res, const nprof__route *r);
+int nprof__cmp_pcs(const uintptr_t *a, int da, const uintptr_t *b, int db);
+
+/* A delta profile's one step: snapshot, sleep `seconds` (waking when the
+ * server stops: NPROF_ECANCELED), snapshot again, subtract the first from
+ * the second record by record (matched by the `const void *id` each record
+ * type starts with). *after is malloc'd (caller frees). */
+typedef struct nprof__delta_ops {
+  long (*snapshot)(void **out);
+  size_t size; /* of one record */
+  void (*subtract)(void *after, const void *before);
+} nprof__delta_ops;
+int nprof__delta(const nprof__delta_ops *ops, long seconds, void **after,
+                 long *n, int64_t *duration_ns);
+
+/* The handlers, by family. */
+int nprof__serve_heap(const nprof__route *r, const nprof__args *a,
+                      nprof__response *res);
+int nprof__serve_goroutine(const nprof__route *r, const nprof__args *a,
+                           nprof__response *res);
+int nprof__serve_threadcreate(const nprof__route *r, const nprof__args *a,
+                              nprof__response *res);
+int nprof__serve_custom(const nprof__route *r, const nprof__args *a,
+                        nprof__response *res);
+int nprof__serve_wait(const nprof__route *r, const nprof__args *a,
+                      nprof__response *res);
+int nprof__serve_cpu(const nprof__route *r, const nprof__args *a,
+                     nprof__response *res);
+int nprof__serve_trace(const nprof__route *r, const nprof__args *a,
+                       nprof__response *res);
+int nprof__serve_index(const nprof__route *r, const nprof__args *a,
+                       nprof__response *res);
+int nprof__serve_symbol(const nprof__route *r, const nprof__args *a,
+                        nprof__response *res);
+int nprof__serve_cmdline(const nprof__route *r, const nprof__args *a,
+                         nprof__response *res);
+int nprof__serve_vars(const nprof__route *r, const nprof__args *a,
+                      nprof__response *res);
+
+/* ---- endpoint_heap.c ---- */
+
 /* Appends the gzipped heap profile /debug/pprof/heap serves with default
  * parameters (heap dumps use it). Returns 0, NPROF_ENOMEM, or NPROF_EINVAL
  * when `out` would pass its cap. */
 int nprof__heap_profile(nprof__buf *out);
-void nprof__endpoint_index(nprof__response *res);
+
+/* ---- endpoint_index.c ---- */
+
+/* Answers a symbol lookup (Go's pprof.Symbol): `query` holds addresses
+ * separated by '+'. */
 void nprof__endpoint_symbol(const char *query, size_t len,
                             nprof__response *res);
+/* The index page. */
+void nprof__endpoint_index(nprof__response *res);
 
 /* ---- http.c: the server ---- */
 

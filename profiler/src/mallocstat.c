@@ -98,8 +98,7 @@ int nprof__malloc_info_parse(const char *xml, long page, int64_t *arenas,
   /* Free chunks by size class: <size .../> and <unsorted .../> entries. */
   static const char *const tags[] = {"<size ", "<unsorted "};
   for (size_t t = 0; t < sizeof(tags) / sizeof(tags[0]); t++) {
-    for (const char *p = strstr(xml, tags[t]); p;
-         p = strstr(p + 1, tags[t])) {
+    for (const char *p = strstr(xml, tags[t]); p; p = strstr(p + 1, tags[t])) {
       long long total = attr(p, "total"), count = attr(p, "count");
       if (total <= 0 || count <= 0)
         continue;

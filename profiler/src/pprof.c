@@ -529,33 +529,28 @@ void nprof__pprof_free(nprof__pprof *b)
   free(b);
 }
 
-int nprof__text_addrs(nprof__buf *out, const uintptr_t *pcs, int depth)
+void nprof__text_record(nprof__writer *w, const uintptr_t *pcs, int depth,
+                        const char *between)
 {
-  int rc = nprof__buf_append(out, " @", 2);
-  for (int i = 0; i < depth && rc == 0; i++)
-    rc = nprof__buf_printf(out, " %#" PRIxPTR, pcs[i]);
-  if (rc == 0)
-    rc = nprof__buf_append(out, "\n", 1);
-  return rc;
-}
-
-int nprof__text_stack(nprof__buf *out, const uintptr_t *pcs, int depth)
-{
-  int rc = 0;
-  for (int i = 0; i < depth && rc == 0; i++) {
+  nprof__w_append(w, " @", 2);
+  for (int i = 0; i < depth; i++)
+    nprof__w_printf(w, " %#" PRIxPTR, pcs[i]);
+  nprof__w_append(w, "\n", 1);
+  if (between)
+    nprof__w_append(w, between, strlen(between));
+  for (int i = 0; i < depth && !w->rc; i++) {
     nprof__sym sym;
     nprof__symbolize(pcs[i], &sym);
     char name[NPROF_SYM_BUF];
     if (sym.known)
-      rc = nprof__buf_printf(out, "#\t%#" PRIxPTR "\t%s+%#" PRIxPTR, pcs[i],
-                             sym.function, sym.offset);
+      nprof__w_printf(w, "#\t%#" PRIxPTR "\t%s+%#" PRIxPTR, pcs[i],
+                      sym.function, sym.offset);
     else /* pprof's legacy parser reads only the @ line: this is for people */
-      rc = nprof__buf_printf(out, "#\t%#" PRIxPTR "\t%s", pcs[i],
-                             nprof__sym_name(&sym, pcs[i], name, sizeof(name)));
-    if (rc == 0 && sym.file)
-      rc = nprof__buf_printf(out, "\t%s:%d", sym.file, sym.line);
-    if (rc == 0)
-      rc = nprof__buf_append(out, "\n", 1);
+      nprof__w_printf(w, "#\t%#" PRIxPTR "\t%s", pcs[i],
+                      nprof__sym_name(&sym, pcs[i], name, sizeof(name)));
+    if (sym.file)
+      nprof__w_printf(w, "\t%s:%d", sym.file, sym.line);
+    nprof__w_append(w, "\n", 1);
   }
-  return rc;
+  nprof__w_append(w, "\n", 1);
 }

@@ -24,34 +24,23 @@
 
 size_t nprof__trace_max_bytes = NPROF_TRACE_MAX_BYTES;
 
+/* The sticky-error writer, and whether an event was written yet. */
 typedef struct writer {
-  nprof__buf *out;
-  int rc;
+  nprof__writer w;
   bool first;
 } writer;
 
-static void put(writer *w, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void put(writer *w, const char *fmt, ...)
-{
-  if (w->rc)
-    return;
-  va_list ap;
-  va_start(ap, fmt);
-  w->rc = nprof__buf_vprintf(w->out, fmt, ap);
-  va_end(ap);
-}
+#define put(wr, ...) nprof__w_printf(&(wr)->w, __VA_ARGS__)
 
 static void put_str(writer *w, const char *s)
 {
-  if (!w->rc)
-    w->rc = nprof__buf_json_string(w->out, s, strlen(s));
+  nprof__w_json_string(&w->w, s);
 }
 
 /* Starts an event object: a comma between events. */
 static void begin_event(writer *w)
 {
-  put(w, w->first ? "\n{" : ",\n{");
+  put(w, "%s", w->first ? "\n{" : ",\n{");
   w->first = false;
 }
 
@@ -112,7 +101,7 @@ static double us_since(int64_t t, int64_t start)
 int nprof__trace_write(const nprof__cpu_data *d, const nprof__wait_event *ev,
                        long nw, int64_t wait_dropped, nprof__buf *out)
 {
-  writer w = {.out = out, .first = true};
+  writer w = {.w = {.out = out}, .first = true};
   int pid = (int)getpid();
   int64_t period = d->hz > 0 ? 1000000000LL / d->hz : 0;
   put(&w,
@@ -164,7 +153,7 @@ int nprof__trace_write(const nprof__cpu_data *d, const nprof__wait_event *ev,
   free(tids.v);
 
   /* CPU samples. */
-  for (size_t i = 0; i < d->nevents && !w.rc; i++) {
+  for (size_t i = 0; i < d->nevents && !w.w.rc; i++) {
     const nprof__cpu_event *e = &d->events[i];
     const nprof__cpu_stack *s = &d->stacks[e->stack];
     begin_event(&w);
@@ -181,7 +170,7 @@ int nprof__trace_write(const nprof__cpu_data *d, const nprof__wait_event *ev,
 
   /* Waits. */
   static const char *const names[] = {"mutex wait", "rwlock wait", "cond wait"};
-  for (long i = 0; i < nw && !w.rc; i++) {
+  for (long i = 0; i < nw && !w.w.rc; i++) {
     const nprof__wait_event *e = &ev[i];
     begin_event(&w);
     put(&w,
@@ -194,5 +183,5 @@ int nprof__trace_write(const nprof__cpu_data *d, const nprof__wait_event *ev,
     put(&w, "}}");
   }
   put(&w, "\n]}\n");
-  return w.rc;
+  return w.w.rc;
 }

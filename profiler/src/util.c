@@ -126,6 +126,28 @@ int nprof__buf_json_string(nprof__buf *b, const char *s, size_t n)
   return rc;
 }
 
+void nprof__w_printf(nprof__writer *w, const char *fmt, ...)
+{
+  if (w->rc)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  w->rc = nprof__buf_vprintf(w->out, fmt, ap);
+  va_end(ap);
+}
+
+void nprof__w_append(nprof__writer *w, const void *p, size_t n)
+{
+  if (!w->rc)
+    w->rc = nprof__buf_append(w->out, p, n);
+}
+
+void nprof__w_json_string(nprof__writer *w, const char *s)
+{
+  if (!w->rc)
+    w->rc = nprof__buf_json_string(w->out, s, strlen(s));
+}
+
 int nprof__parse_long(const char *s, long min, long max, long *out)
 {
   if (!s || !*s)

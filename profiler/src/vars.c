@@ -127,26 +127,28 @@ NPROF_EXTERN double nprof_var_get_float(const nprof_var *v)
 }
 
 /* JSON has no NaN or infinity: those are written as null. */
-static int json_double(nprof__buf *out, double d)
+static void json_double(nprof__writer *w, double d)
 {
   if (!isfinite(d))
-    return nprof__buf_printf(out, "null");
-  return nprof__buf_printf(out, "%.17g", d);
+    nprof__w_printf(w, "null");
+  else
+    nprof__w_printf(w, "%.17g", d);
 }
 
 int nprof__vars_write(nprof__buf *out)
 {
-  int rc = nprof__buf_printf(out, "{\n\"cmdline\": [");
+  nprof__writer w = {.out = out};
+  nprof__w_printf(&w, "{\n\"cmdline\": [");
   nprof__buf cmd;
   nprof__buf_init(&cmd, 1 << 20);
-  if (rc == 0 && nprof__cmdline(&cmd) == 0) {
+  if (nprof__cmdline(&cmd) == 0) {
     size_t start = 0;
-    for (size_t i = 0; i <= cmd.len && rc == 0; i++) {
+    for (size_t i = 0; i <= cmd.len && !w.rc; i++) {
       if (i == cmd.len || cmd.data[i] == '\0') {
         if (start)
-          rc = nprof__buf_append(out, ", ", 2);
-        if (rc == 0)
-          rc = nprof__buf_json_string(out, cmd.data + start, i - start);
+          nprof__w_append(&w, ", ", 2);
+        if (!w.rc)
+          w.rc = nprof__buf_json_string(out, cmd.data + start, i - start);
         start = i + 1;
       }
     }
@@ -155,28 +157,27 @@ int nprof__vars_write(nprof__buf *out)
 
   nprof__procstat ps;
   nprof__procstat_read(&ps);
-  if (rc == 0)
-    rc = nprof__buf_printf(
-        out,
-        "],\n\"process\": {\"pid\": %d, \"rss_bytes\": %lld, "
-        "\"peak_rss_bytes\": %lld, \"vm_bytes\": %lld, \"threads\": %ld, "
-        "\"profiler_threads\": %ld, \"open_fds\": %ld, \"cpu_user_seconds\": "
-        "%.3f, "
-        "\"cpu_sys_seconds\": %.3f, \"uptime_seconds\": %.3f, "
-        "\"rss_anon_bytes\": %lld, \"rss_file_bytes\": %lld, "
-        "\"thread_stacks_rss_bytes\": %lld},\n",
-        (int)getpid(), (long long)ps.rss_bytes, (long long)ps.peak_rss_bytes,
-        (long long)ps.vm_bytes, ps.threads, ps.profiler_threads, ps.open_fds,
-        ps.cpu_user_s, ps.cpu_sys_s, ps.uptime_s, (long long)ps.rss_anon_bytes,
-        (long long)ps.rss_file_bytes, (long long)ps.thread_stacks_rss_bytes);
+  nprof__w_printf(
+      &w,
+      "],\n\"process\": {\"pid\": %d, \"rss_bytes\": %lld, "
+      "\"peak_rss_bytes\": %lld, \"vm_bytes\": %lld, \"threads\": %ld, "
+      "\"profiler_threads\": %ld, \"open_fds\": %ld, \"cpu_user_seconds\": "
+      "%.3f, "
+      "\"cpu_sys_seconds\": %.3f, \"uptime_seconds\": %.3f, "
+      "\"rss_anon_bytes\": %lld, \"rss_file_bytes\": %lld, "
+      "\"thread_stacks_rss_bytes\": %lld},\n",
+      (int)getpid(), (long long)ps.rss_bytes, (long long)ps.peak_rss_bytes,
+      (long long)ps.vm_bytes, ps.threads, ps.profiler_threads, ps.open_fds,
+      ps.cpu_user_s, ps.cpu_sys_s, ps.uptime_s, (long long)ps.rss_anon_bytes,
+      (long long)ps.rss_file_bytes, (long long)ps.thread_stacks_rss_bytes);
 
   /* glibc's own accounting, or "unknown" with no numbers rather than
    * figures of an allocator nobody uses. */
   nprof__malloc_stats ms;
   nprof__malloc_stats_read(&ms);
-  if (rc == 0 && !ms.glibc)
-    rc = nprof__buf_printf(out, "\"malloc\": {\"allocator\": \"unknown\"},\n");
-  else if (rc == 0) {
+  if (!ms.glibc) {
+    nprof__w_printf(&w, "\"malloc\": {\"allocator\": \"unknown\"},\n");
+  } else {
     /* malloc_info's figures (arenas, releasable) are null when its XML
      * could not be read. */
     char arenas[24] = "null", releasable[24] = "null";
@@ -185,8 +186,8 @@ int nprof__vars_write(nprof__buf *out)
     if (ms.releasable_bytes >= 0)
       snprintf(releasable, sizeof(releasable), "%lld",
                (long long)ms.releasable_bytes);
-    rc = nprof__buf_printf(
-        out,
+    nprof__w_printf(
+        &w,
         "\"malloc\": {\"allocator\": \"glibc\", \"in_use_bytes\": %lld, "
         "\"free_bytes\": %lld, \"mmapped_bytes\": %lld, \"arena_bytes\": "
         "%lld, \"arenas\": %s, \"releasable_bytes\": %s},\n",
@@ -197,41 +198,38 @@ int nprof__vars_write(nprof__buf *out)
 
   nprof__heap_stats hs;
   nprof__heap_stats_get(&hs);
-  if (rc == 0)
-    rc = nprof__buf_printf(
-        out,
-        "\"nprof\": {\"heap_rate\": %ld, \"heap_inuse_bytes\": %lld, "
-        "\"heap_inuse_objects\": %lld, \"heap_alloc_bytes\": %lld, "
-        "\"heap_alloc_objects\": %lld, \"heap_samples\": %lld, "
-        "\"heap_live_samples\": %lld, \"heap_buckets\": %lld, "
-        "\"self_bytes\": %zu, \"cpu_profiling\": %d, \"cpu_hz\": %ld, "
-        "\"mutex_rate\": %ld, \"block_rate\": %ld, "
-        "\"contention_dropped\": %lld, \"threadcreate_live\": %ld, "
-        "\"heap_overflow_samples\": %lld, \"heap_dropped_samples\": %lld",
-        hs.rate, (long long)hs.inuse_bytes, (long long)hs.inuse_objects,
-        (long long)hs.alloc_bytes, (long long)hs.alloc_objects,
-        (long long)hs.samples, (long long)hs.live_samples,
-        (long long)hs.buckets, nprof__pages_in_use(), nprof__cpu_active(),
-        nprof__cpu_hz_default(), nprof__contention_rate_get(NPROF__MUTEX),
-        nprof__contention_rate_get(NPROF__BLOCK),
-        (long long)nprof__contention_dropped(), nprof__threadcreate_count(),
-        (long long)hs.overflow_samples, (long long)hs.dropped_samples);
-  if (rc == 0)
-    rc = nprof__dump_vars_write(out);
-  if (rc == 0)
-    rc = nprof__buf_printf(out, "}");
+  nprof__w_printf(
+      &w,
+      "\"nprof\": {\"heap_rate\": %ld, \"heap_inuse_bytes\": %lld, "
+      "\"heap_inuse_objects\": %lld, \"heap_alloc_bytes\": %lld, "
+      "\"heap_alloc_objects\": %lld, \"heap_samples\": %lld, "
+      "\"heap_live_samples\": %lld, \"heap_buckets\": %lld, "
+      "\"self_bytes\": %zu, \"cpu_profiling\": %d, \"cpu_hz\": %ld, "
+      "\"mutex_rate\": %ld, \"block_rate\": %ld, "
+      "\"contention_dropped\": %lld, \"threadcreate_live\": %ld, "
+      "\"heap_overflow_samples\": %lld, \"heap_dropped_samples\": %lld",
+      hs.rate, (long long)hs.inuse_bytes, (long long)hs.inuse_objects,
+      (long long)hs.alloc_bytes, (long long)hs.alloc_objects,
+      (long long)hs.samples, (long long)hs.live_samples, (long long)hs.buckets,
+      nprof__pages_in_use(), nprof__cpu_active(), nprof__cpu_hz_default(),
+      nprof__contention_rate_get(NPROF__MUTEX),
+      nprof__contention_rate_get(NPROF__BLOCK),
+      (long long)nprof__contention_dropped(), nprof__threadcreate_count(),
+      (long long)hs.overflow_samples, (long long)hs.dropped_samples);
+  if (!w.rc)
+    w.rc = nprof__dump_vars_write(out);
+  nprof__w_printf(&w, "}");
 
   pthread_once(&fork_once, fork_init);
   pthread_mutex_lock(&lock);
-  for (nprof_var *v = vars; v && rc == 0; v = v->next) {
-    rc = nprof__buf_printf(out, ",\n\"%s\": ", v->name);
-    if (rc == 0)
-      rc = v->is_float
-               ? json_double(out, nprof_var_get_float(v))
-               : nprof__buf_printf(out, "%lld", (long long)nprof_var_get(v));
+  for (nprof_var *v = vars; v && !w.rc; v = v->next) {
+    nprof__w_printf(&w, ",\n\"%s\": ", v->name);
+    if (v->is_float)
+      json_double(&w, nprof_var_get_float(v));
+    else
+      nprof__w_printf(&w, "%lld", (long long)nprof_var_get(v));
   }
   pthread_mutex_unlock(&lock);
-  if (rc == 0)
-    rc = nprof__buf_printf(out, "\n}\n");
-  return rc;
+  nprof__w_printf(&w, "\n}\n");
+  return w.rc;
 }

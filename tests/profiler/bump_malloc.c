@@ -46,8 +46,14 @@ static void *bump(size_t size, size_t align)
   return (void *)p;
 }
 
-void *malloc(size_t size) { return bump(size, ALIGN); }
-void free(void *p) { (void)p; }
+void *malloc(size_t size)
+{
+  return bump(size, ALIGN);
+}
+void free(void *p)
+{
+  (void)p;
+}
 void *calloc(size_t n, size_t size)
 {
   size_t total;
@@ -66,8 +72,14 @@ void *realloc(void *old, size_t size)
   }
   return p;
 }
-void *memalign(size_t align, size_t size) { return bump(size, align); }
-void *aligned_alloc(size_t align, size_t size) { return bump(size, align); }
+void *memalign(size_t align, size_t size)
+{
+  return bump(size, align);
+}
+void *aligned_alloc(size_t align, size_t size)
+{
+  return bump(size, align);
+}
 int posix_memalign(void **out, size_t align, size_t size)
 {
   void *p = bump(size, align);
@@ -76,4 +88,7 @@ int posix_memalign(void **out, size_t align, size_t size)
   *out = p;
   return 0;
 }
-size_t malloc_usable_size(void *p) { return p ? ((size_t *)p)[-1] : 0; }
+size_t malloc_usable_size(void *p)
+{
+  return p ? ((size_t *)p)[-1] : 0;
+}

@@ -1,10 +1,10 @@
 /* Forks while another thread keeps one of libnprof's locks busy, and
  * checks that every child can use the same feature and exit. A child that
  * inherited the lock held would wait for it forever: each child gets
- * CHILD_LIMIT_S seconds (alarm) and the parent waits for each with a
- * deadline and kills what is left, so a hang fails the test instead of
- * hanging it. The lock is held a good fraction of the time and the forks
- * are many, so before a fix the hang shows on every run. */
+ * CHILD_LIMIT_S seconds (alarm: generous, the machine may be busy) and the
+ * parent waits for each with a deadline and kills what is left, so a hang fails
+ * the test instead of hanging it. The lock is held a good fraction of the time
+ * and the forks are many, so before a fix the hang shows on every run. */
 #ifndef NPROF_TEST_FORK_HELPER_H
 #define NPROF_TEST_FORK_HELPER_H
 
@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #define FORKS 60
-#define CHILD_LIMIT_S 3
+#define CHILD_LIMIT_S 10
 /* Enough to fail; past this, stop forking (each hang costs seconds). */
 #define MAX_BAD 3
 
@@ -68,6 +68,9 @@ static int fork_while_busy(void (*busy)(void), void (*child_use)(void))
       waitpid(pid, &status, 0);
       bad++;
     } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      fprintf(stderr, "# fork child %d: %s %d\n", (int)pid,
+              WIFEXITED(status) ? "exit" : "signal",
+              WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
       bad++;
     }
     nanosleep(&spacing, NULL);

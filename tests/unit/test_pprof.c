@@ -253,12 +253,27 @@ static void text_stack_lines_look_like_go(void **state)
   int depth = known_leaf_function(pcs);
   nprof__buf out;
   nprof__buf_init(&out, 1 << 20);
-  assert_int_equal(nprof__text_addrs(&out, pcs, 1), 0);
-  assert_int_equal(nprof__text_stack(&out, pcs, depth), 0);
+  nprof__writer w = {.out = &out};
+  nprof__text_record(&w, pcs, depth, "# between\n");
+  assert_int_equal(w.rc, 0);
   assert_true(strncmp(out.data, " @ 0x", 5) == 0);
-  assert_non_null(strstr(out.data, "\n#\t0x"));
+  /* The address list, the caller's lines, the frames, a blank line. */
+  const char *nl = strchr(out.data, '\n');
+  assert_non_null(nl);
+  assert_int_equal(strncmp(nl + 1, "# between\n#\t0x", 14), 0);
   assert_non_null(strstr(out.data, "\tknown_leaf_function+0x"));
   assert_non_null(strstr(out.data, "test_pprof.c:"));
+  assert_int_equal(strcmp(out.data + out.len - 2, "\n\n"), 0);
+  /* A full buffer: the error sticks, later writes do nothing. */
+  nprof__buf small;
+  nprof__buf_init(&small, 8);
+  nprof__writer ws = {.out = &small};
+  nprof__text_record(&ws, pcs, depth, NULL);
+  assert_int_equal(ws.rc, NPROF_EINVAL);
+  nprof__w_printf(&ws, "x");
+  assert_int_equal(ws.rc, NPROF_EINVAL);
+  assert_true(small.len <= 8);
+  nprof__buf_free(&small);
   nprof__buf_free(&out);
 }
 

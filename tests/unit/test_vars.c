@@ -28,8 +28,11 @@ static void child_writes_and_adds(void)
 {
   nprof__buf out;
   nprof__buf_init(&out, 1 << 24);
-  if (nprof__vars_write(&out) != 0 || !strstr(out.data, "\"fork.v1999\""))
-    _exit(1);
+  int rc = nprof__vars_write(&out);
+  if (rc != 0)
+    _exit(10 - rc);
+  if (!strstr(out.data, "\"fork.v1999\""))
+    _exit(3);
   nprof__buf_free(&out);
   if (!nprof_var_new_int("fork.child"))
     _exit(2);
