@@ -1,7 +1,7 @@
 # libnprof's tests, fuzz target and benchmark.
 
 PROFILER_UNIT := heap util pprof endpoints custom cpu contention threadcreate trace \
-	dump threads symbolize http vars
+	dump threads symbolize http vars stack
 ifeq ($(SANITIZER),)
 PROFILER_UNIT += malloc # owns malloc: not with a sanitizer runtime
 endif

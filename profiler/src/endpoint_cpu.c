@@ -58,9 +58,9 @@ int nprof__serve_cpu(const nprof__route *r, const nprof__args *a,
   nprof__cpu_data d;
   memset(&d, 0, sizeof(d));
   /* Go's default is 30 s; it ignores debug here (protobuf only). */
-  int rc = nprof__cpu_run(nprof__cpu_hz_default(),
-                          (int64_t)(a->seconds ? a->seconds : 30) * 1000000000LL,
-                          &d);
+  int rc = nprof__cpu_run(
+      nprof__cpu_hz_default(),
+      (int64_t)(a->seconds ? a->seconds : 30) * 1000000000LL, &d);
   if (refused(rc, "CPU profiling", res)) {
     rc = 0;
   } else if (rc == 0) {
@@ -89,8 +89,8 @@ int nprof__serve_trace(const nprof__route *r, const nprof__args *a,
   nprof__cpu_data d;
   memset(&d, 0, sizeof(d));
   d.keep_events = true;
-  rc = nprof__cpu_run(nprof__cpu_hz_default(), (int64_t)(a->fseconds * 1e9),
-                      &d);
+  rc =
+      nprof__cpu_run(nprof__cpu_hz_default(), (int64_t)(a->fseconds * 1e9), &d);
   nprof__wait_event *waits = NULL;
   int64_t wait_dropped = 0;
   long nw = nprof__contention_trace_end(&waits, &wait_dropped);

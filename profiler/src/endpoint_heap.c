@@ -186,9 +186,8 @@ int nprof__serve_heap(const nprof__route *r, const nprof__args *a,
   int64_t duration = 0;
   int rc;
   if (a->seconds) {
-    static const nprof__delta_ops ops = {heap_snapshot,
-                                         sizeof(nprof__heap_record),
-                                         heap_subtract};
+    static const nprof__delta_ops ops = {
+        heap_snapshot, sizeof(nprof__heap_record), heap_subtract};
     rc = nprof__delta(&ops, a->seconds, (void **)&recs, &n, &duration);
   } else {
     n = nprof__heap_snapshot(&recs);

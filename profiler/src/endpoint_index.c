@@ -57,8 +57,8 @@ static void index_row(nprof__writer *w, long count, const char *name)
                     name, name);
   else
     nprof__w_printf(
-        w, "<tr><td>%ld</td><td><a href='%s?debug=1'>%s</a></td></tr>\n",
-        count, name, name);
+        w, "<tr><td>%ld</td><td><a href='%s?debug=1'>%s</a></td></tr>\n", count,
+        name, name);
 }
 
 /* A row whose link is not "?debug=1" (interval ones). */
@@ -109,49 +109,49 @@ void nprof__endpoint_index(nprof__response *res)
   nprof__custom_list(index_custom, &w);
   nprof__w_printf(
       &w,
-        "</table>\n<a href=\"goroutine?debug=2\">full goroutine stack "
-        "dump</a> (one block per OS thread)\n<br>\n<p>\nProfile "
-        "Descriptions:\n<ul>\n"
-        "<li><div class=profile-name>allocs: </div> A sampling of all past "
-        "memory allocations (malloc family, mean one sample per "
-        "NPROF_HEAP_RATE = %ld bytes)</li>\n"
-        "<li><div class=profile-name>block: </div> Stack traces that led to "
-        "blocking on pthread mutexes, rwlocks and condition variables "
-        "(waiters' stacks; NPROF_BLOCK_RATE = %ld ns, 0 = off, or "
-        "nprof_block_rate_set())</li>\n"
-        "<li><div class=profile-name>cmdline: </div> The command line "
-        "invocation of the current program</li>\n"
-        "<li><div class=profile-name>goroutine: </div> Stack traces of all "
-        "OS threads, captured at the moment of the request (a C program's "
-        "goroutines are its threads)</li>\n"
-        "<li><div class=profile-name>heap: </div> A sampling of memory "
-        "allocations of live objects. You can specify the gc GET parameter "
-        "for Go compatibility; it has no effect.</li>\n"
-        "<li><div class=profile-name>mutex: </div> Stack traces of threads "
-        "that waited for contended pthread mutexes and rwlocks (the "
-        "waiters' stacks; NPROF_MUTEX_RATE = %ld, 0 = off, or "
-        "nprof_mutex_rate_set())</li>\n"
-        "<li><div class=profile-name>profile: </div> CPU profile: every "
-        "thread sampled on its own CPU-time clock at NPROF_CPU_HZ = %ld. You "
-        "can specify the duration in the seconds GET parameter (default "
-        "30). After you get the profile file, use the go tool pprof command "
-        "to investigate the profile.</li>\n"
-        "<li><div class=profile-name>symbol: </div> Address to function "
-        "name lookups (POST or GET 0x..+0x..), as pprof uses them</li>\n"
-        "<li><div class=profile-name>threadcreate: </div> Stack traces that "
-        "led to the creation of the live OS threads (pthread_create)</li>\n"
-        "<li><div class=profile-name>trace: </div> What each thread did over "
-        "an interval (seconds GET parameter, default 1): CPU samples per "
-        "thread, thread names and lock and condition waits, as Chrome Trace "
-        "Event JSON (application/json), not Go's execution-trace format. "
-        "Open it in Perfetto (ui.perfetto.dev) or chrome://tracing; go tool "
-        "trace cannot read it.</li>\n"
-        "<li><div class=profile-name>vars: </div> <a href='../vars'>/debug/"
-        "vars</a>: process and profiler figures and the application's "
-        "published variables (JSON, like Go's expvar)</li>\n"
-        "</ul>\n</p>\n</body>\n</html>\n",
-        hs.rate, nprof__contention_rate_get(NPROF__BLOCK),
-        nprof__contention_rate_get(NPROF__MUTEX), nprof__cpu_hz_default());
+      "</table>\n<a href=\"goroutine?debug=2\">full goroutine stack "
+      "dump</a> (one block per OS thread)\n<br>\n<p>\nProfile "
+      "Descriptions:\n<ul>\n"
+      "<li><div class=profile-name>allocs: </div> A sampling of all past "
+      "memory allocations (malloc family, mean one sample per "
+      "NPROF_HEAP_RATE = %ld bytes)</li>\n"
+      "<li><div class=profile-name>block: </div> Stack traces that led to "
+      "blocking on pthread mutexes, rwlocks and condition variables "
+      "(waiters' stacks; NPROF_BLOCK_RATE = %ld ns, 0 = off, or "
+      "nprof_block_rate_set())</li>\n"
+      "<li><div class=profile-name>cmdline: </div> The command line "
+      "invocation of the current program</li>\n"
+      "<li><div class=profile-name>goroutine: </div> Stack traces of all "
+      "OS threads, captured at the moment of the request (a C program's "
+      "goroutines are its threads)</li>\n"
+      "<li><div class=profile-name>heap: </div> A sampling of memory "
+      "allocations of live objects. You can specify the gc GET parameter "
+      "for Go compatibility; it has no effect.</li>\n"
+      "<li><div class=profile-name>mutex: </div> Stack traces of threads "
+      "that waited for contended pthread mutexes and rwlocks (the "
+      "waiters' stacks; NPROF_MUTEX_RATE = %ld, 0 = off, or "
+      "nprof_mutex_rate_set())</li>\n"
+      "<li><div class=profile-name>profile: </div> CPU profile: every "
+      "thread sampled on its own CPU-time clock at NPROF_CPU_HZ = %ld. You "
+      "can specify the duration in the seconds GET parameter (default "
+      "30). After you get the profile file, use the go tool pprof command "
+      "to investigate the profile.</li>\n"
+      "<li><div class=profile-name>symbol: </div> Address to function "
+      "name lookups (POST or GET 0x..+0x..), as pprof uses them</li>\n"
+      "<li><div class=profile-name>threadcreate: </div> Stack traces that "
+      "led to the creation of the live OS threads (pthread_create)</li>\n"
+      "<li><div class=profile-name>trace: </div> What each thread did over "
+      "an interval (seconds GET parameter, default 1): CPU samples per "
+      "thread, thread names and lock and condition waits, as Chrome Trace "
+      "Event JSON (application/json), not Go's execution-trace format. "
+      "Open it in Perfetto (ui.perfetto.dev) or chrome://tracing; go tool "
+      "trace cannot read it.</li>\n"
+      "<li><div class=profile-name>vars: </div> <a href='../vars'>/debug/"
+      "vars</a>: process and profiler figures and the application's "
+      "published variables (JSON, like Go's expvar)</li>\n"
+      "</ul>\n</p>\n</body>\n</html>\n",
+      hs.rate, nprof__contention_rate_get(NPROF__BLOCK),
+      nprof__contention_rate_get(NPROF__MUTEX), nprof__cpu_hz_default());
   if (w.rc != 0)
     nprof__res_error(res, 500, "could not write the index: out of memory");
 }
@@ -170,8 +170,8 @@ int nprof__serve_symbol(const nprof__route *r, const nprof__args *a,
 {
   (void)r;
   const nprof__request *req = a->req;
-  nprof__endpoint_symbol(req->body ? req->body : "", req->body ? req->body_len : 0,
-                         res);
+  nprof__endpoint_symbol(req->body ? req->body : "",
+                         req->body ? req->body_len : 0, res);
   return 0;
 }
 

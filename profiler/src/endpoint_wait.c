@@ -93,9 +93,9 @@ int nprof__serve_wait(const nprof__route *r, const nprof__args *a,
   int64_t duration = 0;
   int rc;
   if (a->seconds) {
-    nprof__delta_ops ops = {
-        which == NPROF__MUTEX ? mutex_snapshot : block_snapshot,
-        sizeof(nprof__wait_record), wait_subtract};
+    nprof__delta_ops ops = {which == NPROF__MUTEX ? mutex_snapshot
+                                                  : block_snapshot,
+                            sizeof(nprof__wait_record), wait_subtract};
     rc = nprof__delta(&ops, a->seconds, (void **)&recs, &n, &duration);
   } else {
     n = nprof__contention_snapshot(which, &recs);

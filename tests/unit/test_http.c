@@ -1,5 +1,6 @@
 /* The HTTP layer's own logic (http.c): the DNS-rebinding guard on the Host
- * header, and the environment lists it reads (config.c). */
+ * header, the environment lists it reads (config.c), the route table it
+ * looks URLs up in (endpoints.c), its sleep, and fork. */
 #include "internal.h"
 
 #include <setjmp.h>
@@ -121,6 +122,51 @@ static void allowed_names_pass_case_insensitively(void **state)
   assert_true(nprof__http_host_allowed("anything.example", "a, *"));
 }
 
+static void urls_find_their_routes(void **state)
+{
+  (void)state;
+  const struct {
+    const char *path, *name;
+    nprof__seconds seconds;
+  } cases[] = {
+      {"/debug/pprof/", "", NPROF__SECONDS_NONE},
+      {"/debug/pprof", "", NPROF__SECONDS_NONE},
+      {"/debug/pprof/heap", "heap", NPROF__SECONDS_DELTA},
+      {"/debug/pprof/allocs", "allocs", NPROF__SECONDS_DELTA},
+      {"/debug/pprof/mutex", "mutex", NPROF__SECONDS_DELTA},
+      {"/debug/pprof/block", "block", NPROF__SECONDS_DELTA},
+      {"/debug/pprof/goroutine", "goroutine", NPROF__SECONDS_NONE},
+      {"/debug/pprof/threadcreate", "threadcreate", NPROF__SECONDS_NONE},
+      {"/debug/pprof/profile", "profile", NPROF__SECONDS_DURATION},
+      {"/debug/pprof/trace", "trace", NPROF__SECONDS_FRACTIONAL},
+      {"/debug/pprof/symbol", "symbol", NPROF__SECONDS_NONE},
+      {"/debug/pprof/cmdline", "cmdline", NPROF__SECONDS_NONE},
+      {"/debug/vars", "/debug/vars", NPROF__SECONDS_NONE},
+      /* An application profile's name: the catch-all route. */
+      {"/debug/pprof/widgets", "widgets", NPROF__SECONDS_NONE},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    const char *name = NULL;
+    const nprof__route *r = nprof__route_find(cases[i].path, &name);
+    assert_non_null(r);
+    assert_string_equal(name, cases[i].name);
+    assert_int_equal(r->seconds, cases[i].seconds);
+    assert_non_null(r->serve);
+    assert_non_null(r->content_type);
+  }
+  const char *none[] = {"/",
+                        "/debug",
+                        "/debug/varsx",
+                        "/debug/pprofx",
+                        "/debug/pprof/../../etc/passwd",
+                        "/debug/pprof/a b",
+                        "/nothing/here"};
+  for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+    const char *name;
+    assert_null(nprof__route_find(none[i], &name));
+  }
+}
+
 static void lists_match_whole_items(void **state)
 {
   (void)state;
@@ -140,6 +186,7 @@ int main(void)
       cmocka_unit_test(other_names_are_refused),
       cmocka_unit_test(allowed_names_pass_case_insensitively),
       cmocka_unit_test(lists_match_whole_items),
+      cmocka_unit_test(urls_find_their_routes),
       cmocka_unit_test(sleeps_ignore_the_wall_clock),
       cmocka_unit_test(fork_child_can_sleep),
   };
