@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -83,6 +84,12 @@ uint64_t nprof__rand(void);
 /* Monotonic and wall clocks in nanoseconds. */
 int64_t nprof__now_ns(void);
 int64_t nprof__wall_ns(void);
+
+/* Makes `m` taken across fork() (before it, released after on both sides),
+ * so that a child never inherits it held by a thread it does not have.
+ * Call once per lock (from a pthread_once), before the lock is first used;
+ * registrations are serialized by their pthread_once. */
+void nprof__fork_guard(pthread_mutex_t *m);
 
 /* Anonymous memory straight from the kernel, for tables the allocator hooks
  * use (they must not call malloc). Returns NULL on failure. */

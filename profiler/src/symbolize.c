@@ -41,22 +41,11 @@
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 
-/* A child forked while another thread symbolized would inherit `lock`
- * held forever: take it across fork (libdw's state is then consistent in
- * the child too). */
-static void fork_prepare(void)
-{
-  pthread_mutex_lock(&lock);
-}
-
-static void fork_release(void)
-{
-  pthread_mutex_unlock(&lock);
-}
-
+/* A child forked while another thread held `lock` would inherit it held
+ * forever: it is taken across fork. */
 static void fork_init(void)
 {
-  pthread_atfork(fork_prepare, fork_release, fork_release);
+  nprof__fork_guard(&lock);
 }
 
 /* Every entry point: registers the fork handlers, then locks. */

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,4 +255,43 @@ uint64_t nprof__rand(void)
   t_rand ^= t_rand << 25;
   t_rand ^= t_rand >> 27;
   return t_rand * 0x2545f4914f6cdd1dULL;
+}
+
+/* Locks taken across fork(): prepare takes them in registration order
+ * (none of them is ever taken while holding another), the parent and the
+ * child release them. Registration is on a module's first use; a fork
+ * racing a registration can only miss that one lock, which nobody held
+ * yet. */
+#define MAX_FORK_GUARDS 16
+static pthread_mutex_t *fork_guards[MAX_FORK_GUARDS];
+static atomic_int nfork_guards;
+static pthread_once_t fork_guard_once = PTHREAD_ONCE_INIT;
+
+static void fork_guards_take(void)
+{
+  int n = atomic_load(&nfork_guards);
+  for (int i = 0; i < n && i < MAX_FORK_GUARDS; i++)
+    pthread_mutex_lock(fork_guards[i]);
+}
+
+static void fork_guards_release(void)
+{
+  int n = atomic_load(&nfork_guards);
+  for (int i = (n < MAX_FORK_GUARDS ? n : MAX_FORK_GUARDS) - 1; i >= 0; i--)
+    pthread_mutex_unlock(fork_guards[i]);
+}
+
+static void fork_guards_init(void)
+{
+  pthread_atfork(fork_guards_take, fork_guards_release, fork_guards_release);
+}
+
+void nprof__fork_guard(pthread_mutex_t *m)
+{
+  pthread_once(&fork_guard_once, fork_guards_init);
+  int i = atomic_load(&nfork_guards);
+  if (i < MAX_FORK_GUARDS) {
+    fork_guards[i] = m;
+    atomic_store(&nfork_guards, i + 1);
+  }
 }

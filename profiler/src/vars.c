@@ -27,20 +27,10 @@ static nprof_var *vars; /* guarded by lock; newest first */
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 
 /* A child forked while another thread held `lock` would inherit it held
- * forever: take it across fork. */
-static void fork_prepare(void)
-{
-  pthread_mutex_lock(&lock);
-}
-
-static void fork_release(void)
-{
-  pthread_mutex_unlock(&lock);
-}
-
+ * forever: it is taken across fork. */
 static void fork_init(void)
 {
-  pthread_atfork(fork_prepare, fork_release, fork_release);
+  nprof__fork_guard(&lock);
 }
 
 static const char *const reserved[] = {"cmdline", "process", "nprof",

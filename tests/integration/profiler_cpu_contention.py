@@ -31,7 +31,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "profiler"))
-from testlib import get, pprof  # noqa: E402
+from testlib import Program, get, pprof  # noqa: E402
 
 BUILD = os.environ.get("BUILD", "build")
 LIB = os.path.abspath(f"{BUILD}/lib/libnprof.so")
@@ -87,24 +87,11 @@ def sig_bits(pid, field):
     return 0
 
 
-class Workload:
+class Workload(Program):
     """workload_program in one mode; killed on close."""
 
     def __init__(self, mode, env=None):
-        self.p = subprocess.Popen([WORKLOAD, mode], env=env,
-                                  stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
-        end = time.time() + 30
-        line = ""
-        while time.time() < end:
-            line = self.p.stdout.readline()
-            if not line or line.startswith("listening on "):
-                break
-        if not line.startswith("listening on "):
-            self.close()
-            raise AssertionError(f"{mode}: no 'listening on' line")
-        self.addr = line.split()[-1]
+        super().__init__([WORKLOAD, mode], env=env)
 
     def fetch(self, path, name, timeout=60):
         status, headers, body = get(self.addr, path, timeout=timeout)
@@ -114,16 +101,6 @@ class Workload:
         with open(out, "wb") as f:
             f.write(body)
         return out, headers
-
-    def alive(self):
-        return self.p.poll() is None
-
-    def close(self):
-        if self.p.poll() is None:
-            self.p.kill()
-        self.p.wait(timeout=10)
-        for f in (self.p.stdin, self.p.stdout, self.p.stderr):
-            f.close()
 
 
 class Cpu(unittest.TestCase):

@@ -25,7 +25,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "profiler"))
-from testlib import GO_ENV, get, pprof  # noqa: E402
+from testlib import GO_ENV, free_port, get, pprof  # noqa: E402
 
 BUILD = os.environ.get("BUILD", "build")
 LIB = os.path.abspath(f"{BUILD}/lib/libnprof.so")
@@ -33,12 +33,6 @@ KNOWN = f"{BUILD}/test/bin/known_program"
 HOST = f"{BUILD}/test/bin/host_program"
 TEST_LIB = f"{BUILD}/test/lib"
 TMP = tempfile.mkdtemp(prefix="nprof-it-")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 

@@ -24,7 +24,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,18 +33,12 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "profiler"))
-from testlib import get  # noqa: E402
+from testlib import Program, free_port, get  # noqa: E402
 
 BUILD = os.environ.get("BUILD", "build")
 LIB = os.path.abspath(f"{BUILD}/lib/libnprof.so")
 HOST = f"{BUILD}/test/bin/host_program"
 TMP = tempfile.mkdtemp(prefix="nprof-safety-")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def status_field(pid, field):
@@ -56,26 +49,11 @@ def status_field(pid, field):
     raise AssertionError(f"no {field} in /proc/{pid}/status")
 
 
-class Host:
+class Host(Program):
     """host_program in one mode; killed on close."""
 
     def __init__(self, mode, env=None):
-        self.p = subprocess.Popen([HOST, mode], env=env,
-                                  stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
-        self.addr = self.read_line("listening on ").split()[-1]
-
-    def read_line(self, prefix, deadline_s=30):
-        end = time.time() + deadline_s
-        while time.time() < end:
-            line = self.p.stdout.readline()
-            if not line:
-                break
-            if line.startswith(prefix):
-                return line
-        self.close()
-        raise AssertionError(f"no '{prefix}' line from host_program")
+        super().__init__([HOST, mode], env=env)
 
     def command(self, text):
         self.p.stdin.write(text + "\n")
@@ -86,16 +64,6 @@ class Host:
         if status != 200:
             raise AssertionError(f"/debug/vars: {status}")
         return json.loads(body)
-
-    def alive(self):
-        return self.p.poll() is None
-
-    def close(self):
-        if self.p.poll() is None:
-            self.p.kill()
-        self.p.wait(timeout=10)
-        for f in (self.p.stdin, self.p.stdout, self.p.stderr):
-            f.close()
 
 
 class ContentionWhileUnwinding(unittest.TestCase):

@@ -1,10 +1,13 @@
-"""Helpers shared by the profiler's integration tests: one HTTP request,
-and the real `go tool pprof` with its caches in a temporary folder."""
+"""Helpers shared by the profiler's integration tests: a free port, one
+HTTP request, a test program that serves, and the real `go tool pprof` with
+its caches in a temporary folder."""
 import atexit
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
+import time
 import urllib.error
 import urllib.request
 
@@ -12,6 +15,44 @@ GO_HOME = tempfile.mkdtemp(prefix="nprof-go-")
 atexit.register(shutil.rmtree, GO_HOME, True)
 GO_ENV = dict(os.environ, HOME=GO_HOME, GOCACHE=f"{GO_HOME}/gocache",
               PPROF_TMPDIR=GO_HOME, GOFLAGS="")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Program:
+    """A test program that prints "listening on ADDR" once it serves;
+    killed on close (also when it never said so)."""
+
+    def __init__(self, argv, env=None):
+        self.p = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        self.addr = self.read_line("listening on ").split()[-1]
+
+    def read_line(self, prefix, deadline_s=30):
+        end = time.time() + deadline_s
+        while time.time() < end:
+            line = self.p.stdout.readline()
+            if not line:
+                break
+            if line.startswith(prefix):
+                return line
+        self.close()
+        raise AssertionError(f"no '{prefix}' line from {self.p.args[0]}")
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def close(self):
+        if self.p.poll() is None:
+            self.p.kill()
+        self.p.wait(timeout=10)
+        for f in (self.p.stdin, self.p.stdout, self.p.stderr):
+            f.close()
 
 
 def get(addr, path, timeout=60, data=None, method=None):
