@@ -338,14 +338,15 @@ static uint64_t location_id(nprof__pprof *b, uintptr_t addr)
   loc->address = addr;
   loc->mapping_id = mapping_of(b, addr);
   uint8_t *lacks = &b->lacks[loc->mapping_id];
-  lines[0] = line;
   loc->line = lines;
   if (sym.known) {
     line->function_id = function_id(b, &sym);
     line->line = sym.line;
+    lines[0] = line;
     loc->n_line = 1;
   } else {
     /* No invented name: the address and its mapping say where it is. */
+    free(line);
     *lacks |= LACKS_FUNCTION;
   }
   if (!sym.file)

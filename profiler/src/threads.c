@@ -12,9 +12,11 @@
  * The capture (its slots included) is one heap block that handlers reach
  * only through `current`. A handler that is still running when the
  * requester's drain gives up (1 s) may write its slot later: the block is
- * then leaked, never freed or reused, so the late write lands in memory
- * nobody else owns. After MAX_LEAKED such captures with handlers still
- * stuck, captures stop sending signals (every other thread is listed
+ * then left to it (kept on `late`, never reused), so the late write lands
+ * in memory nobody else owns, and freed by the first capture that finds
+ * no handler running (none can hold an old capture then: a handler reads
+ * `current` once, on entry). After MAX_LEAKED such captures with handlers
+ * still stuck, captures stop sending signals (every other thread is listed
  * without a stack) until the stuck handlers return: memory stays bounded.
  *
  * The capture signal is a real-time signal whose disposition was SIG_DFL
@@ -58,6 +60,7 @@ static _Atomic(capture *) current;
 atomic_llong nprof__threads_test_delay_ns;
 static atomic_int inflight;
 static int leaked;
+static capture *late[MAX_LEAKED]; /* the captures left to late handlers */
 static int capture_signal;
 static pthread_mutex_t capture_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -201,8 +204,11 @@ long nprof__threads_capture(nprof__thread **out)
   }
   /* Handlers of earlier captures still stuck: send nothing (a capture
    * that no handler can see is never leaked). */
-  if (atomic_load(&inflight) == 0)
+  if (atomic_load(&inflight) == 0) {
+    for (int i = 0; i < leaked; i++)
+      free(late[i]);
     leaked = 0;
+  }
   bool send = leaked < MAX_LEAKED;
   for (long i = 0; i < n; i++) {
     c->slots[i].tid = tids[i];
@@ -260,6 +266,8 @@ long nprof__threads_capture(nprof__thread **out)
     nanosleep(&ts, NULL);
   }
   bool leak = send && atomic_load(&inflight) != 0;
+  if (leak)
+    late[leaked] = c; /* send: leaked < MAX_LEAKED */
   if (leak && ++leaked == MAX_LEAKED)
     nprof__log("thread capture handlers have not returned for %d captures: "
                "thread stacks are off until they do",
@@ -297,6 +305,6 @@ void nprof__threads_fork_child(void)
    * the child: drop it, and the lock it may have held. */
   atomic_store(&current, NULL);
   atomic_store(&inflight, 0);
-  leaked = 0;
+  leaked = 0; /* the parent's late captures stay with the parent's memory */
   pthread_mutex_init(&capture_lock, NULL);
 }

@@ -122,8 +122,8 @@ static void encodes_a_decodable_symbolized_profile(void **state)
   int saw_self = 0;
   for (size_t i = 0; i < p->n_mapping; i++) {
     if (strstr(str(p, p->mapping[i]->filename), "test_pprof")) {
+      /* (Not has_filenames: _start, from crt1.o, has no line table.) */
       assert_true(p->mapping[i]->has_functions);
-      assert_true(p->mapping[i]->has_filenames);
       saw_self = 1;
     }
   }
