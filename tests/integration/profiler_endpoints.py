@@ -25,7 +25,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "profiler"))
-from testlib import GO_ENV, free_port, get, pprof  # noqa: E402
+from testlib import GO_ENV, Program, free_port, get, pprof  # noqa: E402
 
 BUILD = os.environ.get("BUILD", "build")
 LIB = os.path.abspath(f"{BUILD}/lib/libnprof.so")
@@ -70,13 +70,11 @@ def pprof_traces(path):
     return traces
 
 
-class Process:
+class Process(Program):
     """A program under test; killed on close, output kept for messages."""
 
     def __init__(self, argv, env=None, stdin=subprocess.PIPE):
-        self.p = subprocess.Popen(argv, env=env, stdin=stdin,
-                                  stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
+        super().__init__(argv, env=env, stdin=stdin, listening=False)
 
     def read_until(self, prefix, deadline_s=30):
         lines, end = [], time.time() + deadline_s
@@ -89,17 +87,6 @@ class Process:
                 return lines
         raise AssertionError(f"no '{prefix}' line; got {lines}; stderr: "
                              f"{self.p.stderr.read() if self.p.poll() is not None else ''}")
-
-    def alive(self):
-        return self.p.poll() is None
-
-    def close(self):
-        if self.p.poll() is None:
-            self.p.kill()
-        self.p.wait(timeout=10)
-        for f in (self.p.stdin, self.p.stdout, self.p.stderr):
-            if f:
-                f.close()
 
 
 def wait_http(addr, deadline_s=20):

@@ -24,14 +24,16 @@ def free_port():
 
 
 class Program:
-    """A test program that prints "listening on ADDR" once it serves;
-    killed on close (also when it never said so)."""
+    """A program under test, killed on close (also on failure paths). With
+    `listening`, it prints "listening on ADDR" once it serves, and addr is
+    that address."""
 
-    def __init__(self, argv, env=None):
-        self.p = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE,
+    def __init__(self, argv, env=None, stdin=subprocess.PIPE, listening=True):
+        self.p = subprocess.Popen(argv, env=env, stdin=stdin,
                                   stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
-        self.addr = self.read_line("listening on ").split()[-1]
+        if listening:
+            self.addr = self.read_line("listening on ").split()[-1]
 
     def read_line(self, prefix, deadline_s=30):
         end = time.time() + deadline_s
@@ -52,7 +54,8 @@ class Program:
             self.p.kill()
         self.p.wait(timeout=10)
         for f in (self.p.stdin, self.p.stdout, self.p.stderr):
-            f.close()
+            if f:
+                f.close()
 
 
 def get(addr, path, timeout=60, data=None, method=None):
