@@ -174,19 +174,35 @@ bool nprof__task_syscall_is_sigwait(const char *syscall_text)
          nr == SYS_rt_sigtimedwait;
 }
 
+/* Whether the thread is in sigwaitinfo/sigtimedwait now. */
+static bool in_sigwait(pid_t tid)
+{
+  char path[64], buf[512];
+  snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+  return read_small(path, buf, sizeof(buf)) > 0 &&
+         nprof__task_syscall_is_sigwait(buf);
+}
+
 int nprof__task_status_read(pid_t tid, nprof__task_status *ts)
 {
+  /* Inside sigwaitinfo() the kernel unblocks the awaited signals for the
+   * wait, so SigBlk alone misses such a thread: its system call tells
+   * (always readable by the process itself: same thread group). A thread
+   * that loops on sigtimedwait() blocks the signals between waits, so the
+   * system call is read before and after SigBlk: a "not waiting, not
+   * blocked" answer then needs it to have left a wait, waited, and left
+   * again between the reads. What this cannot see: a waiter that has just
+   * been woken (its wait timed out) and waits for a CPU, whose system call
+   * reads "running" while its mask is still the wait's (the kernel puts
+   * the real one back once it runs); a thread that waits for good, as a
+   * signal-handling thread does, is never in that state. */
+  bool waiting = in_sigwait(tid);
   char path[64], buf[2048];
   snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)tid);
   if (read_small(path, buf, sizeof(buf)) <= 0)
     return NPROF_ENOENT;
   int rc = nprof__task_status_parse(buf, ts);
-  /* Inside sigwaitinfo() the kernel unblocks the awaited signals for the
-   * wait, so SigBlk alone misses such a thread: its system call tells.
-   * Always readable by the process itself (same thread group). */
-  snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
-  ts->in_sigwait = rc == 0 && read_small(path, buf, sizeof(buf)) > 0 &&
-                   nprof__task_syscall_is_sigwait(buf);
+  ts->in_sigwait = rc == 0 && (waiting || in_sigwait(tid));
   return rc;
 }
 

@@ -235,7 +235,7 @@ long nprof__threads_capture(nprof__thread **out)
        * request, until RLIMIT_SIGPENDING runs out), or a thread that
        * waits for signals with sigwaitinfo() would take it as its own.
        * Listed without a stack. A thread that blocks it (or starts
-       * waiting) between this read and the send still gets one: there
+       * waiting) between these reads and the send still gets one: there
        * is no atomic way to ask. */
     } else if (syscall(SYS_tgkill, pid, s->tid, capture_signal) == 0) {
       pending++;

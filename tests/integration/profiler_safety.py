@@ -155,7 +155,9 @@ class CaptureSignal(unittest.TestCase):
         for status, _, body in self.goroutines(30):
             self.assertEqual(status, 200, body)
         time.sleep(0.2)
-        self.assertEqual(self.h.vars()["sigwait.got"], 0)
+        v = self.h.vars()
+        self.assertEqual(v["sigwait.got"], 0,
+                         f"last signal received: {v['sigwait.last']}")
         # Both listed, without a stack.
         text = self.goroutines(1, debug=2)[0][2].decode()
         for name in ("sigwaiter", "blocker"):

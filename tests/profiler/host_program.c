@@ -11,7 +11,8 @@
  *                          rate 1 (every contended acquisition unwinds).
  *   host_program signals   a thread "sigwaiter" waits in sigwaitinfo() on
  *                          the full signal set and counts what it gets
- *                          (variable sigwait.got); a thread "blocker"
+ *                          (variables sigwait.got, sigwait.last: the
+ *                          last signal's number); a thread "blocker"
  *                          blocks every signal and sleeps. The command
  *                          "handler SIG" installs the application's own
  *                          handler on signal SIG, which counts its calls
@@ -42,7 +43,7 @@
 static atomic_int done;
 static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;
 static volatile uint64_t shared;
-static nprof_var *sigwait_got, *handler_calls;
+static nprof_var *sigwait_got, *sigwait_last, *handler_calls;
 
 static void nap_us(long us)
 {
@@ -74,11 +75,15 @@ __attribute__((noinline)) static void wait_for_signals(void)
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, NULL);
-  while (!atomic_load(&done)) {
-    struct timespec ts = {0, 50 * 1000000};
+  /* As a process's signal-handling thread does: wait for good (the
+   * process ends with the thread in there). */
+  for (;;) {
     siginfo_t info;
-    if (sigtimedwait(&all, &info, &ts) > 0)
+    int sig = sigwaitinfo(&all, &info);
+    if (sig > 0) {
       nprof_var_add(sigwait_got, 1);
+      nprof_var_set(sigwait_last, sig);
+    }
   }
 }
 
@@ -153,6 +158,7 @@ int main(int argc, char **argv)
       start(busy_main, "busy");
   } else if (strcmp(mode, "signals") == 0) {
     sigwait_got = nprof_var_new_int("sigwait.got");
+    sigwait_last = nprof_var_new_int("sigwait.last");
     handler_calls = nprof_var_new_int("app.handler_calls");
     start(sigwaiter_main, "sigwaiter");
     start(blocker_main, "blocker");
