@@ -147,6 +147,7 @@ static void child_adds_and_lists(void)
 static void fork_child_can_use_profiles(void **state)
 {
   (void)state;
+  SKIP_UNDER_SANITIZER();
   forked = nprof_profile_new("forked");
   assert_non_null(forked);
   for (int i = 0; i < 5000; i++)

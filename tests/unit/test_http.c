@@ -67,6 +67,7 @@ static void child_naps(void)
 static void fork_child_can_sleep(void **state)
 {
   (void)state;
+  SKIP_UNDER_SANITIZER();
   assert_int_equal(fork_while_busy(nap_briefly, child_naps), 0);
 }
 

@@ -101,6 +101,7 @@ static void child_symbolizes(void)
 static void fork_child_can_symbolize(void **state)
 {
   (void)state;
+  SKIP_UNDER_SANITIZER();
   assert_int_equal(fork_while_busy(symbolize_many, child_symbolizes), 0);
 }
 

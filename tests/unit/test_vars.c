@@ -43,6 +43,7 @@ static void child_writes_and_adds(void)
 static void fork_child_can_use_vars(void **state)
 {
   (void)state;
+  SKIP_UNDER_SANITIZER();
   for (int i = 0; i < 2000; i++) {
     char name[32];
     snprintf(name, sizeof(name), "fork.v%d", i);
