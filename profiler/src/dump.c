@@ -49,18 +49,11 @@
 /* The profile is built in memory first: a cap well above any real one. */
 #define MAX_PROFILE_BYTES ((size_t)1 << 30)
 
-typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *),
-                         void *);
-
 /* Set once by nprof__dump_start, before the thread exists. */
 static char dir[PATH_MAX];
 static int64_t first_rss;
 static long max_files;
 static atomic_bool configured;
-/* glibc's pthread_create: the thread is the profiler's, not the
- * application's (no threadcreate record), and a fork child handler may
- * start it while the interposer's own lock is still held. */
-static create_fn real_create;
 
 /* Written by the dump thread under `lock`; read by /debug/vars. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -199,21 +192,11 @@ static void *dump_main(void *arg)
   }
 }
 
-/* Starts the thread with every signal blocked. */
+/* Starts the thread (nprof__thread_start: every signal blocked, past
+ * the interposer, safe from a fork child handler). */
 static int start_thread(void)
 {
-  if (!real_create)
-    return NPROF_ESYSTEM;
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_t t;
-  int rc = real_create(&t, NULL, dump_main, NULL);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (rc != 0)
-    return NPROF_ESYSTEM;
-  pthread_detach(t);
-  return 0;
+  return nprof__thread_start(dump_main, NULL, NULL);
 }
 
 static void fork_prepare(void)
@@ -253,11 +236,7 @@ int nprof__dump_start(const char *path, int64_t rss, long max)
   }
   first_rss = rss;
   max_files = max;
-#ifdef NPROF_SANITIZED
-  real_create = pthread_create; /* the sanitizer must see the thread */
-#else
-  real_create = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
-#endif
+  nprof__thread_start_init();
   pthread_atfork(fork_prepare, fork_parent, fork_child);
   lock_state();
   next_rss = rss; /* the first dump when RSS exceeds SIZE */

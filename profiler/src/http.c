@@ -18,7 +18,6 @@
 #include "internal.h"
 
 #include <arpa/inet.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -517,21 +516,6 @@ typedef struct restart_args {
   pid_t parent;
 } restart_args;
 
-/* glibc's pthread_create, past libnprof's interposer (sanitizer builds
- * have no interposer, and their runtime must see every thread). */
-static int raw_thread_create(pthread_t *t, const pthread_attr_t *attr,
-                             void *(*fn)(void *), void *arg)
-{
-#if defined(NPROF_SANITIZED)
-  return pthread_create(t, attr, fn, arg);
-#else
-  typedef int (*create_fn)(pthread_t *, const pthread_attr_t *,
-                           void *(*)(void *), void *);
-  create_fn create = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
-  return create ? create(t, attr, fn, arg) : EAGAIN;
-#endif
-}
-
 /* Filled by the fork child handler, copied by the thread it starts. */
 static restart_args restart;
 
@@ -580,23 +564,12 @@ void nprof__server_fork_child(void)
   if (!serving[0])
     return;
   /* The parent served: the child takes over once the parent lets the
-   * address go (a daemon's parent exits), from a thread of its own with
-   * every signal blocked (the application's signals are not ours).
-   * Other fork handlers of the library may still hold their locks here
-   * (the threadcreate record's, taken across fork): no malloc, and glibc's
-   * pthread_create, not the interposed one. */
+   * address go (a daemon's parent exits), from a thread of its own. Other
+   * fork handlers of the library may still hold their locks here (the
+   * threadcreate record's, taken across fork): no malloc, and a thread
+   * started past the interposer. */
   restart_args *a = &restart;
   snprintf(a->addr, sizeof(a->addr), "%s", serving);
   a->parent = serving_pid;
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_t t;
-  if (raw_thread_create(&t, &attr, restart_main, a) == 0)
-    pthread_setname_np(t, "nprof-restart");
-  pthread_attr_destroy(&attr);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  nprof__thread_start(restart_main, a, "nprof-restart");
 }

@@ -91,6 +91,14 @@ int64_t nprof__wall_ns(void);
  * registrations are serialized by their pthread_once. */
 void nprof__fork_guard(pthread_mutex_t *m);
 
+/* Starts one of the profiler's own threads: detached, every signal blocked
+ * (the application's signals are not ours), through glibc's pthread_create
+ * (no threadcreate record; safe in a fork child handler), named `name`
+ * when not NULL. Returns 0 or NPROF_ESYSTEM. The _init resolves glibc's
+ * function; the constructor calls it, so a fork child never has to. */
+int nprof__thread_start(void *(*fn)(void *), void *arg, const char *name);
+void nprof__thread_start_init(void);
+
 /* Anonymous memory straight from the kernel, for tables the allocator hooks
  * use (they must not call malloc). Returns NULL on failure. */
 void *nprof__pages_alloc(size_t size);

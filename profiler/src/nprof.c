@@ -61,6 +61,7 @@ static void fork_child(void)
 static void init_once(void)
 {
   nprof__config_get();
+  nprof__thread_start_init();
   nprof__heap_init();
   nprof__contention_init();
   pthread_atfork(NULL, NULL, fork_child);

@@ -271,7 +271,7 @@ static void count_threads(long *all, long *profiler)
   for (long i = 0; i < n; i++) {
     char comm[16];
     nprof__task_name(tids[i], comm);
-    if (strncmp(comm, "MHD-", 4) == 0 || strcmp(comm, "nprof-restart") == 0)
+    if (strncmp(comm, "MHD-", 4) == 0 || strncmp(comm, "nprof-", 6) == 0)
       ours++;
   }
   free(tids);

@@ -182,11 +182,14 @@ static void report_modules(void)
   bool counted = dl_iterate_phdr(read_counters, c) == 1;
   if (dwfl && counted && c[0] == seen_adds && c[1] == seen_subs)
     return;
-  if (!dwfl) {
-    dwfl = dwfl_begin(&callbacks);
-    if (!dwfl)
-      return;
-  }
+  /* A fresh Dwfl rather than a report into the old one: re-reporting
+   * after a load (libdw itself dlopens libdebuginfod on first use) left a
+   * module with the wrong bias, and names missing, in elfutils 0.188. */
+  if (dwfl)
+    dwfl_end(dwfl);
+  dwfl = dwfl_begin(&callbacks);
+  if (!dwfl)
+    return;
   seen_adds = c[0];
   seen_subs = c[1];
   cache_flush();

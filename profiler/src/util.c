@@ -1,9 +1,11 @@
 /* Small helpers: logging, capped buffers, number parsing, page memory. */
 #include "internal.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -294,4 +296,50 @@ void nprof__fork_guard(pthread_mutex_t *m)
     fork_guards[i] = m;
     atomic_store(&nfork_guards, i + 1);
   }
+}
+
+/* glibc's pthread_create, past libnprof's interposer: the profiler's own
+ * threads get no threadcreate record, and a fork child handler may start
+ * one while the interposer's lock is still held by fork's prepare.
+ * Sanitizer builds have no interposer, and their runtime must see every
+ * thread. Resolved at start-up (nprof.c), not in a fork child. */
+typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *),
+                         void *);
+static create_fn raw_create;
+static pthread_once_t raw_create_once = PTHREAD_ONCE_INIT;
+
+static void raw_create_init(void)
+{
+#if defined(NPROF_SANITIZED)
+  raw_create = pthread_create;
+#else
+  raw_create = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
+#endif
+}
+
+void nprof__thread_start_init(void)
+{
+  pthread_once(&raw_create_once, raw_create_init);
+}
+
+int nprof__thread_start(void *(*fn)(void *), void *arg, const char *name)
+{
+  nprof__thread_start_init();
+  if (!raw_create)
+    return NPROF_ESYSTEM;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t t;
+  int rc = raw_create(&t, &attr, fn, arg);
+  pthread_attr_destroy(&attr);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (rc != 0)
+    return NPROF_ESYSTEM;
+  if (name)
+    pthread_setname_np(t, name);
+  return 0;
 }
