@@ -5,17 +5,32 @@ LOADGEN=${LOADGEN:-build/bin/loadgen}
 TMP=$(mktemp -d -t loadgen-test.XXXXXX)
 PIDS=()
 
-cleanup() {
+stop_pids() { # PID...: SIGTERM, then SIGKILL after 5 s (bounded)
   local pid
-  for pid in "${PIDS[@]+"${PIDS[@]}"}"; do
-    kill "$pid" 2>/dev/null
-  done
-  for pid in "${PIDS[@]+"${PIDS[@]}"}"; do
-    # bounded: escalate to SIGKILL after 5 s
+  for pid in "$@"; do kill "$pid" 2>/dev/null; done
+  for pid in "$@"; do
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null
   done
+}
+
+# Every process a test starts gets a path under $TMP on its command line
+# (a port file, a stats file, a JSON result), so anything still running
+# with $TMP in its arguments once the known ones are stopped was started
+# here and forgotten: it is stopped, and the test fails for it.
+cleanup() {
+  local rc=$? left
+  stop_pids "${PIDS[@]+"${PIDS[@]}"}"
+  left=$(pgrep -f -- "$TMP" | grep -vx "$$" | tr '\n' ' ')
+  left=${left% }
+  if [ -n "$left" ]; then
+    echo "FAIL: the test left processes running: $(ps -o pid=,args= -p "${left// /,}" 2>/dev/null | tr '\n' ';')" >&2
+    # shellcheck disable=SC2086
+    stop_pids $left
+    rc=1
+  fi
   rm -rf "$TMP"
+  exit $rc
 }
 trap cleanup EXIT
 
