@@ -116,20 +116,3 @@ int lg_deframer_feed(lg_deframer *d, const uint8_t *data, size_t len,
   }
   return 0;
 }
-
-const char *lg_strerror(int err)
-{
-  switch (err) {
-  case 0:
-    return "success";
-  case LG_EINVAL:
-    return "malformed input";
-  case LG_ENOMEM:
-    return "out of memory";
-  case LG_ETOOBIG:
-    return "message larger than the cap";
-  case LG_ECOMPRESS:
-    return "compressed message (not negotiated)";
-  }
-  return "unknown error";
-}

@@ -32,6 +32,16 @@ unsigned lg_hist_index(uint64_t us)
   return SUB + (e - 1) * HALF + (unsigned)((us >> e) - HALF);
 }
 
+uint64_t lg_hist_bucket_low(unsigned idx)
+{
+  assert(idx < LG_HIST_BUCKETS);
+  if (idx < SUB)
+    return idx;
+  unsigned e = (idx - SUB) / HALF + 1;
+  uint64_t sub = (idx - SUB) % HALF + HALF;
+  return sub << e;
+}
+
 uint64_t lg_hist_bucket_high(unsigned idx)
 {
   assert(idx < LG_HIST_BUCKETS);

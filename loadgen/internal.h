@@ -1,21 +1,43 @@
-/* loadgen internals: the modules of the load generator and what they share.
+/* loadgen internals: the modules of the load generator and what they offer
+ * each other. Nothing here includes libuv, nghttp2 or OpenSSL: the event
+ * loop's own structures live in worker.h, which only the modules that run
+ * on a worker's loop include.
  *
+ * errors.c     LG_E* codes and lg_strerror
  * frame.c      gRPC message framing (5-byte prefix) across DATA chunks
- * message.c    protobuf encode/decode of the notifier messages, size-capped
+ * wire.c       protobuf wire-format reader (fields, varints), bounded
+ * message.c    the notifier's messages (Publish, the broadcast tag)
+ * response.c   what a response message says: latency field, broadcast tag
+ * descriptor.c a FileDescriptorSet: services, methods, message fields
+ * protoc.c     Debian's protoc, run for descriptors and --encode
+ * template.c   a request with {user} in it, rendered per user
+ * grpc.c       metadata (-H), gRPC response headers, status names
  * histogram.c  log-linear latency histogram
  * ramp.c       token bucket for --rate and reconnect backoff
+ * pacer.c      the open-model schedule of unary calls (--rps)
  * options.c    command-line flags, durations, the connection plan
- * conn.c       one HTTP/2 connection (libuv + nghttp2) holding K streams
+ * call.c       the method to call: descriptors, request template
+ * tls.c        OpenSSL under nghttp2 (tls.h)
+ * conn.c       one HTTP/2 connection (libuv + nghttp2) holding K users
  * worker.c     one thread, one libuv loop, a share of the connections
- * publish.c    the Publish RPC, from the main thread
+ * publish.c    the notifier's Publish RPC, from the main thread
  * snapshot.c   profile snapshots over HTTP (libcurl)
+ * timeline.c   /debug/vars and our counters sampled into timeline.jsonl
+ * run.c        run.json, the run's parameters
  * report.c     progress line, human summary, --json
  * main.c       phases and their deadlines
  *
- * Errors are 0 or a negative errno-style code (LG_E*), as in libuv. */
+ * Names: lg_module_verb for what a module offers (declared here); lg__name
+ * for what the few modules that need libuv, nghttp2 or OpenSSL share
+ * through the private headers worker.h, h2.h and tls.h; static and
+ * unprefixed inside a file.
+ *
+ * Errors are 0 or a negative code (lg_error): -errno values where an errno
+ * says it, as in libuv, and a few of our own beyond them. */
 #ifndef LOADGEN_INTERNAL_H
 #define LOADGEN_INTERNAL_H
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -25,18 +47,27 @@
 
 #include "npc.h"
 
-#define LG_VERSION "0.1"
+#define LG_VERSION "0.2"
 
-/* ---- errors ---------------------------------------------------------- */
+/* ---- errors.c -------------------------------------------------------- */
 
-enum {
-  LG_EINVAL = -1,   /* bad argument or malformed input */
-  LG_ENOMEM = -2,   /* allocation failed */
-  LG_ETOOBIG = -3,  /* message larger than the cap */
-  LG_ECOMPRESS = -4 /* compressed message: we never negotiate compression */
-};
+typedef enum lg_error {
+  LG_OK = 0,
+  LG_EINVAL = -EINVAL,        /* bad argument or malformed input */
+  LG_ENOMEM = -ENOMEM,        /* allocation failed */
+  LG_ENOENT = -ENOENT,        /* no such file, service, method or message */
+  LG_ETOOBIG = -EMSGSIZE,     /* message larger than the cap */
+  LG_EPROTO = -EPROTO,        /* malformed protobuf wire data */
+  LG_ECOMPRESS = -EOPNOTSUPP, /* compressed message: never negotiated */
+  LG_ETIMEDOUT = -ETIMEDOUT,  /* a helper program did not finish in time */
+  LG_ETOOL = -4001,           /* protoc refused the input (err says why) */
+  LG_ETLS = -4002,            /* TLS handshake or record failure */
+  LG_ECERT = -4003,           /* the server's certificate did not verify */
+  LG_EALPN = -4004            /* the server did not agree to h2 (ALPN) */
+} lg_error;
 
-/* Words for an LG_E* code. Never NULL. */
+/* Words for an lg_error, or for any other negative errno (libuv's codes
+ * are -errno on Unix too). Never NULL; thread-safe. */
 const char *lg_strerror(int err);
 
 /* ---- frame.c: gRPC length-prefixed messages ------------------------- */
@@ -74,16 +105,52 @@ bool lg_deframer_idle(const lg_deframer *d);
 /* Writes the 5-byte prefix for an uncompressed message of len bytes. */
 void lg_frame_prefix(uint8_t out[5], uint32_t len);
 
-/* ---- message.c: the notifier messages ------------------------------- */
+/* ---- wire.c: the protobuf wire format -------------------------------- */
+
+enum {
+  LG_WIRE_VARINT = 0,
+  LG_WIRE_FIXED64 = 1,
+  LG_WIRE_LEN = 2,
+  LG_WIRE_GROUP_START = 3,
+  LG_WIRE_GROUP_END = 4,
+  LG_WIRE_FIXED32 = 5
+};
+
+/* Group nesting followed before giving up (protoc's own limit is 100). */
+#define LG_WIRE_MAX_DEPTH 64
 
 typedef struct {
-  uint64_t id;
-  int64_t sent_unix_nanos;
-  size_t payload_len;
-  bool tagged;        /* the payload carries a broadcast tag (below) */
-  uint32_t bcast_seq; /* valid when tagged */
-  uint64_t bcast_t0_ns;
-} lg_notification;
+  const uint8_t *p;
+  const uint8_t *end;
+} lg_wire;
+
+/* One field. Offsets are pointers into the buffer being read. */
+typedef struct {
+  uint32_t number;
+  uint8_t type;        /* LG_WIRE_* */
+  const uint8_t *key;  /* where the field's key begins */
+  const uint8_t *body; /* after the key: the varint, fixed bytes, or the
+                          length prefix of a LEN field */
+  const uint8_t *data; /* LEN: the content; fixed: the bytes; group: its
+                          fields (without the end key) */
+  size_t len;
+  const uint8_t *next; /* where the next field begins */
+  uint64_t varint;     /* VARINT: the value; fixed: the little-endian value */
+} lg_wire_field;
+
+void lg_wire_init(lg_wire *w, const uint8_t *p, size_t len);
+/* Reads the next field. Returns 1 with *f filled, 0 at the end of the
+ * buffer, or LG_EPROTO (truncated, field number 0 or over 2^29-1, wire
+ * types 6/7, a stray group end, groups nested over LG_WIRE_MAX_DEPTH). */
+int lg_wire_next(lg_wire *w, lg_wire_field *f);
+/* Reads one varint at *p (advanced). Returns 0 or LG_EPROTO. */
+int lg_wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *v);
+/* Bytes of the varint encoding of v (1..10). */
+size_t lg_wire_varint_size(uint64_t v);
+/* Writes v as a varint at out (room for 10 bytes). Returns bytes written. */
+size_t lg_wire_varint_put(uint8_t *out, uint64_t v);
+
+/* ---- message.c: the notifier's messages ----------------------------- */
 
 /* Broadcast tag: the first LG_BCAST_TAG_LEN bytes of a payload that loadgen
  * publishes, "LGB1", the broadcast's sequence number (u32) and the
@@ -102,31 +169,219 @@ int lg_bcast_tag_encode(uint8_t *payload, size_t len, uint32_t seq,
 int lg_bcast_tag_decode(const uint8_t *payload, size_t len, uint32_t *seq,
                         uint64_t *t0_ns);
 
-/* Decodes a Notification of at most cap bytes. Returns 0 or LG_EINVAL,
- * LG_ETOOBIG. */
-int lg_notification_decode(const uint8_t *buf, size_t len, size_t cap,
-                           lg_notification *out);
+/* The notifier's call and the fields of its Notification that loadgen
+ * reads (proto/notifier.proto). */
+#define LG_NOTIFIER_CALL "notifier.Notifier/Connect"
+#define LG_NOTIFIER_LATENCY_FIELD 4 /* sent_unix_nanos */
+#define LG_NOTIFIER_PAYLOAD_FIELD 3 /* payload, where the tag rides */
+
 /* Decodes a PublishReply. Returns 0 or LG_EINVAL. */
 int lg_publish_reply_decode(const uint8_t *buf, size_t len,
                             uint64_t *delivered);
-/* Encodes the 5-byte prefix and a ConnectRequest into out (capacity cap).
- * Returns the number of bytes written, or LG_ETOOBIG. */
+/* Encodes a ConnectRequest (no prefix) into out (capacity cap). Returns the
+ * number of bytes written, or LG_ETOOBIG. */
 int lg_connect_request_encode(uint8_t *out, size_t cap, const char *user_id);
-/* Same for a PublishRequest. */
+/* Encodes the 5-byte prefix and a PublishRequest into out. Returns the
+ * number of bytes written, or LG_ETOOBIG. */
 int lg_publish_request_encode(uint8_t *out, size_t cap, const char *user_id,
                               const uint8_t *payload, size_t payload_len);
+
+/* ---- response.c: what loadgen reads in a response message ------------ */
+
+typedef struct {
+  bool has_time;      /* the latency field was present */
+  int64_t unix_nanos; /* its value */
+  bool tagged;        /* a broadcast tag was found (below) */
+  uint32_t bcast_seq;
+  uint64_t bcast_t0_ns;
+} lg_response_info;
+
+/* Walks the top-level fields of a response message, which validates its
+ * wire format without knowing its type, and picks up the int64 field
+ * `time_field` (unix nanoseconds; varint or fixed64; 0: none) and, when
+ * tag_field is not 0, a bytes field of that number starting with a
+ * broadcast tag. Returns 0 or LG_EPROTO. */
+int lg_response_scan(const uint8_t *msg, size_t len, uint32_t time_field,
+                     uint32_t tag_field, lg_response_info *out);
+
+/* ---- descriptor.c: a FileDescriptorSet ------------------------------- */
+
+typedef struct lg_descriptors lg_descriptors;
+typedef struct lg_msgtype lg_msgtype; /* one message type, opaque */
+
+/* How a field's value is encoded, as far as the wire and {user} care. */
+typedef enum {
+  LG_FIELD_NONE = 0, /* no such field */
+  LG_FIELD_VARINT,   /* int32, int64, uint32, uint64, enum */
+  LG_FIELD_BOOL,
+  LG_FIELD_ZIGZAG, /* sint32, sint64 */
+  LG_FIELD_FIXED32,
+  LG_FIELD_SFIXED32,
+  LG_FIELD_FLOAT,
+  LG_FIELD_FIXED64,
+  LG_FIELD_SFIXED64,
+  LG_FIELD_DOUBLE,
+  LG_FIELD_STRING,
+  LG_FIELD_BYTES,
+  LG_FIELD_MESSAGE,
+  LG_FIELD_GROUP
+} lg_field_kind;
+
+typedef struct {
+  char service[512];  /* full name, "pkg.Service" */
+  const char *method; /* "Method" */
+  const char *input;  /* full names of the message types, no leading dot */
+  const char *output;
+  const char *file; /* the .proto (name inside the set) declaring it */
+  bool client_streaming;
+  bool server_streaming;
+} lg_method;
+
+/* Decodes a serialized FileDescriptorSet (protoc --descriptor_set_out
+ * --include_imports) of at most 64 MiB and indexes its message types.
+ * Returns 0, LG_EPROTO (not a descriptor set), LG_ETOOBIG or LG_ENOMEM. */
+int lg_desc_load(const uint8_t *set, size_t len, lg_descriptors **out);
+void lg_desc_free(lg_descriptors *d);
+/* Finds `call` ("pkg.Service/Method"; a leading '/' is accepted). Returns
+ * 0 (pointers into d), LG_EINVAL (not of that form) or LG_ENOENT; err names
+ * what is missing and what the set has instead. */
+int lg_desc_method(const lg_descriptors *d, const char *call, lg_method *out,
+                   char *err, size_t errlen);
+/* The message type of that full name (a leading dot is accepted), or NULL. */
+const lg_msgtype *lg_desc_message(const lg_descriptors *d, const char *name);
+const char *lg_desc_message_name(const lg_msgtype *m);
+/* Field `number` of m: its kind, and for message and group fields the type
+ * in *sub (if sub is not NULL). LG_FIELD_NONE when m has no such field. */
+lg_field_kind lg_desc_field(const lg_descriptors *d, const lg_msgtype *m,
+                            uint32_t number, const lg_msgtype **sub);
+
+/* proto/notifier.proto's descriptor set, built in (gen/notifier_desc.c), so
+ * the notifier's call needs no protoc at run time. */
+extern const unsigned char lg_notifier_desc[];
+extern const size_t lg_notifier_desc_len;
+
+/* ---- protoc.c: Debian's protoc ---------------------------------------- */
+
+/* Largest output read from protoc (a descriptor set, an encoded request). */
+#define LG_PROTOC_OUT_MAX ((size_t)64 << 20)
+
+/* Compiles `proto` with its imports into a descriptor set (protoc
+ * --include_imports --descriptor_set_out). import_paths (n of them, each
+ * may be colon-separated as protoc allows) default to the file's folder.
+ * On 0 *out (caller frees) and *len are set. Returns 0, LG_ENOENT (protoc
+ * missing: err says what to install), LG_ETOOL (protoc's message in err),
+ * LG_ETIMEDOUT, LG_ETOOBIG or LG_ENOMEM. */
+int lg_protoc_compile(const char *proto, const char *const *import_paths,
+                      size_t n, uint8_t **out, size_t *len, char *err,
+                      size_t errlen);
+/* Encodes text-format `text` as message `type` (protoc --encode), with the
+ * descriptor set `set` naming `file`. Same returns as above. */
+int lg_protoc_encode(const uint8_t *set, size_t setlen, const char *file,
+                     const char *type, const char *text, uint8_t **out,
+                     size_t *len, char *err, size_t errlen);
+
+/* ---- template.c: a request with {user} in it ------------------------- */
+
+#define LG_USER_PLACEHOLDER "{user}"
+/* What {user} outside a string literal becomes for protoc: a number that
+ * fits every numeric field type exactly (int32, float included), found
+ * again in the encoded message by the walk. */
+#define LG_USER_SENTINEL 1879048192u /* 0x70000000 */
+
+typedef struct lg_template lg_template;
+
+/* Rewrites text-format `text` for protoc: {user} inside string literals
+ * stays (it is found in the encoded bytes), {user} elsewhere becomes
+ * LG_USER_SENTINEL; # comments and escapes are honoured. On 0 *out is a
+ * new string (caller frees) and *numeric the count of replaced ones.
+ * Returns 0, LG_EINVAL (an unterminated string: err says where) or
+ * LG_ENOMEM. */
+int lg_template_text(const char *text, char **out, unsigned *numeric, char *err,
+                     size_t errlen);
+/* Builds the template from the encoded message `msg` of type `type`,
+ * walking it with the descriptors: every "{user}" in a string or bytes
+ * field, and every numeric field (packed or not) holding the sentinel,
+ * becomes a slot; the length prefixes enclosing a slot are recomputed per
+ * user. `numeric` is what lg_template_text counted: finding a different
+ * number of sentinels is an error (a literal 1879048192 in the data, or
+ * {user} where no number can go). Copies msg. Returns 0, LG_EINVAL (err
+ * says why), LG_ENOENT (type not in d), LG_EPROTO or LG_ENOMEM. */
+int lg_template_new(const uint8_t *msg, size_t len, const lg_descriptors *d,
+                    const char *type, unsigned numeric, lg_template **out,
+                    char *err, size_t errlen);
+void lg_template_free(lg_template *t);
+/* Slots in the template (0: every user sends the same bytes). */
+unsigned lg_template_slots(const lg_template *t);
+/* Size of the message rendered for `user`. */
+size_t lg_template_size(const lg_template *t, uint32_t user);
+/* Renders the message for `user` into out. Returns its size, or 0 when
+ * cap is too small (sizes are never 0: see lg_template_size; an empty
+ * message renders 0 bytes and needs no buffer). */
+size_t lg_template_render(const lg_template *t, uint32_t user, uint8_t *out,
+                          size_t cap);
+
+/* ---- grpc.c: metadata, response headers, status names ---------------- */
+
+#define LG_MAX_METADATA 32
+#define LG_METADATA_BYTES 8192 /* names and values together */
+
+/* Request metadata from -H 'name: value'. Names are lower-cased (HTTP/2
+ * requires it; gRPC keys are case-insensitive). */
+typedef struct {
+  unsigned n;
+  char *name[LG_MAX_METADATA]; /* owned */
+  char *value[LG_MAX_METADATA];
+  size_t bytes;
+} lg_metadata;
+
+/* Adds one "name: value". The name must be an HTTP token of lower-case
+ * letters, digits and -_. (upper case is lowered), not a pseudo-header, not
+ * one HTTP/2 forbids (connection, keep-alive, proxy-connection,
+ * transfer-encoding, upgrade, host, te) nor one loadgen or gRPC owns
+ * (content-type, user-agent, grpc-*); the value printable ASCII (spaces
+ * trimmed at both ends). Returns 0, LG_EINVAL (err says which rule) or
+ * LG_ENOMEM. */
+int lg_metadata_add(lg_metadata *m, const char *spec, char *err, size_t errlen);
+/* Adds each entry of a ';'-separated list (the make knob HEADERS). */
+int lg_metadata_add_list(lg_metadata *m, const char *list, char *err,
+                         size_t errlen);
+void lg_metadata_free(lg_metadata *m);
+
+typedef enum {
+  LG_HDR_OTHER,
+  LG_HDR_STATUS,      /* :status */
+  LG_HDR_GRPC_STATUS, /* grpc-status */
+  LG_HDR_GRPC_MESSAGE /* grpc-message */
+} lg_hdr_kind;
+
+/* Classifies a response header. For :status and grpc-status, *code gets
+ * the value: 1 to 3 digits (grpc-status 0..99, :status 100..999), or -2
+ * when it is anything else, which callers treat as a protocol error rather
+ * than a status. */
+lg_hdr_kind lg_grpc_header(const uint8_t *name, size_t namelen,
+                           const uint8_t *value, size_t valuelen, int *code);
+/* grpc-message is percent-encoded (gRPC over HTTP/2): decodes it into out,
+ * NUL-terminated, bytes outside printable ASCII shown as '?'. */
+void lg_grpc_message_decode(const uint8_t *v, size_t n, char *out, size_t size);
+
+#define LG_GRPC_CODES 17 /* OK (0) .. UNAUTHENTICATED (16) */
+/* "OK", "CANCELLED", ... "UNAUTHENTICATED"; "UNKNOWN_STATUS" beyond. */
+const char *lg_grpc_status_name(int code);
 
 /* ---- histogram.c ----------------------------------------------------- */
 
 /* Log-linear histogram of microseconds: exact below 128, then 64 linear
  * sub-buckets per power of two (relative error under 1.6%), up to 2^40 us
  * (12 days); larger values land in the last bucket. Not thread-safe: one
- * writer, merged after the writers stop. */
+ * writer, merged after the writers stop. Two histograms with the same
+ * layout (LG_HIST_LAYOUT and these constants, in the JSON) add bucket by
+ * bucket, exactly. */
 #define LG_HIST_SUB_BITS 7
 #define LG_HIST_MAX_EXP 40
 #define LG_HIST_BUCKETS                                                        \
   ((1u << LG_HIST_SUB_BITS) +                                                  \
    (LG_HIST_MAX_EXP - LG_HIST_SUB_BITS + 1) * (1u << (LG_HIST_SUB_BITS - 1)))
+#define LG_HIST_LAYOUT "loadgen-log-linear"
 
 typedef struct {
   uint64_t count;
@@ -142,8 +397,10 @@ void lg_hist_merge(lg_histogram *dst, const lg_histogram *src);
 /* Value at quantile q in [0,1]: the highest value of the bucket holding it,
  * clipped to the maximum recorded. 0 when empty. */
 uint64_t lg_hist_quantile(const lg_histogram *h, double q);
-/* Bucket index of a value, and the highest value a bucket holds (tests). */
+/* Bucket index of a value, and the lowest and highest value a bucket
+ * holds. */
 unsigned lg_hist_index(uint64_t us);
+uint64_t lg_hist_bucket_low(unsigned idx);
 uint64_t lg_hist_bucket_high(unsigned idx);
 
 /* ---- ramp.c ---------------------------------------------------------- */
@@ -169,18 +426,58 @@ uint64_t lg_ramp_wait_ns(const lg_ramp *r, uint64_t now_ns);
 uint64_t lg_backoff_ns(unsigned attempt, uint64_t base_ns, uint64_t max_ns,
                        uint32_t rnd);
 
+/* ---- pacer.c: unary calls at a constant rate -------------------------- */
+
+/* The open model (wrk2's): call g of the run is due at start + g / rate,
+ * whatever happened to the calls before it, and its latency counts from
+ * then, so a server that stalls is charged for every call it delayed
+ * (no coordinated omission). Worker `index` of `stride` takes calls index,
+ * index + stride, ...; due times are computed from g, never accumulated,
+ * so they do not drift over millions of calls. */
+#define LG_PACER_FOREVER UINT64_MAX
+
+typedef struct {
+  double ns_per_call; /* 1e9 / rate */
+  uint64_t start_ns;
+  uint64_t index;
+  uint64_t stride;
+  uint64_t count; /* this worker's calls, LG_PACER_FOREVER: no end */
+  uint64_t next;  /* the next of them to start */
+} lg_pacer;
+
+/* total: calls in the whole run (all workers), or LG_PACER_FOREVER. */
+void lg_pacer_init(lg_pacer *p, double rate, uint64_t total, uint32_t index,
+                   uint32_t stride, uint64_t start_ns);
+/* When this worker's k-th call is due (monotonic ns). */
+uint64_t lg_pacer_due_ns(const lg_pacer *p, uint64_t k);
+/* True when the next call is due by now_ns (*due_ns gets its due time). */
+bool lg_pacer_ready(const lg_pacer *p, uint64_t now_ns, uint64_t *due_ns);
+/* The next call has been started. */
+void lg_pacer_advance(lg_pacer *p);
+/* Nanoseconds until the next call is due (0 if it is); UINT64_MAX when
+ * every call has been started. */
+uint64_t lg_pacer_wait_ns(const lg_pacer *p, uint64_t now_ns);
+/* This worker's calls due before stop_ns (at most count). */
+uint64_t lg_pacer_due_before(const lg_pacer *p, uint64_t stop_ns);
+
 /* ---- options.c ------------------------------------------------------- */
+
+#define LG_MAX_IMPORT_PATHS 16
+#define LG_HOLD_FOREVER UINT64_MAX
+
+typedef struct lg_call_spec lg_call_spec;
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX, for the workers */
 
 typedef struct {
   const char *target; /* host:port as given */
   char host[256];
   char port[8];
-  uint32_t streams;
+  uint32_t streams; /* users */
   uint32_t streams_per_conn;
-  double rate;                 /* new streams per second, 0 = unlimited */
+  double rate;                 /* new users per second, 0 = unlimited */
   uint64_t hold_ns;            /* how long all users stay connected */
   uint64_t ramp_timeout_ns;    /* connect phase budget beyond streams/rate */
-  uint64_t connect_timeout_ns; /* one TCP connect + HTTP/2 preface */
+  uint64_t connect_timeout_ns; /* one TCP connect + TLS + HTTP/2 preface */
   uint64_t publish_timeout_ns;
   uint64_t drain_timeout_ns;
   uint64_t settle_ns;    /* pause before plateau/drained snapshots */
@@ -192,22 +489,61 @@ typedef struct {
   uint32_t source_addrs; /* 127.0.0.x addresses to spread over; 0 = auto */
   bool reconnect;
   bool quiet;
+  bool check; /* --check: validate everything, run nothing */
   const char *json_path;
   const char *snapshot_url;
   const char *snapshot_dir;
   const char *user_prefix;
+  /* the method */
+  const char *call; /* NULL: the notifier's */
+  const char *proto;
+  const char *protoset;
+  const char *import_paths[LG_MAX_IMPORT_PATHS];
+  size_t nimport_paths;
+  const char *data;
+  const char *data_file;
+  uint32_t latency_field; /* 0: none */
+  bool latency_field_set;
+  /* unary load */
+  double rps;
+  uint64_t duration_ns; /* 0: --hold's; LG_HOLD_FOREVER */
+  bool duration_set;
+  uint32_t concurrency; /* calls in flight, all threads */
+  uint64_t call_timeout_ns;
+  double max_errors_pct; /* < 0: every call must succeed */
+  /* metadata and TLS */
+  lg_metadata metadata;
+  bool tls;
+  const char *cacert;
+  bool insecure;
+  const char *server_name;
+  /* the run folder */
+  const char *run_dir;
+  const char *run_mode;    /* native, docker, external */
+  const char *run_service; /* the command or image the harness started */
+  const char *users_var;
+  const char *debug_url; /* the debug server as its user reaches it */
+  uint64_t vars_interval_ns;
   /* derived */
   uint32_t conns;
   struct sockaddr_storage addr; /* resolved target */
   socklen_t addrlen;
   char authority[300]; /* :authority, host:port */
+  char sni[256];       /* the name verified and sent as SNI */
+  char json_buf[4096]; /* --run-dir's loadgen.json */
+  lg_call_spec *spec;  /* the method and its request (call.c) */
+  struct ssl_ctx_st *tls_ctx;
 } lg_options;
 
 /* Parses argv into o. On a bad flag writes a message to err and returns
- * LG_EINVAL; returns 1 when --help was printed. */
+ * LG_EINVAL; returns 1 when --help or --version was printed. Free with
+ * lg_options_free. */
 int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
                      size_t errlen);
+void lg_options_free(lg_options *o);
 void lg_options_usage(FILE *f);
+/* True when the method is unary (after lg_call_prepare). */
+bool lg_options_unary(const lg_options *o);
 /* Source addresses needed for conns connections with ports_per_addr
  * ephemeral ports each (127.0.0.1 first). */
 uint32_t lg_plan_source_addrs(uint32_t conns, uint32_t ports_per_addr);
@@ -218,21 +554,45 @@ int lg_plan_check_files(uint32_t streams, uint32_t per_conn, uint64_t nofile,
                         char *err, size_t errlen);
 #define LG_FD_RESERVE 64
 
+/* ---- call.c: the method and its request ------------------------------ */
+
+struct lg_call_spec {
+  lg_descriptors *desc;
+  lg_method method;
+  char path[512];         /* "/pkg.Service/Method" */
+  lg_template *tmpl;      /* the request */
+  size_t body_max;        /* largest rendered request, prefix included */
+  bool unary;             /* else server streaming */
+  bool notifier;          /* the notifier's Connect: Publish applies */
+  uint32_t latency_field; /* unix-nanos field of the response, 0: none */
+  uint32_t tag_field;     /* field carrying the broadcast tag, 0: none */
+};
+
+/* Reads the descriptors (built in, --protoset or protoc over --proto),
+ * finds the method, checks --latency-field against its response type,
+ * and builds the request template from --data / --data-file (through
+ * protoc --encode) or the notifier's built-in request. Sets o->spec.
+ * Returns 0 or a negative code with the reason in err. */
+int lg_call_prepare(lg_options *o, char *err, size_t errlen);
+void lg_call_free(lg_call_spec *s);
+
 /* ---- error causes ----------------------------------------------------- */
 
 typedef enum {
   LG_CAUSE_REFUSED, /* TCP connect refused */
   LG_CAUSE_CONNECT, /* other connect error */
   LG_CAUSE_CONNECT_TIMEOUT,
+  LG_CAUSE_TLS,         /* TLS handshake failed (certificate, ALPN, ...) */
   LG_CAUSE_CONN_CLOSED, /* peer closed or reset the TCP connection */
   LG_CAUSE_PROTOCOL,    /* HTTP/2 or gRPC framing error */
   LG_CAUSE_GOAWAY,      /* stream refused or lost after GOAWAY */
   LG_CAUSE_RESET,       /* RST_STREAM from the server */
   LG_CAUSE_HTTP_STATUS, /* :status other than 200 */
-  LG_CAUSE_GRPC_STATUS, /* grpc-status other than 0 */
+  LG_CAUSE_GRPC_STATUS, /* grpc-status other than 0 (named in grpc_codes) */
   LG_CAUSE_ENDED,       /* the server ended the stream with status 0 */
   LG_CAUSE_TIMEOUT,     /* not established when the phase ended */
-  LG_CAUSE_BAD_MESSAGE, /* undecodable or oversized message */
+  LG_CAUSE_BAD_MESSAGE, /* undecodable or oversized message, or none */
+  LG_CAUSE_DEADLINE,    /* a unary call unanswered within --call-timeout */
   LG_CAUSE_COUNT
 } lg_cause;
 
@@ -240,20 +600,28 @@ const char *lg_cause_name(lg_cause c);
 
 /* ---- worker.c / conn.c ----------------------------------------------- */
 
-typedef enum { LG_CMD_RUN, LG_CMD_DRAIN } lg_command;
-
 typedef struct lg_worker lg_worker;
 
 /* What the main thread reads while a worker runs: relaxed atomics, since
- * they only feed the progress line and the phase decisions. */
+ * they only feed the progress line, the timeline and the phase decisions
+ * (fatal is the exception: see lg_worker_fatal). */
 typedef struct {
-  atomic_uint_fast64_t established;       /* streams established right now */
+  atomic_uint_fast64_t established;       /* users connected right now */
   atomic_uint_fast64_t established_total; /* establishments, incl. retries */
   atomic_uint_fast64_t failures;          /* failure events */
-  atomic_uint_fast64_t notifications;
-  atomic_uint_fast64_t bad_latency; /* sent_unix_nanos in the future */
+  atomic_uint_fast64_t messages;          /* response messages received */
+  atomic_uint_fast64_t bytes;             /* their bytes (no prefix) */
+  atomic_uint_fast64_t bad_latency;       /* latency field in the future */
+  atomic_uint_fast64_t calls_sent;        /* unary calls started */
+  atomic_uint_fast64_t calls_ok;
+  atomic_uint_fast64_t calls_failed;
+  atomic_uint_fast64_t calls_inflight;
+  atomic_uint_fast64_t calls_scheduled; /* set when the calls stop */
   atomic_uint_fast64_t errors[LG_CAUSE_COUNT];
-  atomic_bool done; /* the worker's loop has ended */
+  atomic_uint_fast64_t grpc_codes[LG_GRPC_CODES + 1]; /* last: beyond 16 */
+  atomic_bool calls_done; /* every scheduled call has finished */
+  atomic_bool fatal;      /* a failure no retry can mend (lg_worker_fatal) */
+  atomic_bool done;       /* the worker's loop has ended */
 } lg_counters;
 
 /* Creates a worker for connections [first, first + n) of the plan. Returns
@@ -262,156 +630,34 @@ lg_worker *lg_worker_new(const lg_options *o, unsigned id, uint32_t first_conn,
                          uint32_t nconns);
 /* Starts the thread. Returns 0 or a negative errno. */
 int lg_worker_start(lg_worker *w);
+/* Unary methods: start the calls, due from start_ns (monotonic) at
+ * o->rps / threads each, `total` over all workers (LG_PACER_FOREVER: until
+ * lg_worker_stop_calls). Thread-safe. */
+void lg_worker_start_calls(lg_worker *w, uint64_t start_ns, uint64_t total);
+/* Starts no more calls; those in flight finish (calls_done is set once
+ * they have). stop_ns: calls due after it were never owed. Thread-safe. */
+void lg_worker_stop_calls(lg_worker *w, uint64_t stop_ns);
 /* Asks the worker to close its streams and connections and end. Thread-safe. */
 void lg_worker_drain(lg_worker *w);
 /* Joins with a deadline (CLOCK_REALTIME absolute ns). Returns 0, or
  * -ETIMEDOUT (the thread is left running; the process must exit). */
 int lg_worker_join(lg_worker *w, uint64_t deadline_realtime_ns);
 lg_counters *lg_worker_counters(lg_worker *w);
+/* The message of a fatal failure (a certificate that does not verify):
+ * valid once counters.fatal reads true (acquire), "" before. */
+const char *lg_worker_fatal(lg_worker *w);
 /* Histograms: read only after a successful join. */
 const lg_histogram *lg_worker_connect_hist(const lg_worker *w);
 const lg_histogram *lg_worker_delivery_hist(const lg_worker *w);
 const lg_histogram *lg_worker_broadcast_hist(const lg_worker *w);
+const lg_histogram *lg_worker_call_hist(const lg_worker *w);
 /* The last grpc-message / error detail seen, for the summary ("" if none).
  * Read only after join. */
 const char *lg_worker_last_detail(const lg_worker *w);
-/* Fewest and most notifications over the streams held at the end of the
+/* Fewest and most messages over the streams held at the end of the
  * hold. Read only after join. */
-void lg_worker_notification_range(const lg_worker *w, uint32_t *lo,
-                                  uint32_t *hi);
+void lg_worker_message_range(const lg_worker *w, uint32_t *lo, uint32_t *hi);
 void lg_worker_free(lg_worker *w);
-
-/* ---- worker internals, shared by worker.c and conn.c ------------------ */
-
-#include <nghttp2/nghttp2.h>
-#include <uv.h>
-
-typedef enum {
-  LG_STREAM_IDLE,    /* not yet granted by the ramp */
-  LG_STREAM_READY,   /* granted, waiting for its connection */
-  LG_STREAM_PENDING, /* request sent, no response headers yet */
-  LG_STREAM_OPEN,    /* response headers 200: the user is connected */
-  LG_STREAM_RETRY,   /* failed, to be retried at retry_at_ns */
-  LG_STREAM_FAILED,  /* failed for good (no --reconnect) */
-  LG_STREAM_CLOSED   /* closed by the drain */
-} lg_stream_state;
-
-typedef struct lg_conn lg_conn;
-
-/* One user. Kept small: 100,000 of these live in one process. */
-typedef struct {
-  lg_conn *conn;
-  int32_t id;          /* HTTP/2 stream id, 0 when none */
-  uint32_t user;       /* user index, names the user id */
-  uint8_t state;       /* lg_stream_state */
-  uint8_t sent;        /* request body bytes handed to nghttp2 */
-  uint8_t got_rst : 1; /* RST_STREAM received */
-  uint8_t bad_msg : 1; /* we reset it over a bad message */
-  uint8_t attempt;     /* consecutive failures, for the backoff */
-  int16_t http_status;
-  int16_t grpc_status; /* -1 until the trailers say */
-  uint32_t notifications;
-  uint64_t start_ns; /* this attempt began (monotonic) */
-  uint64_t retry_at_ns;
-  lg_deframer deframer;
-} lg_stream;
-
-typedef enum {
-  LG_CONN_IDLE,       /* never started */
-  LG_CONN_CONNECTING, /* TCP connect in flight */
-  LG_CONN_OPEN,       /* HTTP/2 session up */
-  LG_CONN_CLOSING,    /* uv_close called, waiting for the callback */
-  LG_CONN_BACKOFF,    /* waiting to reconnect */
-  LG_CONN_DONE        /* closed, nothing more to do */
-} lg_conn_state;
-
-struct lg_conn {
-  uv_tcp_t tcp;
-  uv_connect_t connect_req;
-  uv_write_t write_req;
-  uv_timer_t timer; /* connect timeout, stream retries, reconnect backoff */
-  lg_worker *w;
-  nghttp2_session *session;
-  uint8_t *wbuf;  /* the unwritten tail of a partial write, owned */
-  uint32_t index; /* position in the plan; picks the source address */
-  uint32_t nstreams;
-  uint32_t nretry; /* streams in LG_STREAM_RETRY */
-  uint8_t state;   /* lg_conn_state */
-  bool writing;
-  bool goaway; /* the server sent GOAWAY */
-  bool timer_inited;
-  unsigned attempt; /* consecutive reconnects without an established stream */
-  lg_stream streams[];
-};
-
-struct lg_worker {
-  const lg_options *o;
-  unsigned id;
-  uv_thread_t thread;
-  uv_loop_t loop;
-  uv_async_t wake;
-  uv_timer_t ramp_timer;
-  uv_timer_t drain_timer;
-  lg_counters counters;
-  atomic_int command;
-  uint32_t first_conn;
-  uint32_t nconns;
-  lg_conn **conns; /* allocated when the ramp first reaches them */
-  uint64_t nusers;
-  uint64_t next_user;  /* ramp cursor over this worker's users */
-  uint32_t connecting; /* TCP connects in flight */
-  uint32_t live;       /* connections whose TCP handle is not closed */
-  uint32_t naddrs;     /* source addresses (1: let the kernel choose) */
-  bool draining;
-  bool finished;
-  lg_ramp ramp;
-  uint64_t ramp_start_ns;
-  uint32_t rnd; /* xorshift state for backoff jitter */
-  nghttp2_session_callbacks *callbacks;
-  nghttp2_option *h2opt;
-  nghttp2_mem h2mem;   /* shares framebuf among this loop's sessions */
-  uint8_t *framebuf;   /* the shared one, owned */
-  bool framebuf_armed; /* set only around nghttp2_session_client_new3 */
-  lg_histogram connect_hist;
-  lg_histogram delivery_hist;
-  lg_histogram broadcast_hist; /* tagged notifications: arrival - Publish */
-  uint32_t min_notifications, max_notifications; /* over held streams */
-  char detail[160];
-  uint8_t scratch[65536]; /* outgoing frames gathered for one write */
-  uint8_t rbuf[65536];    /* shared read buffer: nghttp2 consumes it at once */
-};
-
-/* conn.c */
-/* nghttp2 allocates one 16 KiB send buffer per session, and that buffer is
- * most of what a connection costs. Its contents are dead once mem_send has
- * returned them (we copy them out at once), so every session of one loop
- * can share a single buffer: lg_conn_mem_init sets up an allocator that
- * hands it out for that allocation only while framebuf_armed is set. */
-#define LG_H2_FRAMEBUF_LEN (16384 + 9 + 1)
-void lg_conn_mem_init(lg_worker *w);
-int lg_conn_callbacks_new(nghttp2_session_callbacks **out);
-/* Allocates connection idx of the plan with its streams. NULL on ENOMEM. */
-lg_conn *lg_conn_new(lg_worker *w, uint32_t idx);
-/* Marks stream s ready and gets it to the server: submits it at once on an
- * open connection, starts the connection if it is idle or done. */
-void lg_conn_grant(lg_conn *c, lg_stream *s);
-/* Closes every stream and the connection, for the drain. */
-void lg_conn_drain(lg_conn *c);
-/* The request headers of a gRPC call to `path`, into nv[LG_GRPC_NHEADERS].
- * They point at `path` and `authority`, which must outlive the submit. */
-#define LG_GRPC_NHEADERS 7
-void lg_grpc_headers(nghttp2_nv *nv, const char *path, const char *authority,
-                     uint8_t flags);
-/* Closes the TCP handle if open (drain deadline). */
-void lg_conn_force_close(lg_conn *c);
-/* Closes the timer, the connection's last handle; its close callback frees
- * the connection. Only once the TCP handle is closed. */
-void lg_conn_close_timer(lg_conn *c);
-/* A connection's TCP handle has closed for good: the drain may be over. */
-void lg__worker_check_finished(lg_worker *w);
-/* Lets the ramp continue (a connect finished). */
-void lg__worker_kick(lg_worker *w);
-uint32_t lg__worker_random(lg_worker *w);
 
 /* ---- publish.c ------------------------------------------------------- */
 
@@ -434,8 +680,9 @@ typedef bool (*lg_publish_wait_cb)(void *ud, uint32_t seq,
  * just before its request is written, and the next is sent only when the
  * reply has come and wait (if not NULL) has returned true, so that every
  * broadcast's latency is its own and not the queueing behind the previous
- * one. Everything ends by deadline_ns (monotonic). Returns 0 when every call
- * returned grpc-status 0 and was delivered. */
+ * one. Everything ends by deadline_ns (monotonic). Plaintext only (the
+ * notifier's). Returns 0 when every call returned grpc-status 0 and was
+ * delivered. */
 int lg_publish_run(const lg_options *o, uint32_t n, uint64_t deadline_ns,
                    lg_publish_wait_cb wait, void *ud, lg_publish_result *res);
 
@@ -454,6 +701,57 @@ typedef struct {
  * timeout_ms. Returns 0 when the required profiles were saved. */
 int lg_snapshot_take(const char *base_url, const char *dir, const char *phase,
                      long timeout_ms, lg_snapshot_result *res);
+
+/* ---- timeline.c ------------------------------------------------------ */
+
+/* The phases a timeline line names (contracts: timeline.jsonl). */
+typedef enum {
+  LG_TL_BASELINE,
+  LG_TL_RAMP,
+  LG_TL_PLATEAU,
+  LG_TL_HOLD,
+  LG_TL_DRAIN,
+  LG_TL_DRAINED,
+  LG_TL_COUNT
+} lg_tl_phase;
+
+const char *lg_tl_phase_name(lg_tl_phase p);
+
+/* The loadgen's side of one sample. */
+typedef struct {
+  lg_tl_phase phase;
+  uint64_t connected;
+  uint64_t established_total;
+  uint64_t messages;
+  uint64_t errors;
+  uint64_t client_rss_bytes;
+} lg_tl_sample;
+
+/* Fills a sample; called on the sampler's thread, so it may only read what
+ * is safe to read from any thread (relaxed atomics). */
+typedef void (*lg_tl_source)(void *ud, lg_tl_sample *s);
+
+typedef struct lg_timeline lg_timeline;
+
+/* Starts a thread that every interval_ns fetches vars_url (NULL: no
+ * service to sample; "vars" is then null) and asks `source` for the
+ * loadgen's counters, appending one line to path (created or truncated),
+ * written whole with one write(2) so a reader never sees half a line but
+ * at the end of a crash. One fetch at a time, each bounded by
+ * max(interval, 1s) capped at 5 s: a slow or dead debug server makes
+ * samples late or null, never piles requests up, and never touches the
+ * event loops. Returns 0 or a negative errno (the file, the thread). */
+int lg_timeline_start(lg_timeline **out, const char *path, const char *vars_url,
+                      uint64_t interval_ns, lg_tl_source source, void *ud);
+/* Takes one last sample, stops the thread and closes the file. Returns the
+ * number of lines written. NULL is a no-op. */
+unsigned lg_timeline_stop(lg_timeline *t);
+/* One line of timeline.jsonl (no newline) into f: t, phase, vars (the
+ * served JSON compacted to one line, or null when vars is NULL or is not a
+ * JSON object), loadgen. Returns 0, or LG_EPROTO when vars was given but is
+ * not a JSON object (null is written then). */
+int lg_timeline_line(FILE *f, double t, const lg_tl_sample *s, const char *vars,
+                     size_t vars_len);
 
 /* ---- report.c -------------------------------------------------------- */
 
@@ -476,21 +774,30 @@ typedef struct {
   uint64_t established_peak;
   uint64_t established_total;
   uint64_t failures;
-  uint64_t notifications;
+  uint64_t messages;
+  uint64_t bytes;
   uint64_t notifications_expected;
   uint64_t bad_latency;
-  uint32_t notifications_min; /* per held stream */
-  uint32_t notifications_max;
+  uint32_t messages_min; /* per held stream */
+  uint32_t messages_max;
   uint64_t errors[LG_CAUSE_COUNT];
+  uint64_t grpc_codes[LG_GRPC_CODES + 1];
+  uint64_t calls_scheduled;
+  uint64_t calls_sent;
+  uint64_t calls_ok;
+  uint64_t calls_failed;
+  double calls_seconds; /* first call due to last one finished */
   lg_histogram connect;
   lg_histogram delivery;
   lg_histogram broadcast; /* Publish written -> arrival, every stream */
+  lg_histogram call;      /* unary: intended start -> OK response */
   double connect_seconds; /* first connect to last establishment */
   uint64_t rss_baseline_kib;
   uint64_t rss_plateau_kib;
   lg_publish_result publish;
   unsigned snapshots_fetched;
   unsigned snapshots_failed;
+  unsigned timeline_samples;
   bool ok;
   char reason[256];
   char detail[160];
@@ -499,12 +806,22 @@ typedef struct {
 /* Monotonic and wall clocks in nanoseconds. */
 uint64_t lg_now_ns(void);
 uint64_t lg_unix_ns(void);
-/* VmRSS of this process in KiB, 0 if unknown. */
+/* VmRSS of this process in KiB, 0 if unknown. Safe from any thread. */
 uint64_t lg_rss_kib(void);
+/* Writes s as a JSON string (quotes, escapes) to f; NULL as null. */
+void lg_json_string(FILE *f, const char *s);
 void lg_report_summary(FILE *f, const lg_result *r);
 /* Writes the result as JSON to path atomically. Returns 0 or -errno. */
 int lg_report_json(const char *path, const lg_result *r);
 /* Writes the JSON to f (tests). */
 void lg_report_json_write(FILE *f, const lg_result *r);
+
+/* ---- run.c: run.json ------------------------------------------------- */
+
+/* Writes the run's parameters (contracts: run.json) into f. started is
+ * unix seconds. */
+void lg_run_json_write(FILE *f, const lg_options *o, uint64_t started_unix);
+/* The same, atomically into DIR/run.json. Returns 0 or -errno. */
+int lg_run_json(const char *dir, const lg_options *o, uint64_t started_unix);
 
 #endif

@@ -1,20 +1,22 @@
-/* loadgen: holds N gRPC streams (notifier.Notifier/Connect) open against a
- * server and measures them.
+/* loadgen: holds N users on a gRPC service, server streams held open or
+ * unary calls at a constant rate, measures them, and snapshots the
+ * service's profiles at the phases of the run.
  *
  * Phases, each with a deadline so that a run always ends:
  *   baseline   snapshot before the first connect
- *   connect    ramp up until every stream is established, or N/rate +
+ *   connect    ramp up until every user is connected, or N/rate +
  *              --ramp-timeout has passed
- *   plateau    settle, snapshot, then --publish broadcasts and their
- *              delivery (bounded by --publish-timeout)
- *   hold       keep everyone connected until --hold has passed since the
- *              plateau; the users held at its end are the result
+ *   plateau    streams: settle, snapshot, then --publish broadcasts and
+ *              their delivery (bounded by --publish-timeout); unary: the
+ *              calls begin, and the snapshot is taken under their load
+ *   hold       streams: keep everyone connected until --hold has passed
+ *              since the plateau (forever: until SIGINT or SIGTERM); unary:
+ *              the calls go on for --duration, then those in flight finish
  *   drain      cancel every stream, GOAWAY, close (--drain-timeout), settle,
  *              snapshot
- * Exit 0 only when every requested stream was established and held (and,
- * when asked, every broadcast delivered and every snapshot saved); 1 when
- * not; 2 for usage and configuration errors found before the run. */
-#include <errno.h>
+ * A certificate that does not verify ends the run at once (no retries).
+ * Exit 0 only when the run met its goal; 1 when not; 2 for usage and
+ * configuration errors found before the run (--check stops there). */
 #include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -26,6 +28,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "tls.h"
 
 #define POLL_NS 20000000ull /* main thread's look at the counters */
 
@@ -42,12 +45,16 @@ typedef struct {
   lg_worker **w;
   lg_result *r;
   bool tty;
+  bool unary;
   uint64_t t0_ns;
   uint64_t last_progress_ns;
   uint64_t last_established;
   uint64_t last_rate_ns;
   double rate;
   const char *phase;
+  const char *hint;    /* appended to the progress line */
+  atomic_int tl_phase; /* lg_tl_phase, read by the timeline thread */
+  char fatal[256];     /* the first worker's fatal message */
 } run_state;
 
 static uint64_t sum_counter(run_state *st, size_t offset)
@@ -61,6 +68,39 @@ static uint64_t sum_counter(run_state *st, size_t offset)
   return s;
 }
 #define SUM(st, field) sum_counter((st), offsetof(lg_counters, field))
+
+static bool all_flag(run_state *st, size_t offset)
+{
+  for (uint32_t i = 0; i < st->o->threads; i++) {
+    atomic_bool *p =
+        (atomic_bool *)((char *)lg_worker_counters(st->w[i]) + offset);
+    if (!atomic_load_explicit(p, memory_order_acquire))
+      return false;
+  }
+  return true;
+}
+
+/* True once a worker has hit a failure no retry mends; its message is
+ * copied into st->fatal. */
+static bool fatal(run_state *st)
+{
+  if (st->fatal[0] != '\0')
+    return true;
+  for (uint32_t i = 0; i < st->o->threads; i++) {
+    const char *m = lg_worker_fatal(st->w[i]);
+    if (m[0] != '\0') {
+      snprintf(st->fatal, sizeof st->fatal, "%s", m);
+      return true;
+    }
+  }
+  return false;
+}
+
+static void set_phase(run_state *st, const char *name, lg_tl_phase p)
+{
+  st->phase = name;
+  atomic_store_explicit(&st->tl_phase, (int)p, memory_order_relaxed);
+}
 
 static void progress(run_state *st, bool final)
 {
@@ -80,12 +120,18 @@ static void progress(run_state *st, bool final)
     st->last_rate_ns = now;
   }
   st->last_progress_ns = now;
+  char what[96];
+  if (st->unary)
+    snprintf(what, sizeof what, "calls %" PRIu64 " ok/%" PRIu64,
+             SUM(st, calls_ok), SUM(st, calls_sent));
+  else
+    snprintf(what, sizeof what, "messages %" PRIu64, SUM(st, messages));
   fprintf(stderr,
           "%s%-8s connected %" PRIu64 "/%u  rate %.0f/s  errors %" PRIu64
-          "  notifications %" PRIu64 "  elapsed %.1fs%s",
+          "  %s  elapsed %.1fs%s%s",
           st->tty ? "\r\033[K" : "", st->phase, est, st->o->streams, st->rate,
-          SUM(st, failures), SUM(st, notifications),
-          (double)(now - st->t0_ns) / 1e9, st->tty && !final ? "" : "\n");
+          SUM(st, failures), what, (double)(now - st->t0_ns) / 1e9,
+          st->hint != NULL ? st->hint : "", st->tty && !final ? "" : "\n");
 }
 
 static void nap(void)
@@ -95,10 +141,10 @@ static void nap(void)
 }
 
 /* Waits until the deadline while reporting progress; stops early on a
- * signal. */
+ * signal or a fatal failure. */
 static void wait_until(run_state *st, uint64_t deadline_ns)
 {
-  while (!interrupted && lg_now_ns() < deadline_ns) {
+  while (!interrupted && !fatal(st) && lg_now_ns() < deadline_ns) {
     progress(st, false);
     nap();
   }
@@ -106,19 +152,19 @@ static void wait_until(run_state *st, uint64_t deadline_ns)
 
 typedef struct {
   run_state *st;
-  uint64_t base; /* notifications received before the first broadcast */
+  uint64_t base; /* messages received before the first broadcast */
   uint64_t held; /* streams held when publishing began */
 } publish_wait;
 
 /* lg_publish_wait_cb: broadcast seq has reached every held stream once
- * held * (seq + 1) notifications have arrived since the first. Polls at
- * 1 ms: the wait only paces the broadcasts, it is not part of any latency. */
+ * held * (seq + 1) messages have arrived since the first. Polls at 1 ms: the
+ * wait only paces the broadcasts, it is not part of any latency. */
 static bool delivered(void *ud, uint32_t seq, uint64_t deadline_ns)
 {
   publish_wait *pw = ud;
   uint64_t want = pw->held * ((uint64_t)seq + 1);
   struct timespec ts = {0, 1000000};
-  while (SUM(pw->st, notifications) - pw->base < want) {
+  while (SUM(pw->st, messages) - pw->base < want) {
     if (interrupted || lg_now_ns() >= deadline_ns)
       return false;
     progress(pw->st, false);
@@ -143,6 +189,19 @@ static void snapshot(run_state *st, int phase_idx, const char *phase)
       snprintf(r->reason, sizeof r->reason, "%s snapshot failed: %s", phase,
                sr.error);
   }
+}
+
+/* The timeline's view of the run (lg_tl_source): relaxed atomics only. */
+static void tl_source(void *ud, lg_tl_sample *s)
+{
+  run_state *st = ud;
+  s->phase =
+      (lg_tl_phase)atomic_load_explicit(&st->tl_phase, memory_order_relaxed);
+  s->connected = SUM(st, established);
+  s->established_total = SUM(st, established_total);
+  s->messages = SUM(st, messages);
+  s->errors = SUM(st, failures);
+  s->client_rss_bytes = lg_rss_kib() * 1024;
 }
 
 static int resolve(lg_options *o, char *err, size_t errlen)
@@ -211,26 +270,131 @@ static int plan(lg_options *o, char *err, size_t errlen)
   return 0;
 }
 
-int main(int argc, char **argv)
+/* Everything about the flags that can be wrong, found before the run:
+ * the method (protoc included), the TLS setup, the target, the plan.
+ * Returns 0, or 2 (the exit status) with the message printed. */
+static int prepare(lg_options *o)
 {
-  lg_options o;
-  char err[512];
-  int rc = lg_options_parse(&o, argc, argv, err, sizeof err);
-  if (rc == 1)
-    return 0;
-  if (rc != 0) {
-    fprintf(stderr, "loadgen: %s (see --help)\n", err);
-    return 2;
+  char err[1024];
+  int rc = lg_call_prepare(o, err, sizeof err);
+  if (rc == 0 && o->tls) {
+    SSL_CTX *ctx;
+    rc = lg__tls_ctx_new(o->cacert, o->insecure, &ctx, err, sizeof err);
+    if (rc == 0)
+      o->tls_ctx = ctx;
   }
-  if (resolve(&o, err, sizeof err) != 0 || plan(&o, err, sizeof err) != 0) {
+  if (rc == 0)
+    rc = resolve(o, err, sizeof err);
+  if (rc == 0)
+    rc = plan(o, err, sizeof err);
+  if (rc != 0) {
     fprintf(stderr, "loadgen: %s\n", err);
     return 2;
   }
+  return 0;
+}
+
+/* While holding forever: the commands that look inside the live service. */
+static void print_live_commands(const lg_options *o)
+{
+  if (o->quiet)
+    return;
+  fprintf(stderr,
+          "loadgen: holding %u users until Ctrl-C (or SIGTERM); then drain, "
+          "snapshot, report\n",
+          o->streams);
+  if (o->debug_url != NULL) {
+    const char *u = o->debug_url;
+    size_t n = strlen(u);
+    while (n > 0 && u[n - 1] == '/')
+      n--;
+    fprintf(stderr,
+            "loadgen: meanwhile, the live service:\n"
+            "  go tool pprof %.*s/debug/pprof/heap\n"
+            "  go tool pprof %.*s/debug/pprof/goroutine\n",
+            (int)n, u, (int)n, u);
+  }
+}
+
+/* Unary: the calls at --rps for --duration (or until a signal when
+ * forever), then those in flight finish (bounded by --call-timeout). */
+static void run_calls(run_state *st, uint64_t *plateau_start)
+{
+  lg_options *o = st->o;
+  lg_result *r = st->r;
+  bool forever = o->duration_ns == LG_HOLD_FOREVER;
+  uint64_t total = forever ? LG_PACER_FOREVER
+                           : (uint64_t)(o->rps * (double)o->duration_ns / 1e9);
+  uint64_t start = lg_now_ns();
+  for (uint32_t i = 0; i < o->threads; i++)
+    lg_worker_start_calls(st->w[i], start, total);
+  *plateau_start = start;
+  /* The plateau snapshot under the calls' load, once they have settled. */
+  uint64_t settle = o->settle_ns;
+  if (!forever && settle > o->duration_ns / 2)
+    settle = o->duration_ns / 2;
+  wait_until(st, start + settle);
+  r->rss_plateau_kib = lg_rss_kib();
+  snapshot(st, LG_PHASE_PLATEAU, "plateau");
+  set_phase(st, "calls", LG_TL_HOLD);
+  if (forever) {
+    st->hint = "  (Ctrl-C ends the calls)";
+    print_live_commands(o);
+  }
+  uint64_t end = forever ? UINT64_MAX : start + o->duration_ns;
+  while (!interrupted && !fatal(st) && lg_now_ns() < end &&
+         !all_flag(st, offsetof(lg_counters, calls_done))) {
+    progress(st, false);
+    nap();
+  }
+  st->hint = NULL;
+  uint64_t stop = lg_now_ns() < end ? lg_now_ns() : end;
+  for (uint32_t i = 0; i < o->threads; i++)
+    lg_worker_stop_calls(st->w[i], stop);
+  uint64_t grace = lg_now_ns() + o->call_timeout_ns + 1000000000ull;
+  while (lg_now_ns() < grace &&
+         !all_flag(st, offsetof(lg_counters, calls_done))) {
+    progress(st, false);
+    nap();
+  }
+  r->calls_seconds = (double)(lg_now_ns() - start) / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+  lg_options o;
+  char err[1024];
+  int rc = lg_options_parse(&o, argc, argv, err, sizeof err);
+  if (rc == 1) {
+    lg_options_free(&o);
+    return 0;
+  }
+  if (rc != 0) {
+    fprintf(stderr, "loadgen: %s (see --help)\n", err);
+    lg_options_free(&o);
+    return 2;
+  }
+  if ((rc = prepare(&o)) != 0) {
+    lg__tls_ctx_free(o.tls_ctx);
+    lg_options_free(&o);
+    return rc;
+  }
+  bool unary = lg_options_unary(&o);
+  if (o.check) {
+    printf("loadgen: OK: %s (%s), %u users, %u connections\n", o.spec->path + 1,
+           unary ? "unary" : "server streaming", o.streams, o.conns);
+    lg__tls_ctx_free(o.tls_ctx);
+    lg_options_free(&o);
+    return 0;
+  }
+  if (o.insecure)
+    fprintf(stderr, "loadgen: --insecure: the server's certificate is NOT "
+                    "verified\n");
   signal(SIGPIPE, SIG_IGN);
   struct sigaction sa = {.sa_handler = on_signal};
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
-  if (o.snapshot_url != NULL && npc_http_init() != 0) {
+  if ((o.snapshot_url != NULL || o.run_dir != NULL) && npc_http_init() != 0) {
     fprintf(stderr, "loadgen: cannot initialise libcurl\n");
     return 2;
   }
@@ -245,12 +409,15 @@ int main(int argc, char **argv)
   lg_hist_init(&r->connect);
   lg_hist_init(&r->delivery);
   lg_hist_init(&r->broadcast);
+  lg_hist_init(&r->call);
   run_state st = {.o = &o,
                   .w = w,
                   .r = r,
                   .tty = isatty(2) == 1,
+                  .unary = unary,
                   .t0_ns = lg_now_ns(),
-                  .phase = "connect"};
+                  .phase = "baseline"};
+  atomic_init(&st.tl_phase, LG_TL_BASELINE);
   r->phase_unix_ns[LG_PHASE_START] = lg_unix_ns();
 
   for (uint32_t i = 0; i < o.threads; i++) {
@@ -263,25 +430,55 @@ int main(int argc, char **argv)
     }
   }
 
+  /* The run folder: its parameters before the first phase, and the
+   * timeline from the start. */
+  lg_timeline *tl = NULL;
+  if (o.run_dir != NULL) {
+    rc = npc_mkdirs(o.run_dir);
+    if (rc == 0)
+      rc = lg_run_json(o.run_dir, &o,
+                       r->phase_unix_ns[LG_PHASE_START] / 1000000000u);
+    if (rc != 0) {
+      fprintf(stderr, "loadgen: %s/%s: %s\n", o.run_dir, NPC_RUN_PARAMS,
+              strerror(-rc));
+      return 1;
+    }
+    char path[4200], vars[2100];
+    snprintf(path, sizeof path, "%s/%s", o.run_dir, NPC_RUN_TIMELINE);
+    if (o.snapshot_url != NULL) {
+      size_t n = strlen(o.snapshot_url);
+      while (n > 0 && o.snapshot_url[n - 1] == '/')
+        n--;
+      snprintf(vars, sizeof vars, "%.*s/debug/vars", (int)n, o.snapshot_url);
+    }
+    rc = lg_timeline_start(&tl, path, o.snapshot_url != NULL ? vars : NULL,
+                           o.vars_interval_ns, tl_source, &st);
+    if (rc != 0) {
+      fprintf(stderr, "loadgen: %s: %s\n", path, strerror(-rc));
+      return 1;
+    }
+  }
+
   /* baseline */
   snapshot(&st, LG_PHASE_BASELINE, "baseline");
   /* After the snapshot: libcurl's own memory is not the users' cost. */
   r->rss_baseline_kib = lg_rss_kib();
 
   /* connect */
+  set_phase(&st, "connect", LG_TL_RAMP);
   uint64_t start = lg_now_ns();
   r->phase_unix_ns[LG_PHASE_CONNECT] = lg_unix_ns();
   for (uint32_t i = 0; i < o.threads; i++) {
     rc = lg_worker_start(w[i]);
     if (rc != 0) {
-      fprintf(stderr, "loadgen: thread: %s\n", uv_strerror(rc));
+      fprintf(stderr, "loadgen: thread: %s\n", lg_strerror(rc));
       return 1;
     }
   }
   double ramp_s = o.rate > 0 ? (double)o.streams / o.rate : 0;
   uint64_t deadline = start + (uint64_t)(ramp_s * 1e9) + o.ramp_timeout_ns;
   uint64_t all_at = 0;
-  while (!interrupted && lg_now_ns() < deadline) {
+  while (!interrupted && !fatal(&st) && lg_now_ns() < deadline) {
     uint64_t est = SUM(&st, established);
     if (est > r->established_peak)
       r->established_peak = est;
@@ -301,18 +498,24 @@ int main(int argc, char **argv)
     r->established_peak = est_now;
   r->connect_seconds = (double)((all_at ? all_at : lg_now_ns()) - start) / 1e9;
   progress(&st, true);
+  bool ramp_interrupted = interrupted;
 
   /* plateau */
-  st.phase = "plateau";
+  set_phase(&st, "plateau", LG_TL_PLATEAU);
   uint64_t plateau_start = lg_now_ns();
-  wait_until(&st, plateau_start + o.settle_ns);
-  r->rss_plateau_kib = lg_rss_kib();
-  snapshot(&st, LG_PHASE_PLATEAU, "plateau");
+  bool forever = o.hold_ns == LG_HOLD_FOREVER;
+  if (unary && !interrupted && !fatal(&st)) {
+    run_calls(&st, &plateau_start);
+  } else if (!unary) {
+    wait_until(&st, plateau_start + o.settle_ns);
+    r->rss_plateau_kib = lg_rss_kib();
+    snapshot(&st, LG_PHASE_PLATEAU, "plateau");
+  }
 
-  if (o.publish > 0 && !interrupted) {
+  if (o.publish > 0 && !interrupted && !fatal(&st)) {
     st.phase = "publish";
     uint64_t held = SUM(&st, established);
-    uint64_t base = SUM(&st, notifications);
+    uint64_t base = SUM(&st, messages);
     uint64_t pdeadline = lg_now_ns() + o.publish_timeout_ns;
     r->notifications_expected = held * o.publish;
     publish_wait pw = {.st = &st, .base = base, .held = held};
@@ -322,22 +525,36 @@ int main(int argc, char **argv)
       snprintf(r->reason, sizeof r->reason, "%s", r->publish.error);
     }
     while (!interrupted && lg_now_ns() < pdeadline &&
-           SUM(&st, notifications) - base < r->notifications_expected) {
+           SUM(&st, messages) - base < r->notifications_expected) {
       progress(&st, false);
       nap();
     }
     r->phase_unix_ns[LG_PHASE_PUBLISHED] = lg_unix_ns();
   }
 
-  /* hold */
-  st.phase = "hold";
-  wait_until(&st, plateau_start + o.hold_ns);
+  /* hold: a signal during a hold forever is how it ends, not a failure */
+  bool held_forever = false;
+  if (!unary) {
+    set_phase(&st, "hold", LG_TL_HOLD);
+    if (forever && !interrupted && !fatal(&st)) {
+      st.hint = "  (holding until Ctrl-C)";
+      print_live_commands(&o);
+      wait_until(&st, UINT64_MAX);
+      held_forever = interrupted && !ramp_interrupted;
+      st.hint = NULL;
+    } else {
+      wait_until(&st, plateau_start + o.hold_ns);
+    }
+  } else {
+    held_forever =
+        o.duration_ns == LG_HOLD_FOREVER && interrupted && !ramp_interrupted;
+  }
   r->established = SUM(&st, established);
   r->phase_unix_ns[LG_PHASE_HOLD_END] = lg_unix_ns();
   progress(&st, true);
 
   /* drain */
-  st.phase = "drain";
+  set_phase(&st, "drain", LG_TL_DRAIN);
   for (uint32_t i = 0; i < o.threads; i++)
     lg_worker_drain(w[i]);
   uint64_t join_deadline = lg_unix_ns() + o.drain_timeout_ns;
@@ -354,8 +571,9 @@ int main(int argc, char **argv)
       lg_hist_merge(&r->connect, lg_worker_connect_hist(w[i]));
       lg_hist_merge(&r->delivery, lg_worker_delivery_hist(w[i]));
       lg_hist_merge(&r->broadcast, lg_worker_broadcast_hist(w[i]));
+      lg_hist_merge(&r->call, lg_worker_call_hist(w[i]));
       uint32_t a, b;
-      lg_worker_notification_range(w[i], &a, &b);
+      lg_worker_message_range(w[i], &a, &b);
       /* Workers that held nothing report 0/0 and must not drag the min. */
       const lg_counters *c = lg_worker_counters(w[i]);
       if (atomic_load(&c->established_total) > 0) {
@@ -368,34 +586,60 @@ int main(int argc, char **argv)
         snprintf(r->detail, sizeof r->detail, "%s",
                  lg_worker_last_detail(w[i]));
     }
-    r->notifications_min = lo == UINT32_MAX ? 0 : lo;
-    r->notifications_max = hi;
+    r->messages_min = lo == UINT32_MAX ? 0 : lo;
+    r->messages_max = hi;
   }
   r->established_total = SUM(&st, established_total);
   r->failures = SUM(&st, failures);
-  r->notifications = SUM(&st, notifications);
+  r->messages = SUM(&st, messages);
+  r->bytes = SUM(&st, bytes);
   r->bad_latency = SUM(&st, bad_latency);
+  r->calls_scheduled = SUM(&st, calls_scheduled);
+  r->calls_sent = SUM(&st, calls_sent);
+  r->calls_ok = SUM(&st, calls_ok);
+  r->calls_failed = SUM(&st, calls_failed);
   for (int c = 0; c < LG_CAUSE_COUNT; c++)
     r->errors[c] =
         sum_counter(&st, offsetof(lg_counters, errors) +
                              (size_t)c * sizeof(atomic_uint_fast64_t));
+  for (int c = 0; c <= LG_GRPC_CODES; c++)
+    r->grpc_codes[c] =
+        sum_counter(&st, offsetof(lg_counters, grpc_codes) +
+                             (size_t)c * sizeof(atomic_uint_fast64_t));
+  set_phase(&st, "drained", LG_TL_DRAINED);
   if (joined)
     wait_until(&st, lg_now_ns() + o.settle_ns);
   snapshot(&st, LG_PHASE_DRAINED, "drained");
   r->phase_unix_ns[LG_PHASE_END] = lg_unix_ns();
+  r->timeline_samples = lg_timeline_stop(tl);
 
   /* verdict */
-  if (interrupted && r->reason[0] == '\0')
+  if (fatal(&st) && r->reason[0] == '\0')
+    snprintf(r->reason, sizeof r->reason, "%s", st.fatal);
+  if (interrupted && !held_forever && r->reason[0] == '\0')
     snprintf(r->reason, sizeof r->reason, "interrupted");
   if (r->established < o.streams && r->reason[0] == '\0')
-    snprintf(r->reason, sizeof r->reason,
-             "%" PRIu64 " of %u streams established and held", r->established,
-             o.streams);
-  if (o.publish > 0 && r->notifications < r->notifications_expected &&
+    snprintf(r->reason, sizeof r->reason, "%" PRIu64 " of %u %s",
+             r->established, o.streams,
+             unary ? "users connected at the end of the calls"
+                   : "streams established and held");
+  if (unary && r->reason[0] == '\0') {
+    uint64_t owed = r->calls_scheduled;
+    uint64_t bad = owed > r->calls_ok ? owed - r->calls_ok : 0;
+    double pct = owed > 0 ? 100.0 * (double)bad / (double)owed : 100.0;
+    double goal = o.max_errors_pct < 0 ? 0 : o.max_errors_pct;
+    if (owed == 0 || (o.max_errors_pct < 0 ? bad > 0 : pct > goal))
+      snprintf(r->reason, sizeof r->reason,
+               "%" PRIu64 " of %" PRIu64 " calls did not succeed (%.2f%%; "
+               "%" PRIu64 " not sent; the goal: %s%.2f%%)",
+               bad, owed, pct, owed > r->calls_sent ? owed - r->calls_sent : 0,
+               o.max_errors_pct < 0 ? "every call, " : "at most ", goal);
+  }
+  if (o.publish > 0 && r->messages < r->notifications_expected &&
       r->reason[0] == '\0')
     snprintf(r->reason, sizeof r->reason,
-             "%" PRIu64 " of %" PRIu64 " notifications delivered",
-             r->notifications, r->notifications_expected);
+             "%" PRIu64 " of %" PRIu64 " notifications delivered", r->messages,
+             r->notifications_expected);
   if (!joined && r->reason[0] == '\0')
     snprintf(r->reason, sizeof r->reason, "drain deadline passed");
   r->ok = r->reason[0] == '\0';
@@ -416,5 +660,7 @@ int main(int argc, char **argv)
     lg_worker_free(w[i]);
   free(w);
   free(r);
+  lg__tls_ctx_free(o.tls_ctx);
+  lg_options_free(&o);
   return code;
 }

@@ -1,29 +1,11 @@
-/* The notifier's messages, through the protobuf-c code generated from
- * proto/notifier.proto. Decoders take a size cap: the length comes from the
- * server, and protobuf-c allocates in proportion to it. */
+/* The notifier's own messages, through the protobuf-c code generated from
+ * proto/notifier.proto: its Publish call (the broadcasts) and the built-in
+ * Connect request. What any service's responses say is response.c's. */
 #include <assert.h>
 #include <string.h>
 
 #include "internal.h"
 #include "notifier.pb-c.h"
-
-int lg_notification_decode(const uint8_t *buf, size_t len, size_t cap,
-                           lg_notification *out)
-{
-  assert(out != NULL);
-  if (len > cap)
-    return LG_ETOOBIG;
-  Notifier__Notification *n = notifier__notification__unpack(NULL, len, buf);
-  if (n == NULL)
-    return LG_EINVAL;
-  out->id = n->id;
-  out->sent_unix_nanos = n->sent_unix_nanos;
-  out->payload_len = n->payload.len;
-  out->tagged = lg_bcast_tag_decode(n->payload.data, n->payload.len,
-                                    &out->bcast_seq, &out->bcast_t0_ns) == 0;
-  notifier__notification__free_unpacked(n, NULL);
-  return 0;
-}
 
 static const uint8_t tag_magic[4] = {'L', 'G', 'B', '1'};
 
@@ -74,11 +56,10 @@ int lg_connect_request_encode(uint8_t *out, size_t cap, const char *user_id)
   Notifier__ConnectRequest req = NOTIFIER__CONNECT_REQUEST__INIT;
   req.user_id = (char *)user_id;
   size_t n = notifier__connect_request__get_packed_size(&req);
-  if (n + 5 > cap || n > UINT32_MAX)
+  if (n > cap || n > INT32_MAX)
     return LG_ETOOBIG;
-  lg_frame_prefix(out, (uint32_t)n);
-  notifier__connect_request__pack(&req, out + 5);
-  return (int)(n + 5);
+  notifier__connect_request__pack(&req, out);
+  return (int)n;
 }
 
 int lg_publish_request_encode(uint8_t *out, size_t cap, const char *user_id,

@@ -38,45 +38,77 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 
 void lg_options_usage(FILE *f)
 {
-  fputs(
-      "usage: loadgen --target HOST:PORT [options]\n"
-      "Holds N gRPC streams (notifier.Notifier/Connect) open and measures "
-      "them.\n"
-      "  --target HOST:PORT      gRPC server (default 127.0.0.1:50051)\n"
-      "  --streams N             users, one stream each (default 1000)\n"
-      "  --streams-per-conn K    streams per HTTP/2 connection (default 1)\n"
-      "  --rate R                new streams per second, 0 = unlimited "
-      "(default 0)\n"
-      "  --hold DURATION         keep all users connected this long (default "
-      "10s)\n"
-      "  --publish M             broadcasts to send once all are connected, "
-      "one\n"
-      "                          at a time, each once the last was delivered\n"
-      "  --payload-size BYTES    broadcast payload size (default 16; 16 or "
-      "more\n"
-      "                          carry the tag that broadcast_ms needs)\n"
-      "  --reconnect             retry failed streams with backoff\n"
-      "  --threads T             event loops (default: one per core)\n"
-      "  --source-addrs A        spread over 127.0.0.1..A (default: as "
-      "needed)\n"
-      "  --max-pending P         connects in flight per thread (default 512)\n"
-      "  --max-message BYTES     largest message accepted (default 4194304)\n"
-      "  --connect-timeout D     per TCP connect (default 5s)\n"
-      "  --ramp-timeout D        connect phase budget beyond N/R (default "
-      "30s)\n"
-      "  --publish-timeout D     wait for broadcast delivery (default 30s)\n"
-      "  --drain-timeout D       close everything (default 10s)\n"
-      "  --settle D              pause before plateau/drained snapshots "
-      "(default 1s)\n"
-      "  --snapshot-url URL      profiler base URL, e.g. "
-      "http://127.0.0.1:8086\n"
-      "  --snapshot-dir DIR      where snapshots go (with --snapshot-url)\n"
-      "  --json FILE             machine-readable result\n"
-      "  --user-prefix S         user ids are S0, S1, ... (default user-)\n"
-      "  --quiet                 no progress lines\n"
-      "Durations: 250us, 500ms, 4s, 2m, 1h. Exit: 0 goal met, 1 not met, 2 "
-      "usage.\n",
-      f);
+  fputs("usage: loadgen --target HOST:PORT [options]\n"
+        "Holds N users on a gRPC service: server streams held open, or unary\n"
+        "calls at a constant rate; measures them, snapshots the service's\n"
+        "profiles at each phase. Default call: notifier.Notifier/Connect.\n"
+        "Users and phases:\n"
+        "  --target HOST:PORT      gRPC server (default 127.0.0.1:50051)\n"
+        "  --streams N             users, one stream each (default 1000)\n"
+        "  --streams-per-conn K    users per HTTP/2 connection (default 1)\n"
+        "  --rate R                new users per second, 0 = unlimited "
+        "(default 0)\n"
+        "  --hold D|forever        keep all users connected this long "
+        "(default 10s);\n"
+        "                          forever: until Ctrl-C or SIGTERM\n"
+        "  --reconnect             retry failed streams with backoff\n"
+        "The method:\n"
+        "  --call PKG.SERVICE/METHOD  the method (unary or server streaming)\n"
+        "  --proto FILE            its .proto (read by protoc); or\n"
+        "  --protoset FILE         a descriptor set (protoc "
+        "--descriptor_set_out\n"
+        "                          --include_imports)\n"
+        "  --import-path DIR       protoc's -I (repeatable; default: FILE's "
+        "folder)\n"
+        "  --data TEXT             the request, protobuf text format; {user} "
+        "is\n"
+        "                          the user's number 0..N-1 (in strings and "
+        "numbers)\n"
+        "  --data-file FILE        the same, from a file\n"
+        "  --latency-field N       int64 unix-nanos field of the response: "
+        "delivery\n"
+        "                          latency (the notifier's: 4)\n"
+        "  --user-prefix S         the notifier's user ids are S0, S1, ... "
+        "(default user-)\n"
+        "Unary methods (an open model: latency from each call's due time):\n"
+        "  --rps R                 calls per second, all users together\n"
+        "  --duration D|forever    how long (default: --hold)\n"
+        "  --concurrency C         calls in flight at most (default 1000)\n"
+        "  --call-timeout D        a call unanswered this long fails "
+        "(default 10s)\n"
+        "  --max-errors PCT        the goal: at most PCT% of calls failed "
+        "(default 0)\n"
+        "Metadata and TLS:\n"
+        "  -H, --header 'NAME: VALUE'  on every call (repeatable)\n"
+        "  --headers 'A: 1; B: 2'  several, ';'-separated\n"
+        "  --tls                   TLS, verified against the system's CAs\n"
+        "  --cacert FILE           ... against these CAs instead (implies "
+        "--tls)\n"
+        "  --insecure              ... not verified at all (implies --tls)\n"
+        "  --server-name NAME      SNI, the name verified and :authority\n"
+        "The run:\n"
+        "  --snapshot-url URL      profiler base URL, e.g. "
+        "http://127.0.0.1:8086\n"
+        "  --snapshot-dir DIR      where snapshots go (with --snapshot-url)\n"
+        "  --run-dir DIR           the run folder: snapshots, run.json,\n"
+        "                          loadgen.json and timeline.jsonl\n"
+        "  --vars-interval D       timeline sampling (default 500ms)\n"
+        "  --users-var NAME        the service's /debug/vars count of users "
+        "(run.json)\n"
+        "  --run-mode M, --run-service CMD, --debug-url URL  for run.json\n"
+        "  --json FILE             machine-readable result\n"
+        "  --check                 validate every flag (protoc included), "
+        "run nothing\n"
+        "  --quiet                 no progress lines\n"
+        "Tuning: --publish M (notifier broadcasts), --payload-size BYTES, "
+        "--threads T,\n"
+        "  --source-addrs A, --max-pending P, --max-message BYTES, "
+        "--connect-timeout D,\n"
+        "  --ramp-timeout D, --publish-timeout D, --drain-timeout D, --settle "
+        "D\n"
+        "Durations: 250us, 500ms, 4s, 2m30s, 1h. Exit: 0 goal met, 1 not met, "
+        "2 usage.\n",
+        f);
 }
 
 static int split_target(lg_options *o, char *err, size_t errlen)
@@ -99,7 +131,42 @@ static int split_target(lg_options *o, char *err, size_t errlen)
   memcpy(o->host, h, hlen);
   o->host[hlen] = '\0';
   snprintf(o->port, sizeof o->port, "%u", port);
-  snprintf(o->authority, sizeof o->authority, "%s", t);
+  /* --server-name replaces the host in :authority, SNI and verification,
+   * as gRPC's ssl_target_name_override does. */
+  if (o->server_name != NULL) {
+    snprintf(o->authority, sizeof o->authority, "%s:%u", o->server_name, port);
+    snprintf(o->sni, sizeof o->sni, "%s", o->server_name);
+  } else {
+    snprintf(o->authority, sizeof o->authority, "%s", t);
+    snprintf(o->sni, sizeof o->sni, "%s", o->host);
+  }
+  return 0;
+}
+
+static int parse_double(const char *s, double min, double max, double *out)
+{
+  if (s == NULL || *s == '\0')
+    return LG_EINVAL;
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno != 0 || end == s || *end != '\0' || !(v >= min) || !(v <= max))
+    return LG_EINVAL;
+  *out = v;
+  return 0;
+}
+
+/* A duration in the one syntax, or "forever" where allow_forever. */
+static int parse_duration(const char *a, bool allow_forever, uint64_t *out)
+{
+  if (allow_forever && strcmp(a, "forever") == 0) {
+    *out = LG_HOLD_FOREVER;
+    return 0;
+  }
+  int64_t ns;
+  if (npc_duration_parse(a, &ns) != 0)
+    return LG_EINVAL;
+  *out = (uint64_t)ns;
   return 0;
 }
 
@@ -122,6 +189,10 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
   o->threads = ncpu > 0 ? (uint32_t)ncpu : 1;
   o->max_pending = 512;
   o->user_prefix = "user-";
+  o->concurrency = 1000;
+  o->call_timeout_ns = 10000000000ull;
+  o->max_errors_pct = -1;
+  o->vars_interval_ns = 500000000ull;
 
   enum {
     O_TARGET = 256,
@@ -147,7 +218,32 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
     O_PREFIX,
     O_QUIET,
     O_HELP,
-    O_VERSION
+    O_VERSION,
+    O_CALL,
+    O_PROTO,
+    O_IMPORT,
+    O_PROTOSET,
+    O_DATA,
+    O_DATA_FILE,
+    O_LATENCY,
+    O_RPS,
+    O_DURATION,
+    O_CONCURRENCY,
+    O_CALL_TIMEOUT,
+    O_MAX_ERRORS,
+    O_HEADER,
+    O_HEADERS,
+    O_TLS,
+    O_CACERT,
+    O_INSECURE,
+    O_SERVER_NAME,
+    O_RUN_DIR,
+    O_RUN_MODE,
+    O_RUN_SERVICE,
+    O_USERS_VAR,
+    O_DEBUG_URL,
+    O_VARS_INTERVAL,
+    O_CHECK
   };
   static const struct option longopts[] = {
       {"target", required_argument, NULL, O_TARGET},
@@ -174,14 +270,40 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
       {"quiet", no_argument, NULL, O_QUIET},
       {"help", no_argument, NULL, O_HELP},
       {"version", no_argument, NULL, O_VERSION},
+      {"call", required_argument, NULL, O_CALL},
+      {"proto", required_argument, NULL, O_PROTO},
+      {"import-path", required_argument, NULL, O_IMPORT},
+      {"protoset", required_argument, NULL, O_PROTOSET},
+      {"data", required_argument, NULL, O_DATA},
+      {"data-file", required_argument, NULL, O_DATA_FILE},
+      {"latency-field", required_argument, NULL, O_LATENCY},
+      {"rps", required_argument, NULL, O_RPS},
+      {"duration", required_argument, NULL, O_DURATION},
+      {"concurrency", required_argument, NULL, O_CONCURRENCY},
+      {"call-timeout", required_argument, NULL, O_CALL_TIMEOUT},
+      {"max-errors", required_argument, NULL, O_MAX_ERRORS},
+      {"header", required_argument, NULL, O_HEADER},
+      {"headers", required_argument, NULL, O_HEADERS},
+      {"tls", no_argument, NULL, O_TLS},
+      {"cacert", required_argument, NULL, O_CACERT},
+      {"insecure", no_argument, NULL, O_INSECURE},
+      {"server-name", required_argument, NULL, O_SERVER_NAME},
+      {"run-dir", required_argument, NULL, O_RUN_DIR},
+      {"run-mode", required_argument, NULL, O_RUN_MODE},
+      {"run-service", required_argument, NULL, O_RUN_SERVICE},
+      {"users-var", required_argument, NULL, O_USERS_VAR},
+      {"debug-url", required_argument, NULL, O_DEBUG_URL},
+      {"vars-interval", required_argument, NULL, O_VARS_INTERVAL},
+      {"check", no_argument, NULL, O_CHECK},
       {NULL, 0, NULL, 0}};
 
   optind = 0; /* reset getopt: tests parse several argument vectors */
   opterr = 0;
-  int c, idx = 0;
-  while ((c = getopt_long(argc, argv, ":h", longopts, &idx)) != -1) {
+  int c, idx = 0, rc;
+  while ((c = getopt_long(argc, argv, ":hH:", longopts, &idx)) != -1) {
     const char *a = optarg;
     uint64_t *dur = NULL;
+    bool forever = false;
     switch (c) {
     case O_TARGET:
       o->target = a;
@@ -195,17 +317,13 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
         return fail(err, errlen, "--streams-per-conn %s: expected 1..100000",
                     a);
       break;
-    case O_RATE: {
-      char *end;
-      errno = 0;
-      o->rate = strtod(a, &end);
-      if (errno != 0 || end == a || *end != '\0' || !(o->rate >= 0) ||
-          o->rate > 1e9)
+    case O_RATE:
+      if (parse_double(a, 0, 1e9, &o->rate) != 0)
         return fail(err, errlen, "--rate %s: expected a number >= 0", a);
       break;
-    }
     case O_HOLD:
       dur = &o->hold_ns;
+      forever = true;
       break;
     case O_PUBLISH:
       if (parse_u32(a, 0, 1000000, &o->publish) != 0)
@@ -265,6 +383,107 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
     case O_QUIET:
       o->quiet = true;
       break;
+    case O_CALL:
+      o->call = a;
+      break;
+    case O_PROTO:
+      o->proto = a;
+      break;
+    case O_IMPORT:
+      if (o->nimport_paths == LG_MAX_IMPORT_PATHS)
+        return fail(err, errlen, "--import-path: at most %d",
+                    LG_MAX_IMPORT_PATHS);
+      o->import_paths[o->nimport_paths++] = a;
+      break;
+    case O_PROTOSET:
+      o->protoset = a;
+      break;
+    case O_DATA:
+      o->data = a;
+      break;
+    case O_DATA_FILE:
+      o->data_file = a;
+      break;
+    case O_LATENCY:
+      if (parse_u32(a, 1, 536870911, &o->latency_field) != 0)
+        return fail(err, errlen, "--latency-field %s: expected a field number",
+                    a);
+      o->latency_field_set = true;
+      break;
+    case O_RPS:
+      if (parse_double(a, 0.001, 1e7, &o->rps) != 0)
+        return fail(err, errlen,
+                    "--rps %s: expected calls per second, "
+                    "0.001..10000000",
+                    a);
+      break;
+    case O_DURATION:
+      dur = &o->duration_ns;
+      forever = true;
+      o->duration_set = true;
+      break;
+    case O_CONCURRENCY:
+      if (parse_u32(a, 1, 1000000, &o->concurrency) != 0)
+        return fail(err, errlen, "--concurrency %s: expected 1..1000000", a);
+      break;
+    case O_CALL_TIMEOUT:
+      dur = &o->call_timeout_ns;
+      break;
+    case O_MAX_ERRORS:
+      if (parse_double(a, 0, 100, &o->max_errors_pct) != 0)
+        return fail(err, errlen,
+                    "--max-errors %s: expected a percentage, "
+                    "0..100",
+                    a);
+      break;
+    case 'H':
+    case O_HEADER:
+      if ((rc = lg_metadata_add(&o->metadata, a, err, errlen)) != 0)
+        return rc;
+      break;
+    case O_HEADERS:
+      if ((rc = lg_metadata_add_list(&o->metadata, a, err, errlen)) != 0)
+        return rc;
+      break;
+    case O_TLS:
+      o->tls = true;
+      break;
+    case O_CACERT:
+      o->cacert = a;
+      o->tls = true;
+      break;
+    case O_INSECURE:
+      o->insecure = true;
+      o->tls = true;
+      break;
+    case O_SERVER_NAME:
+      o->server_name = a;
+      break;
+    case O_RUN_DIR:
+      o->run_dir = a;
+      break;
+    case O_RUN_MODE:
+      if (strcmp(a, "native") != 0 && strcmp(a, "docker") != 0 &&
+          strcmp(a, "external") != 0)
+        return fail(err, errlen,
+                    "--run-mode %s: expected native, docker or external", a);
+      o->run_mode = a;
+      break;
+    case O_RUN_SERVICE:
+      o->run_service = a;
+      break;
+    case O_USERS_VAR:
+      o->users_var = a;
+      break;
+    case O_DEBUG_URL:
+      o->debug_url = a;
+      break;
+    case O_VARS_INTERVAL:
+      dur = &o->vars_interval_ns;
+      break;
+    case O_CHECK:
+      o->check = true;
+      break;
     case 'h':
     case O_HELP:
       lg_options_usage(stdout);
@@ -277,32 +496,80 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
     default:
       return fail(err, errlen, "unknown option %s", argv[optind - 1]);
     }
-    int64_t ns;
-    if (dur != NULL && npc_duration_parse(a, &ns) != 0)
-      return fail(err, errlen, "--%s %s: not a duration: %s",
-                  longopts[idx].name, a, NPC_DURATION_HELP);
-    if (dur != NULL)
-      *dur = (uint64_t)ns;
+    if (dur != NULL && parse_duration(a, forever, dur) != 0)
+      return fail(err, errlen, "--%s %s: not a duration: %s%s",
+                  longopts[idx].name, a, NPC_DURATION_HELP,
+                  forever ? ", or forever" : "");
   }
   if (optind < argc)
     return fail(err, errlen, "unexpected argument %s", argv[optind]);
-  if ((o->snapshot_url == NULL) != (o->snapshot_dir == NULL))
+  if ((o->snapshot_url == NULL) != (o->snapshot_dir == NULL) &&
+      !(o->run_dir != NULL && o->snapshot_dir == NULL))
     return fail(err, errlen, "--snapshot-url and --snapshot-dir go together");
   if (o->snapshot_url != NULL && strncmp(o->snapshot_url, "http://", 7) != 0)
     return fail(err, errlen, "--snapshot-url %s: expected http://HOST:PORT",
                 o->snapshot_url);
-  if (o->connect_timeout_ns == 0 || o->drain_timeout_ns == 0)
+  if (o->connect_timeout_ns == 0 || o->drain_timeout_ns == 0 ||
+      o->call_timeout_ns == 0)
     return fail(err, errlen, "timeouts must be positive");
+  if (o->connect_timeout_ns == LG_HOLD_FOREVER)
+    return fail(err, errlen, "timeouts must be durations");
+  if (o->vars_interval_ns < 10000000ull)
+    return fail(err, errlen, "--vars-interval: at least 10ms");
   if (strlen(o->user_prefix) > 200)
     return fail(err, errlen, "--user-prefix: at most 200 bytes");
-  int rc = split_target(o, err, errlen);
+  if (o->proto != NULL && o->protoset != NULL)
+    return fail(err, errlen, "--proto or --protoset, not both");
+  if (o->data != NULL && o->data_file != NULL)
+    return fail(err, errlen, "--data or --data-file, not both");
+  if ((o->proto != NULL || o->protoset != NULL) && o->call == NULL)
+    return fail(err, errlen, "--proto and --protoset need --call");
+  if (o->call != NULL && o->proto == NULL && o->protoset == NULL &&
+      strcmp(o->call[0] == '/' ? o->call + 1 : o->call, LG_NOTIFIER_CALL) != 0)
+    return fail(err, errlen,
+                "--call %s needs its --proto FILE (or --protoset FILE)",
+                o->call);
+  if (o->cacert != NULL && o->insecure)
+    return fail(err, errlen, "--cacert or --insecure, not both");
+  if (o->server_name != NULL &&
+      (o->server_name[0] == '\0' || strlen(o->server_name) >= sizeof o->sni ||
+       strpbrk(o->server_name, " /:@") != NULL))
+    return fail(err, errlen, "--server-name %s: expected a host name",
+                o->server_name);
+  if (o->run_mode == NULL)
+    o->run_mode = "external";
+  rc = split_target(o, err, errlen);
   if (rc != 0)
     return rc;
+  if (o->run_dir != NULL) {
+    if (o->snapshot_dir == NULL && o->snapshot_url != NULL)
+      o->snapshot_dir = o->run_dir;
+    if (o->json_path == NULL) {
+      if ((size_t)snprintf(o->json_buf, sizeof o->json_buf, "%s/%s", o->run_dir,
+                           NPC_RUN_LOADGEN) >= sizeof o->json_buf)
+        return fail(err, errlen, "--run-dir: path too long");
+      o->json_path = o->json_buf;
+    }
+  }
+  if (o->debug_url == NULL)
+    o->debug_url = o->snapshot_url;
   o->conns = (uint32_t)(((uint64_t)o->streams + o->streams_per_conn - 1) /
                         o->streams_per_conn);
   if (o->threads > o->conns)
     o->threads = o->conns;
   return 0;
+}
+
+void lg_options_free(lg_options *o)
+{
+  lg_metadata_free(&o->metadata);
+  lg_call_free(o->spec);
+  o->spec = NULL;
+}
+
+bool lg_options_unary(const lg_options *o)
+{
+  return o->spec != NULL && o->spec->unary;
 }
 
 uint32_t lg_plan_source_addrs(uint32_t conns, uint32_t ports_per_addr)

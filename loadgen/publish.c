@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "h2.h"
 
 #define PUBLISH_PATH "/notifier.Notifier/Publish"
 
@@ -65,14 +65,6 @@ static ssize_t read_body(nghttp2_session *session, int32_t id, uint8_t *buf,
   return (ssize_t)left;
 }
 
-static int parse_int(const uint8_t *v, size_t n)
-{
-  int x = 0;
-  for (size_t i = 0; i < n && i < 6; i++)
-    x = x * 10 + (v[i] >= '0' && v[i] <= '9' ? v[i] - '0' : 0);
-  return x;
-}
-
 static int on_header(nghttp2_session *s, const nghttp2_frame *f,
                      const uint8_t *name, size_t namelen, const uint8_t *value,
                      size_t valuelen, uint8_t flags, void *ud)
@@ -82,14 +74,24 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f,
   call *c = call_of(s, f->hd.stream_id);
   if (c == NULL)
     return 0;
-  if (namelen == 7 && memcmp(name, ":status", 7) == 0)
-    c->http_status = parse_int(value, valuelen);
-  else if (namelen == 11 && memcmp(name, "grpc-status", 11) == 0)
-    c->grpc_status = parse_int(value, valuelen);
-  else if (namelen == 12 && memcmp(name, "grpc-message", 12) == 0 &&
-           p->res->error[0] == '\0')
-    snprintf(p->res->error, sizeof p->res->error, "Publish: %.*s",
-             (int)(valuelen > 120 ? 120 : valuelen), (const char *)value);
+  int code = 0;
+  switch (lg_grpc_header(name, namelen, value, valuelen, &code)) {
+  case LG_HDR_STATUS:
+    c->http_status = code;
+    break;
+  case LG_HDR_GRPC_STATUS:
+    c->grpc_status = code;
+    break;
+  case LG_HDR_GRPC_MESSAGE:
+    if (p->res->error[0] == '\0') {
+      char m[128];
+      lg_grpc_message_decode(value, valuelen, m, sizeof m);
+      snprintf(p->res->error, sizeof p->res->error, "Publish: %s", m);
+    }
+    break;
+  case LG_HDR_OTHER:
+    break;
+  }
   return 0;
 }
 
@@ -282,8 +284,9 @@ int lg_publish_run(const lg_options *o, uint32_t n, uint64_t deadline_ns,
   int rc = pump(&p, session, fd, deadline_ns, settled);
   if (rc != 0)
     goto fail;
-  nghttp2_nv hdrs[LG_GRPC_NHEADERS];
-  lg_grpc_headers(hdrs, PUBLISH_PATH, o->authority, NGHTTP2_NV_FLAG_NONE);
+  nghttp2_nv hdrs[LG_GRPC_MAX_HEADERS];
+  size_t nh = lg__grpc_headers(hdrs, PUBLISH_PATH, o->authority, false, NULL,
+                               &o->metadata, NGHTTP2_NV_FLAG_NONE);
   for (uint32_t seq = 0; seq < n; seq++) {
     call *c = &p.cur;
     lg_deframer_reset(&c->deframer);
@@ -301,8 +304,7 @@ int lg_publish_run(const lg_options *o, uint32_t n, uint64_t deadline_ns,
     c->body_len = (uint32_t)blen;
     nghttp2_data_provider prd = {.source = {.ptr = c},
                                  .read_callback = read_body};
-    c->id = nghttp2_submit_request(session, NULL, hdrs,
-                                   sizeof hdrs / sizeof hdrs[0], &prd, c);
+    c->id = nghttp2_submit_request(session, NULL, hdrs, nh, &prd, c);
     if (c->id < 0) {
       snprintf(res->error, sizeof res->error, "Publish: %s",
                nghttp2_strerror(c->id));

@@ -40,6 +40,7 @@ static const char *const cause_names[LG_CAUSE_COUNT] = {
     [LG_CAUSE_REFUSED] = "refused",
     [LG_CAUSE_CONNECT] = "connect",
     [LG_CAUSE_CONNECT_TIMEOUT] = "connect_timeout",
+    [LG_CAUSE_TLS] = "tls",
     [LG_CAUSE_CONN_CLOSED] = "conn_closed",
     [LG_CAUSE_PROTOCOL] = "protocol",
     [LG_CAUSE_GOAWAY] = "goaway",
@@ -49,6 +50,7 @@ static const char *const cause_names[LG_CAUSE_COUNT] = {
     [LG_CAUSE_ENDED] = "ended",
     [LG_CAUSE_TIMEOUT] = "timeout",
     [LG_CAUSE_BAD_MESSAGE] = "bad_message",
+    [LG_CAUSE_DEADLINE] = "deadline",
 };
 
 const char *lg_cause_name(lg_cause c)
@@ -65,6 +67,11 @@ static double ms(uint64_t us)
   return (double)us / 1000.0;
 }
 
+static bool unary(const lg_result *r)
+{
+  return lg_options_unary(r->o);
+}
+
 static void summary_hist(FILE *f, const char *name, const lg_histogram *h)
 {
   if (h->count == 0) {
@@ -79,46 +86,71 @@ static void summary_hist(FILE *f, const char *name, const lg_histogram *h)
           ms(lg_hist_quantile(h, 0.999)), ms(h->max));
 }
 
+/* The loadgen's own memory per user: the client's, never the service's. */
+static double client_bytes_per_stream(const lg_result *r)
+{
+  return r->established_peak > 0 && r->rss_plateau_kib >= r->rss_baseline_kib
+             ? (double)(r->rss_plateau_kib - r->rss_baseline_kib) * 1024.0 /
+                   (double)r->established_peak
+             : 0.0;
+}
+
 void lg_report_summary(FILE *f, const lg_result *r)
 {
   const lg_options *o = r->o;
+  const char *call = o->spec != NULL ? o->spec->path + 1 : LG_NOTIFIER_CALL;
   fprintf(f,
-          "loadgen: %s, %u streams (%u per connection, %u connections, "
+          "loadgen: %s %s%s, %u users (%u per connection, %u connections, "
           "%u threads)\n",
-          o->target, o->streams, o->streams_per_conn, o->conns, o->threads);
+          o->target, call, o->tls ? " over TLS" : "", o->streams,
+          o->streams_per_conn, o->conns, o->threads);
   fprintf(f,
-          "  held      %" PRIu64 "/%u streams at the end of the hold "
-          "(peak %" PRIu64 ", %" PRIu64 " establishments)\n",
-          r->established, o->streams, r->established_peak,
-          r->established_total);
+          "  held      %" PRIu64 "/%u %s at the end (peak %" PRIu64 ", %" PRIu64
+          " establishments)\n",
+          r->established, o->streams, unary(r) ? "users" : "streams",
+          r->established_peak, r->established_total);
   if (r->connect_seconds > 0)
-    fprintf(f, "  ramp      %.2f s, %.0f streams/s\n", r->connect_seconds,
+    fprintf(f, "  ramp      %.2f s, %.0f users/s\n", r->connect_seconds,
             (double)r->established_peak / r->connect_seconds);
   summary_hist(f, "connect", &r->connect);
-  if (o->publish > 0) {
+  if (unary(r)) {
+    fprintf(
+        f,
+        "  calls     %" PRIu64 " ok, %" PRIu64 " failed, %" PRIu64
+        " sent of %" PRIu64 " due (%.0f/s asked, %.1f/s ok)\n",
+        r->calls_ok, r->calls_failed, r->calls_sent, r->calls_scheduled, o->rps,
+        r->calls_seconds > 0 ? (double)r->calls_ok / r->calls_seconds : 0.0);
+    summary_hist(f, "call", &r->call);
+  } else if (o->publish > 0) {
     fprintf(f,
             "  publish   %u/%u calls ok, server queued %" PRIu64
             "; received %" PRIu64 "/%" PRIu64 " notifications\n",
-            r->publish.ok, o->publish, r->publish.delivered, r->notifications,
+            r->publish.ok, o->publish, r->publish.delivered, r->messages,
             r->notifications_expected);
-  } else if (r->notifications > 0) {
-    fprintf(f, "  received  %" PRIu64 " notifications\n", r->notifications);
+  } else if (r->messages > 0) {
+    fprintf(f, "  received  %" PRIu64 " messages, %" PRIu64 " bytes\n",
+            r->messages, r->bytes);
   }
-  summary_hist(f, "delivery", &r->delivery);
+  if (!unary(r))
+    summary_hist(f, "delivery", &r->delivery);
   if (o->publish > 0)
     summary_hist(f, "broadcast", &r->broadcast);
   if (r->rss_plateau_kib > 0 && r->established_peak > 0)
     fprintf(f,
-            "  memory    RSS %" PRIu64 " KiB at plateau, %.0f bytes per "
-            "stream over the baseline\n",
-            r->rss_plateau_kib,
-            (double)(r->rss_plateau_kib - r->rss_baseline_kib) * 1024.0 /
-                (double)r->established_peak);
+            "  client    loadgen RSS %" PRIu64 " KiB at plateau, %.0f bytes "
+            "per user over its baseline (the client's memory)\n",
+            r->rss_plateau_kib, client_bytes_per_stream(r));
   bool any = false;
   for (int i = 0; i < LG_CAUSE_COUNT; i++)
-    if (r->errors[i] > 0) {
+    if (r->errors[i] > 0 && i != LG_CAUSE_GRPC_STATUS) {
       fprintf(f, "%s %s=%" PRIu64, any ? "," : "  errors   ",
               lg_cause_name((lg_cause)i), r->errors[i]);
+      any = true;
+    }
+  for (int i = 1; i <= LG_GRPC_CODES; i++)
+    if (r->grpc_codes[i] > 0) {
+      fprintf(f, "%s %s=%" PRIu64, any ? "," : "  errors   ",
+              lg_grpc_status_name(i), r->grpc_codes[i]);
       any = true;
     }
   if (any)
@@ -132,8 +164,12 @@ void lg_report_summary(FILE *f, const lg_result *r)
           r->reason[0] ? ": " : "", r->reason);
 }
 
-static void json_string(FILE *f, const char *s)
+void lg_json_string(FILE *f, const char *s)
 {
+  if (s == NULL) {
+    fputs("null", f);
+    return;
+  }
   fputc('"', f);
   for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
     if (*p == '"' || *p == '\\')
@@ -156,12 +192,38 @@ static void json_hist(FILE *f, const char *name, const lg_histogram *h)
           ms(lg_hist_quantile(h, 0.999)), ms(h->max));
 }
 
+/* A histogram in full, for exact merging (contracts: "histograms"): the
+ * layout that identifies the buckets, then the non-zero buckets. */
+static void json_hist_full(FILE *f, const char *name, const lg_histogram *h,
+                           bool last)
+{
+  fprintf(f,
+          "    \"%s\": {\"layout\": {\"name\": \"%s\", \"sub_bucket_bits\": "
+          "%u, \"max_exponent\": %u, \"buckets\": %u, \"unit\": \"us\"}, "
+          "\"count\": %" PRIu64 ", \"min\": %" PRIu64 ", \"max\": %" PRIu64
+          ", \"sum\": %" PRIu64 ", \"buckets\": [",
+          name, LG_HIST_LAYOUT, LG_HIST_SUB_BITS, LG_HIST_MAX_EXP,
+          LG_HIST_BUCKETS, h->count, h->count ? h->min : 0, h->max, h->sum);
+  bool first = true;
+  for (unsigned i = 0; i < LG_HIST_BUCKETS; i++)
+    if (h->counts[i] != 0) {
+      fprintf(f, "%s[%u, %u]", first ? "" : ", ", i, h->counts[i]);
+      first = false;
+    }
+  fprintf(f, "]}%s\n", last ? "" : ",");
+}
+
 void lg_report_json_write(FILE *f, const lg_result *r)
 {
   const lg_options *o = r->o;
   fputs("{\n  \"target\": ", f);
-  json_string(f, o->target);
-  fprintf(f, ",\n  \"streams_requested\": %u,\n", o->streams);
+  lg_json_string(f, o->target);
+  fputs(",\n  \"call\": ", f);
+  lg_json_string(f, o->spec != NULL ? o->spec->path + 1 : LG_NOTIFIER_CALL);
+  fprintf(f, ",\n  \"method_kind\": \"%s\",\n",
+          unary(r) ? "unary" : "server_streaming");
+  fprintf(f, "  \"tls\": %s,\n", o->tls ? "true" : "false");
+  fprintf(f, "  \"streams_requested\": %u,\n", o->streams);
   fprintf(f, "  \"streams_per_conn\": %u,\n", o->streams_per_conn);
   fprintf(f, "  \"connections\": %u,\n", o->conns);
   fprintf(f, "  \"threads\": %u,\n", o->threads);
@@ -172,11 +234,15 @@ void lg_report_json_write(FILE *f, const lg_result *r)
           r->established_peak);
   fprintf(f, "  \"establishments\": %" PRIu64 ",\n", r->established_total);
   fprintf(f, "  \"failure_events\": %" PRIu64 ",\n", r->failures);
-  fprintf(f, "  \"notifications_received\": %" PRIu64 ",\n", r->notifications);
+  fprintf(f, "  \"messages_received\": %" PRIu64 ",\n", r->messages);
+  fprintf(f, "  \"bytes_received\": %" PRIu64 ",\n", r->bytes);
+  fprintf(f, "  \"notifications_received\": %" PRIu64 ",\n", r->messages);
   fprintf(f, "  \"notifications_expected\": %" PRIu64 ",\n",
           r->notifications_expected);
   fprintf(f, "  \"notifications_per_stream\": {\"min\": %u, \"max\": %u},\n",
-          r->notifications_min, r->notifications_max);
+          r->messages_min, r->messages_max);
+  fprintf(f, "  \"messages_per_stream\": {\"min\": %u, \"max\": %u},\n",
+          r->messages_min, r->messages_max);
   fprintf(f, "  \"latency_clock_skew\": %" PRIu64 ",\n", r->bad_latency);
   fprintf(f, "  \"establish_seconds\": %.3f,\n", r->connect_seconds);
   fprintf(f, "  \"establish_rate_per_s\": %.1f,\n",
@@ -186,15 +252,32 @@ void lg_report_json_write(FILE *f, const lg_result *r)
   json_hist(f, "connect_ms", &r->connect);
   json_hist(f, "delivery_ms", &r->delivery);
   json_hist(f, "broadcast_ms", &r->broadcast);
+  json_hist(f, "call_ms", &r->call);
+  fprintf(f,
+          "  \"calls\": {\"scheduled\": %" PRIu64 ", \"sent\": %" PRIu64
+          ", \"ok\": %" PRIu64 ", \"failed\": %" PRIu64
+          ", \"not_sent\": %" PRIu64 ", \"rps\": %g, \"ok_per_s\": %.1f},\n",
+          r->calls_scheduled, r->calls_sent, r->calls_ok, r->calls_failed,
+          r->calls_scheduled > r->calls_sent
+              ? r->calls_scheduled - r->calls_sent
+              : 0,
+          o->rps,
+          r->calls_seconds > 0 ? (double)r->calls_ok / r->calls_seconds : 0.0);
   fprintf(f,
           "  \"publish\": {\"requested\": %u, \"sent\": %u, \"ok\": %u, "
           "\"delivered_reported\": %" PRIu64 ", \"delivered_to_all\": %u},\n",
           o->publish, r->publish.sent, r->publish.ok, r->publish.delivered,
           r->publish.awaited);
+  /* Causes, then each grpc-status seen by name (grpc_status counts them
+   * all). */
   fputs("  \"errors\": {", f);
   for (int i = 0; i < LG_CAUSE_COUNT; i++)
     fprintf(f, "%s\"%s\": %" PRIu64, i ? ", " : "", lg_cause_name((lg_cause)i),
             r->errors[i]);
+  for (int i = 1; i <= LG_GRPC_CODES; i++)
+    if (r->grpc_codes[i] > 0)
+      fprintf(f, ", \"%s\": %" PRIu64, lg_grpc_status_name(i),
+              r->grpc_codes[i]);
   fputs("},\n  \"phases\": {", f);
   bool first = true;
   for (int i = 0; i < LG_PHASE_COUNT; i++) {
@@ -205,20 +288,23 @@ void lg_report_json_write(FILE *f, const lg_result *r)
     first = false;
   }
   fprintf(f,
-          "},\n  \"rss_kib\": {\"baseline\": %" PRIu64 ", \"plateau\": %" PRIu64
-          "},\n",
+          "},\n  \"client_rss_kib\": {\"baseline\": %" PRIu64
+          ", \"plateau\": %" PRIu64 "},\n",
           r->rss_baseline_kib, r->rss_plateau_kib);
-  fprintf(f, "  \"rss_bytes_per_stream\": %.1f,\n",
-          r->established_peak > 0 && r->rss_plateau_kib >= r->rss_baseline_kib
-              ? (double)(r->rss_plateau_kib - r->rss_baseline_kib) * 1024.0 /
-                    (double)r->established_peak
-              : 0.0);
+  fprintf(f, "  \"client_rss_bytes_per_stream\": %.1f,\n",
+          client_bytes_per_stream(r));
   fprintf(f, "  \"snapshots\": {\"fetched\": %u, \"failed\": %u},\n",
           r->snapshots_fetched, r->snapshots_failed);
-  fputs("  \"last_error\": ", f);
-  json_string(f, r->detail);
+  fprintf(f, "  \"timeline_samples\": %u,\n", r->timeline_samples);
+  fputs("  \"histograms\": {\n", f);
+  json_hist_full(f, "connect_ms", &r->connect, false);
+  json_hist_full(f, "delivery_ms", &r->delivery, false);
+  json_hist_full(f, "broadcast_ms", &r->broadcast, false);
+  json_hist_full(f, "call_ms", &r->call, true);
+  fputs("  },\n  \"last_error\": ", f);
+  lg_json_string(f, r->detail);
   fprintf(f, ",\n  \"ok\": %s,\n  \"reason\": ", r->ok ? "true" : "false");
-  json_string(f, r->reason);
+  lg_json_string(f, r->reason);
   fputs("\n}\n", f);
 }
 

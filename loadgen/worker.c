@@ -1,16 +1,25 @@
 /* One worker: a thread running one libuv loop over a contiguous share of the
  * plan's connections. The main thread talks to it only through atomics
- * (counters, command) and one uv_async_t; everything else is touched by the
- * worker thread alone, and the histograms are read after the join. */
+ * (counters, commands) and one uv_async_t; everything else is touched by the
+ * worker thread alone, and the histograms are read after the join.
+ *
+ * For unary methods the worker also runs its share of the call schedule
+ * (pacer.c): a timer wakes it when the next call is due, and every due call
+ * goes out at once on the next connection that can carry it, as long as a
+ * slot of the --concurrency pool is free. A call that waits for a slot or a
+ * connection keeps its due time, so the wait is in its latency. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "worker.h"
+
+#define SWEEP_MS 50 /* how often calls are checked against --call-timeout */
 
 static void ramp_tick(uv_timer_t *t);
+static void dispatch(lg_worker *w);
 
 uint32_t lg__worker_random(lg_worker *w)
 {
@@ -29,7 +38,7 @@ static lg_stream *user_stream(lg_worker *w, uint64_t u, lg_conn **conn)
   uint64_t global = (uint64_t)w->first_conn * o->streams_per_conn + u;
   uint32_t ci = (uint32_t)(global / o->streams_per_conn) - w->first_conn;
   if (w->conns[ci] == NULL) {
-    w->conns[ci] = lg_conn_new(w, w->first_conn + ci);
+    w->conns[ci] = lg__conn_new(w, w->first_conn + ci);
     if (w->conns[ci] == NULL)
       return NULL;
   }
@@ -65,7 +74,7 @@ static void ramp(lg_worker *w)
       return;
     }
     w->next_user++;
-    lg_conn_grant(c, s);
+    lg__conn_grant(c, s);
   }
 }
 
@@ -81,13 +90,161 @@ void lg__worker_kick(lg_worker *w)
     uv_timer_start(&w->ramp_timer, ramp_tick, 0, 0);
 }
 
+void lg__worker_fatal(lg_worker *w, const char *msg)
+{
+  if (atomic_load_explicit(&w->counters.fatal, memory_order_relaxed))
+    return;
+  snprintf(w->fatal_msg, sizeof w->fatal_msg, "%s", msg);
+  atomic_store_explicit(&w->counters.fatal, true, memory_order_release);
+}
+
+/* ---- unary calls ------------------------------------------------------- */
+
+static void on_call_timer(uv_timer_t *t)
+{
+  dispatch(t->data);
+}
+
+static void check_calls_done(lg_worker *w)
+{
+  bool over =
+      w->calls_stopped || (w->calling && w->pacer.next >= w->pacer.count);
+  if (over && w->inflight == 0 &&
+      !atomic_load_explicit(&w->counters.calls_done, memory_order_relaxed)) {
+    if (!w->calls_stopped) {
+      /* Every call of the schedule was made. */
+      atomic_store_explicit(&w->counters.calls_scheduled, w->pacer.count,
+                            memory_order_relaxed);
+    }
+    uv_timer_stop(&w->sweep_timer);
+    atomic_store_explicit(&w->counters.calls_done, true, memory_order_release);
+  }
+}
+
+void lg__worker_call_done(lg_worker *w, lg_call *call)
+{
+  call->rpc.state = 0;
+  call->next_free = w->free_call;
+  w->free_call = (uint32_t)(call - w->calls);
+  w->inflight--;
+  atomic_fetch_sub_explicit(&w->counters.calls_inflight, 1,
+                            memory_order_relaxed);
+  /* Called from inside nghttp2's callbacks: more calls go out from the
+   * loop, not from here (nghttp2 must not be re-entered to send). */
+  if (w->calling && !w->calls_stopped && !w->draining)
+    uv_timer_start(&w->call_timer, on_call_timer, 0, 0);
+  check_calls_done(w);
+}
+
+void lg__worker_calls_resume(lg_worker *w)
+{
+  if (w->calling && !w->calls_stopped && !w->draining &&
+      !uv_is_active((uv_handle_t *)&w->call_timer))
+    uv_timer_start(&w->call_timer, on_call_timer, 0, 0);
+}
+
+/* The next connection able to carry a call, round robin. */
+static lg_conn *pick_conn(lg_worker *w)
+{
+  for (uint32_t k = 0; k < w->nconns; k++) {
+    uint32_t i = (w->rr_conn + k) % w->nconns;
+    lg_conn *c = w->conns[i];
+    if (c != NULL && lg__conn_callable(c)) {
+      w->rr_conn = i + 1;
+      return c;
+    }
+  }
+  return NULL;
+}
+
+/* Starts every call that is due, while slots and connections allow, then
+ * sleeps until the next is due. Latency counts from the due time whatever
+ * held a call up; the timer's millisecond resolution can add up to about
+ * 1 ms to it, as wrk2's does. */
+static void dispatch(lg_worker *w)
+{
+  if (!w->calling || w->calls_stopped || w->draining)
+    return;
+  uint64_t now = lg_now_ns(), due;
+  while (lg_pacer_ready(&w->pacer, now, &due)) {
+    if (w->free_call == LG_NO_CALL)
+      break; /* a call's end dispatches again */
+    lg_conn *c = pick_conn(w);
+    if (c == NULL)
+      break; /* a connection's SETTINGS dispatch again */
+    lg_call *call = &w->calls[w->free_call];
+    w->free_call = call->next_free;
+    call->rpc.state = 1;
+    call->due_ns = due;
+    w->inflight++;
+    atomic_fetch_add_explicit(&w->counters.calls_inflight, 1,
+                              memory_order_relaxed);
+    lg_pacer_advance(&w->pacer);
+    lg__conn_call(c, call);
+  }
+  /* One write per connection for everything submitted above. */
+  for (uint32_t i = 0; i < w->ndirty; i++)
+    lg__conn_flush(w->dirty[i]);
+  w->ndirty = 0;
+  /* Due now but held up (no slot, no connection): what frees one calls
+   * dispatch again. Due later: the timer. */
+  uint64_t wait = lg_pacer_wait_ns(&w->pacer, lg_now_ns());
+  if (wait == UINT64_MAX)
+    check_calls_done(w);
+  else if (wait > 0)
+    uv_timer_start(&w->call_timer, on_call_timer, (wait + 999999) / 1000000, 0);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+  lg_worker *w = t->data;
+  uint64_t now = lg_now_ns();
+  for (uint32_t i = 0; i < w->ncalls; i++) {
+    lg_call *call = &w->calls[i];
+    if (call->rpc.state != 0 && call->rpc.id != 0 &&
+        now - call->sent_ns > w->o->call_timeout_ns)
+      lg__conn_call_timeout(call);
+  }
+}
+
+static void calls_begin(lg_worker *w)
+{
+  uint64_t start =
+      atomic_load_explicit(&w->calls_start_ns, memory_order_relaxed);
+  uint64_t total = atomic_load_explicit(&w->calls_total, memory_order_relaxed);
+  lg_pacer_init(&w->pacer, w->o->rps, total, w->id, w->o->threads, start);
+  w->calling = true;
+  uv_timer_start(&w->sweep_timer, on_sweep, SWEEP_MS, SWEEP_MS);
+  dispatch(w);
+}
+
+static void calls_end(lg_worker *w)
+{
+  uint64_t stop = atomic_load_explicit(&w->calls_stop_ns, memory_order_relaxed);
+  w->calls_stopped = true;
+  uv_timer_stop(&w->call_timer);
+  uint64_t owed = w->calling ? lg_pacer_due_before(&w->pacer, stop) : 0;
+  /* Calls started late count even when due after the stop. */
+  if (w->calling && owed < w->pacer.next)
+    owed = w->pacer.next;
+  atomic_store_explicit(&w->counters.calls_scheduled, owed,
+                        memory_order_relaxed);
+  check_calls_done(w);
+  if (!w->calling)
+    atomic_store_explicit(&w->counters.calls_done, true, memory_order_release);
+}
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
 static void close_all(lg_worker *w)
 {
   for (uint32_t i = 0; i < w->nconns; i++)
     if (w->conns[i] != NULL)
-      lg_conn_close_timer(w->conns[i]);
+      lg__conn_close_timer(w->conns[i]);
   uv_close((uv_handle_t *)&w->ramp_timer, NULL);
   uv_close((uv_handle_t *)&w->drain_timer, NULL);
+  uv_close((uv_handle_t *)&w->call_timer, NULL);
+  uv_close((uv_handle_t *)&w->sweep_timer, NULL);
   uv_close((uv_handle_t *)&w->wake, NULL);
 }
 
@@ -106,7 +263,7 @@ static void on_drain_deadline(uv_timer_t *t)
            w->live);
   for (uint32_t i = 0; i < w->nconns; i++)
     if (w->conns[i] != NULL)
-      lg_conn_force_close(w->conns[i]);
+      lg__conn_force_close(w->conns[i]);
   lg__worker_check_finished(w);
 }
 
@@ -130,7 +287,7 @@ static void tally(lg_worker *w)
     }
     for (uint32_t j = 0; j < n; j++) {
       lg_stream *s = &c->streams[j];
-      switch ((lg_stream_state)s->state) {
+      switch ((lg_stream_state)s->rpc.state) {
       case LG_STREAM_IDLE:
       case LG_STREAM_READY:
       case LG_STREAM_PENDING:
@@ -138,10 +295,10 @@ static void tally(lg_worker *w)
                                   memory_order_relaxed);
         break;
       case LG_STREAM_OPEN:
-        if (s->notifications < lo)
-          lo = s->notifications;
-        if (s->notifications > hi)
-          hi = s->notifications;
+        if (s->rpc.messages < lo)
+          lo = s->rpc.messages;
+        if (s->rpc.messages > hi)
+          hi = s->rpc.messages;
         break;
       case LG_STREAM_RETRY:
       case LG_STREAM_FAILED:
@@ -150,21 +307,29 @@ static void tally(lg_worker *w)
       }
     }
   }
-  w->min_notifications = lo == UINT32_MAX ? 0 : lo;
-  w->max_notifications = hi;
+  w->min_messages = lo == UINT32_MAX ? 0 : lo;
+  w->max_messages = hi;
 }
 
 static void on_wake(uv_async_t *a)
 {
   lg_worker *w = a->data;
+  if (atomic_load_explicit(&w->calls_go, memory_order_acquire) && !w->calling &&
+      !w->calls_stopped && !w->draining)
+    calls_begin(w);
+  if (atomic_load_explicit(&w->calls_halt, memory_order_acquire) &&
+      !w->calls_stopped)
+    calls_end(w);
   if (atomic_load(&w->command) != LG_CMD_DRAIN || w->draining)
     return;
   tally(w);
   w->draining = true;
   uv_timer_stop(&w->ramp_timer);
+  uv_timer_stop(&w->call_timer);
+  uv_timer_stop(&w->sweep_timer);
   for (uint32_t i = 0; i < w->nconns; i++)
     if (w->conns[i] != NULL)
-      lg_conn_drain(w->conns[i]);
+      lg__conn_drain(w->conns[i]);
   uv_timer_start(&w->drain_timer, on_drain_deadline,
                  w->o->drain_timeout_ns / 2 / 1000000, 0);
   lg__worker_check_finished(w);
@@ -187,6 +352,7 @@ lg_worker *lg_worker_new(const lg_options *o, unsigned id, uint32_t first_conn,
   if (w == NULL)
     return NULL;
   w->o = o;
+  w->spec = o->spec;
   w->id = id;
   w->first_conn = first_conn;
   w->nconns = nconns;
@@ -201,20 +367,40 @@ lg_worker *lg_worker_new(const lg_options *o, unsigned id, uint32_t first_conn,
   lg_hist_init(&w->connect_hist);
   lg_hist_init(&w->delivery_hist);
   lg_hist_init(&w->broadcast_hist);
+  lg_hist_init(&w->call_hist);
   w->naddrs = o->source_addrs;
   if (w->naddrs == 0)
     w->naddrs = 1;
+  w->gbuf = w->scratch;
+  w->gcap = sizeof w->scratch;
+  w->free_call = LG_NO_CALL;
   w->conns = calloc(nconns ? nconns : 1, sizeof *w->conns);
   if (w->conns == NULL)
     goto fail_conns;
-  if (lg_conn_callbacks_new(&w->callbacks) != 0)
-    goto fail_callbacks;
+  w->body_cap = w->spec->body_max;
+  w->body = malloc(w->body_cap);
+  w->dirty = calloc(nconns ? nconns : 1, sizeof *w->dirty);
+  if (w->body == NULL || w->dirty == NULL)
+    goto fail_calls;
+  if (w->spec->unary) {
+    /* This worker's share of --concurrency, at least one. */
+    w->ncalls = (o->concurrency + o->threads - 1) / o->threads;
+    w->calls = calloc(w->ncalls, sizeof *w->calls);
+    if (w->calls == NULL)
+      goto fail_calls;
+    for (uint32_t i = w->ncalls; i > 0; i--) {
+      w->calls[i - 1].next_free = w->free_call;
+      w->free_call = i - 1;
+    }
+  }
+  if (lg__conn_callbacks_new(&w->callbacks) != 0)
+    goto fail_calls;
   if (nghttp2_option_new(&w->h2opt) != 0)
     goto fail_option;
   /* Our request headers are the same on every stream: indexing them would
    * cost each connection a deflate table for a few bytes saved. */
   nghttp2_option_set_max_deflate_dynamic_table_size(w->h2opt, 0);
-  lg_conn_mem_init(w);
+  lg__conn_mem_init(w);
   if (w->framebuf == NULL)
     goto fail_loop;
   if (uv_loop_init(&w->loop) != 0)
@@ -225,6 +411,10 @@ lg_worker *lg_worker_new(const lg_options *o, unsigned id, uint32_t first_conn,
   w->ramp_timer.data = w;
   uv_timer_init(&w->loop, &w->drain_timer);
   w->drain_timer.data = w;
+  uv_timer_init(&w->loop, &w->call_timer);
+  w->call_timer.data = w;
+  uv_timer_init(&w->loop, &w->sweep_timer);
+  w->sweep_timer.data = w;
   atomic_init(&w->command, LG_CMD_RUN);
   return w;
 
@@ -233,7 +423,10 @@ fail_loop:
   nghttp2_option_del(w->h2opt);
 fail_option:
   nghttp2_session_callbacks_del(w->callbacks);
-fail_callbacks:
+fail_calls:
+  free(w->calls);
+  free(w->dirty);
+  free(w->body);
   free(w->conns);
 fail_conns:
   free(w);
@@ -243,6 +436,21 @@ fail_conns:
 int lg_worker_start(lg_worker *w)
 {
   return uv_thread_create(&w->thread, run, w);
+}
+
+void lg_worker_start_calls(lg_worker *w, uint64_t start_ns, uint64_t total)
+{
+  atomic_store_explicit(&w->calls_start_ns, start_ns, memory_order_relaxed);
+  atomic_store_explicit(&w->calls_total, total, memory_order_relaxed);
+  atomic_store_explicit(&w->calls_go, true, memory_order_release);
+  uv_async_send(&w->wake);
+}
+
+void lg_worker_stop_calls(lg_worker *w, uint64_t stop_ns)
+{
+  atomic_store_explicit(&w->calls_stop_ns, stop_ns, memory_order_relaxed);
+  atomic_store_explicit(&w->calls_halt, true, memory_order_release);
+  uv_async_send(&w->wake);
 }
 
 void lg_worker_drain(lg_worker *w)
@@ -263,10 +471,19 @@ lg_counters *lg_worker_counters(lg_worker *w)
 {
   return &w->counters;
 }
+
+const char *lg_worker_fatal(lg_worker *w)
+{
+  return atomic_load_explicit(&w->counters.fatal, memory_order_acquire)
+             ? w->fatal_msg
+             : "";
+}
+
 const lg_histogram *lg_worker_connect_hist(const lg_worker *w)
 {
   return &w->connect_hist;
 }
+
 const lg_histogram *lg_worker_delivery_hist(const lg_worker *w)
 {
   return &w->delivery_hist;
@@ -276,15 +493,21 @@ const lg_histogram *lg_worker_broadcast_hist(const lg_worker *w)
 {
   return &w->broadcast_hist;
 }
+
+const lg_histogram *lg_worker_call_hist(const lg_worker *w)
+{
+  return &w->call_hist;
+}
+
 const char *lg_worker_last_detail(const lg_worker *w)
 {
   return w->detail;
 }
-void lg_worker_notification_range(const lg_worker *w, uint32_t *lo,
-                                  uint32_t *hi)
+
+void lg_worker_message_range(const lg_worker *w, uint32_t *lo, uint32_t *hi)
 {
-  *lo = w->min_notifications;
-  *hi = w->max_notifications;
+  *lo = w->min_messages;
+  *hi = w->max_messages;
 }
 
 /* Only after a successful join (the loop has closed every handle), or
@@ -303,6 +526,11 @@ void lg_worker_free(lg_worker *w)
   /* Every connection was freed by its timer's close callback. */
   uv_loop_close(&w->loop);
   free(w->conns);
+  free(w->calls);
+  free(w->dirty);
+  free(w->body);
+  if (w->gbuf != w->scratch)
+    free(w->gbuf);
   nghttp2_option_del(w->h2opt);
   nghttp2_session_callbacks_del(w->callbacks);
   free(w->framebuf);

@@ -20,9 +20,9 @@ set -eu
 # commands that prove them usable.
 RUN_PACKAGES="build-essential pkg-config libunwind-dev libdw-dev libelf-dev
 libdebuginfod-dev libmicrohttpd-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler
-libcurl4-openssl-dev libgrpc-dev protobuf-compiler libuv1-dev libnghttp2-dev
-curl procps"
-RUN_MODULES="libunwind libdw libdebuginfod libmicrohttpd zlib libprotobuf-c libcurl grpc libuv libnghttp2"
+libcurl4-openssl-dev libgrpc-dev protobuf-compiler libprotobuf-dev libuv1-dev
+libnghttp2-dev libssl-dev libjson-c-dev curl procps"
+RUN_MODULES="libunwind libdw libdebuginfod libmicrohttpd zlib libprotobuf-c libcurl grpc libuv libnghttp2 openssl json-c"
 RUN_COMMANDS="cc make pkg-config protoc-c protoc curl ps"
 
 PPROF_PACKAGES="golang-go graphviz"
@@ -79,6 +79,11 @@ missing() {
     command -v "$c" >/dev/null 2>&1 || { echo "command $c ($1)"; return 0; }
   done
   case "$1" in
+    run)
+      # The loadgen reads any service's .proto through protoc, whose
+      # descriptor.proto and well-known types come with libprotobuf-dev.
+      [ -e /usr/include/google/protobuf/descriptor.proto ] ||
+        { echo "google/protobuf/descriptor.proto (run)"; return 0; } ;;
     test)
       /usr/bin/python3 -c 'import grpc, grpc_tools.protoc' 2>/dev/null ||
         { echo "python3 grpcio (test)"; return 0; }

@@ -1,7 +1,7 @@
-/* libFuzzer target: what a server sends on a Connect stream. The input's
- * first two bytes choose how the rest is cut into DATA chunks (HTTP/2 may cut
- * anywhere); each reassembled message goes through the Notification and
- * PublishReply decoders with their caps. */
+/* libFuzzer target: what a server sends on a stream. The input's first two
+ * bytes choose how the rest is cut into DATA chunks (HTTP/2 may cut
+ * anywhere); each reassembled message goes through the response scan (the
+ * notifier's fields, as for its call) and the PublishReply decoder. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -16,9 +16,11 @@ static int on_message(void *ud, const uint8_t *msg, size_t len)
 {
   size_t *count = ud;
   (*count)++;
-  lg_notification n;
-  if (lg_notification_decode(msg, len, CAP, &n) == 0 && n.payload_len > len)
-    __builtin_trap(); /* a decoded payload cannot exceed its message */
+  lg_response_info info;
+  if (lg_response_scan(msg, len, LG_NOTIFIER_LATENCY_FIELD,
+                       LG_NOTIFIER_PAYLOAD_FIELD, &info) == 0 &&
+      info.tagged && len < LG_BCAST_TAG_LEN)
+    __builtin_trap(); /* a tag cannot be longer than its message */
   uint64_t delivered;
   (void)lg_publish_reply_decode(msg, len, &delivered);
   return 0;

@@ -71,7 +71,7 @@ static void test_bad_options(void **state)
       {"--streams", "0", NULL},
       {"--streams", "ten", NULL},
       {"--streams", "-5", NULL},
-      {"--hold", "forever", NULL},
+      {"--hold", "forever!", NULL},
       {"--target", "localhost", NULL},
       {"--target", "host:99999", NULL},
       {"--rate", "-1", NULL},

@@ -47,7 +47,12 @@ static lg_result *sample(lg_options *o)
    * 5000 us reads 5.055 ms, 9000 us 9.087 ms; the max is exact. */
   r->established = 8;
   r->established_peak = 9;
-  r->notifications = 8;
+  r->messages = 8;
+  r->bytes = 800;
+  r->grpc_codes[16] = 3; /* UNAUTHENTICATED */
+  r->errors[LG_CAUSE_GRPC_STATUS] = 3;
+  r->rss_baseline_kib = 1000;
+  r->rss_plateau_kib = 1090;
   r->notifications_expected = 9;
   r->errors[LG_CAUSE_RESET] = 2;
   r->phase_unix_ns[LG_PHASE_START] = 1700000000000000000ull;
@@ -78,6 +83,73 @@ static void test_json_fields(void **state)
   /* quotes and control characters escaped */
   assert_non_null(strstr(s, "\"reason\": \"8 of 10 \\\"held\\\"\\u000a\""));
   assert_non_null(strstr(s, "\"ok\": false"));
+  /* any service's counts, the notifier's name for them kept */
+  assert_non_null(strstr(s, "\"messages_received\": 8,"));
+  assert_non_null(strstr(s, "\"bytes_received\": 800,"));
+  assert_non_null(strstr(s, "\"method_kind\": \"server_streaming\""));
+  /* failures by grpc-status name, next to the causes */
+  assert_non_null(strstr(s, "\"grpc_status\": 3"));
+  assert_non_null(strstr(s, "\"UNAUTHENTICATED\": 3"));
+  assert_null(strstr(s, "\"UNAVAILABLE\""));
+  /* the loadgen's memory is labelled as the client's: 90 KiB over 9 */
+  assert_non_null(strstr(s, "\"client_rss_kib\": {\"baseline\": 1000, "
+                            "\"plateau\": 1090}"));
+  assert_non_null(strstr(s, "\"client_rss_bytes_per_stream\": 10240.0"));
+  assert_null(strstr(s, "\"rss_kib\""));
+  /* every histogram in full, its layout named, non-zero buckets only */
+  assert_non_null(strstr(s, "\"histograms\": {"));
+  assert_non_null(strstr(s, "\"connect_ms\": {\"layout\": {\"name\": "
+                            "\"" LG_HIST_LAYOUT "\", \"sub_bucket_bits\": 7"));
+  assert_non_null(strstr(s, "\"count\": 10, \"min\": 1000, \"max\": "
+                            "10000, \"sum\": 55000, \"buckets\": [["));
+  assert_non_null(strstr(s, "\"broadcast_ms\": {\"layout\""));
+  assert_non_null(strstr(s, "\"call_ms\": {\"layout\""));
+  char one[64];
+  snprintf(one, sizeof one, "\"buckets\": [[%u, 1]]}",
+           lg_hist_index(2000)); /* broadcast's one sample */
+  assert_non_null(strstr(s, one));
+  free(s);
+  free(r);
+}
+
+/* The full histogram adds bucket by bucket: rebuilding one from the JSON's
+ * buckets gives the same quantiles as the histogram itself. */
+static void test_histogram_buckets_roundtrip(void **state)
+{
+  (void)state;
+  lg_options o;
+  lg_result *r = sample(&o);
+  for (uint64_t v = 1; v < 5000000; v = v * 3 + 7)
+    lg_hist_record(&r->call, v);
+  char *s = render(r, true);
+  const char *p = strstr(s, "\"call_ms\": {\"layout\"");
+  assert_non_null(p);
+  p = strstr(p, "\"buckets\": [");
+  assert_non_null(p);
+  p += strlen("\"buckets\": [");
+  lg_histogram h;
+  lg_hist_init(&h);
+  unsigned idx, cnt;
+  int used;
+  while (sscanf(p, "[%u, %u]%n", &idx, &cnt, &used) == 2) {
+    assert_true(idx < LG_HIST_BUCKETS);
+    h.counts[idx] += cnt;
+    h.count += cnt;
+    uint64_t lo = lg_hist_bucket_low(idx), hi = lg_hist_bucket_high(idx);
+    assert_true(lo <= hi);
+    if (lo < h.min)
+      h.min = lo;
+    if (hi > h.max)
+      h.max = hi;
+    p += used;
+    if (strncmp(p, ", ", 2) == 0)
+      p += 2;
+  }
+  assert_int_equal(h.count, r->call.count);
+  h.min = r->call.min;
+  h.max = r->call.max;
+  for (double q = 0.05; q < 1; q += 0.1)
+    assert_int_equal(lg_hist_quantile(&h, q), lg_hist_quantile(&r->call, q));
   free(s);
   free(r);
 }
@@ -92,6 +164,9 @@ static void test_summary(void **state)
   assert_non_null(strstr(s, "errors    reset=2"));
   assert_non_null(strstr(s, "result: FAILED: 8 of 10"));
   assert_non_null(strstr(s, "broadcast n=1  p50 2.000"));
+  assert_non_null(strstr(s, "UNAUTHENTICATED=3"));
+  assert_null(strstr(s, "grpc_status="));
+  assert_non_null(strstr(s, "the client's memory"));
   free(s);
   free(r);
 }
@@ -120,6 +195,7 @@ int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_json_fields),
+      cmocka_unit_test(test_histogram_buckets_roundtrip),
       cmocka_unit_test(test_summary),
       cmocka_unit_test(test_cause_names),
       cmocka_unit_test(test_clocks),

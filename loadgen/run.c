@@ -1,0 +1,83 @@
+/* run.json: what a run was asked to do (contracts: run.json), written by
+ * the loadgen itself, atomically, before the first phase, so a report
+ * reads the parameters the run really had rather than what a script
+ * believed it passed. Header values are never written: only names (a
+ * bearer token does not belong in a run folder). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+static void duration(FILE *f, uint64_t ns)
+{
+  char buf[40];
+  if (ns == LG_HOLD_FOREVER)
+    lg_json_string(f, "forever");
+  else
+    lg_json_string(f, npc_duration_format((int64_t)ns, buf, sizeof buf));
+}
+
+void lg_run_json_write(FILE *f, const lg_options *o, uint64_t started_unix)
+{
+  const lg_call_spec *s = o->spec;
+  char started[32];
+  time_t t = (time_t)started_unix;
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  fprintf(f, "{\n  \"schema\": 1,\n  \"started\": ");
+  lg_json_string(f, started);
+  fputs(",\n  \"target\": ", f);
+  lg_json_string(f, o->target);
+  fputs(",\n  \"call\": ", f);
+  lg_json_string(f, s != NULL ? s->path + 1 : LG_NOTIFIER_CALL);
+  fputs(",\n  \"method_kind\": ", f);
+  lg_json_string(f, s != NULL && s->unary ? "unary" : "server_streaming");
+  fputs(",\n  \"proto\": ", f);
+  lg_json_string(f, o->proto != NULL ? o->proto : o->protoset);
+  fprintf(f, ",\n  \"test_count\": %u,\n  \"streams_per_conn\": %u", o->streams,
+          o->streams_per_conn);
+  fputs(",\n  \"hold\": ", f);
+  duration(f, o->hold_ns);
+  fprintf(f, ",\n  \"rate\": %g,\n  \"rps\": %g,\n  \"publish\": %u", o->rate,
+          o->rps, o->publish);
+  fputs(",\n  \"duration\": ", f);
+  if (s != NULL && s->unary)
+    duration(f, o->duration_ns);
+  else
+    fputs("null", f);
+  fprintf(f, ",\n  \"tls\": %s,\n  \"headers\": [", o->tls ? "true" : "false");
+  for (unsigned i = 0; i < o->metadata.n; i++) {
+    if (i > 0)
+      fputs(", ", f);
+    lg_json_string(f, o->metadata.name[i]);
+  }
+  fputs("],\n  \"debug_url\": ", f);
+  lg_json_string(f, o->debug_url);
+  fputs(",\n  \"mode\": ", f);
+  lg_json_string(f, o->run_mode);
+  fputs(",\n  \"service\": ", f);
+  lg_json_string(f, o->run_service);
+  fputs(",\n  \"users_var\": ", f);
+  lg_json_string(f, o->users_var);
+  fputs(",\n  \"shard_count\": 1\n}\n", f);
+}
+
+int lg_run_json(const char *dir, const lg_options *o, uint64_t started_unix)
+{
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  if (f == NULL)
+    return -errno;
+  lg_run_json_write(f, o, started_unix);
+  if (fclose(f) != 0) {
+    free(buf);
+    return -ENOMEM;
+  }
+  int rc = npc_write_atomic_in(dir, NPC_RUN_PARAMS, buf, len);
+  free(buf);
+  return rc;
+}
