@@ -53,8 +53,7 @@ static int load_set(const lg_options *o, const uint8_t **set, size_t *len,
   return 0;
 }
 
-static int read_data(const lg_options *o, char **text, char *err,
-                     size_t errlen)
+static int read_data(const lg_options *o, char **text, char *err, size_t errlen)
 {
   *text = NULL;
   if (o->data != NULL) {
@@ -83,12 +82,12 @@ static int notifier_request(const lg_options *o, lg_call_spec *s, char *err,
   int n = lg_connect_request_encode(body, sizeof body, user);
   if (n < 0)
     return n;
-  return lg_template_new(body, (size_t)n, s->desc, s->method.input, 0,
-                         &s->tmpl, err, errlen);
+  return lg_template_new(body, (size_t)n, s->desc, s->method.input, 0, &s->tmpl,
+                         err, errlen);
 }
 
-static int check_latency_field(const lg_options *o, lg_call_spec *s,
-                               char *err, size_t errlen)
+static int check_latency_field(const lg_options *o, lg_call_spec *s, char *err,
+                               size_t errlen)
 {
   if (!o->latency_field_set) {
     s->latency_field = s->notifier ? LG_NOTIFIER_LATENCY_FIELD : 0;
@@ -97,8 +96,7 @@ static int check_latency_field(const lg_options *o, lg_call_spec *s,
   s->latency_field = o->latency_field;
   const lg_msgtype *m = lg_desc_message(s->desc, s->method.output);
   lg_field_kind k = lg_desc_field(s->desc, m, o->latency_field, NULL);
-  if (k == LG_FIELD_VARINT || k == LG_FIELD_FIXED64 ||
-      k == LG_FIELD_SFIXED64)
+  if (k == LG_FIELD_VARINT || k == LG_FIELD_FIXED64 || k == LG_FIELD_SFIXED64)
     return 0;
   snprintf(err, errlen,
            "--latency-field %u: %s has no int64 (or fixed64) field %u to "
@@ -181,8 +179,8 @@ int lg_call_prepare(lg_options *o, char *err, size_t errlen)
     rc = lg_template_text(text != NULL ? text : "", &prepared, &numeric, err,
                           errlen);
     if (rc == 0)
-      rc = lg_protoc_encode(set, setlen, m->file, m->input, prepared,
-                            &encoded, &enclen, err, errlen);
+      rc = lg_protoc_encode(set, setlen, m->file, m->input, prepared, &encoded,
+                            &enclen, err, errlen);
     if (rc == LG_ETOOL) {
       /* protoc's own words say where: "input:1:7: ..." */
       char why[400];

@@ -44,8 +44,7 @@ static char *join(const char *prefix, const char *name)
  * protobuf-c has already bounded; recursion follows protoc's own nesting
  * limit in practice. */
 static int add_type(lg_descriptors *d, const char *prefix,
-                    const Google__Protobuf__DescriptorProto *m,
-                    unsigned depth)
+                    const Google__Protobuf__DescriptorProto *m, unsigned depth)
 {
   if (m->name == NULL || depth > 100)
     return LG_EPROTO;
@@ -122,8 +121,7 @@ const lg_msgtype *lg_desc_message(const lg_descriptors *d, const char *name)
   if (name[0] == '.')
     name++;
   lg_msgtype key = {.name = (char *)name};
-  return d->ntypes > 0 ? bsearch(&key, d->types, d->ntypes, sizeof key,
-                                 by_name)
+  return d->ntypes > 0 ? bsearch(&key, d->types, d->ntypes, sizeof key, by_name)
                        : NULL;
 }
 

@@ -13,9 +13,16 @@
 
 /* Names HTTP/2 forbids (RFC 9113 8.2.2) or that loadgen and gRPC set. */
 static const char *const reserved[] = {
-    "connection",   "keep-alive",        "proxy-connection", "transfer-encoding",
-    "upgrade",      "host",              "te",               "content-type",
-    "user-agent",   "content-length",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "te",
+    "content-type",
+    "user-agent",
+    "content-length",
 };
 
 static bool token_char(unsigned char c)
@@ -24,9 +31,15 @@ static bool token_char(unsigned char c)
          c == '_' || c == '.';
 }
 
-int lg_metadata_add(lg_metadata *m, const char *spec, char *err,
-                    size_t errlen)
+int lg_metadata_add(lg_metadata *m, const char *spec, char *err, size_t errlen)
 {
+  while (*spec == ' ' || *spec == '\t')
+    spec++;
+  if (spec[0] == ':') {
+    snprintf(err, errlen, "-H '%.80s': pseudo-headers are loadgen's to set",
+             spec);
+    return LG_EINVAL;
+  }
   const char *colon = strchr(spec, ':');
   if (colon == NULL || colon == spec) {
     snprintf(err, errlen, "-H '%.80s': expected 'name: value'", spec);
@@ -60,9 +73,8 @@ int lg_metadata_add(lg_metadata *m, const char *spec, char *err,
     if (!token_char(c)) {
       snprintf(err, errlen,
                "-H '%.80s': a header name is letters, digits and -_. "
-               "(%s)",
-               spec,
-               spec[0] == ':' ? "pseudo-headers are loadgen's" : "HTTP/2");
+               "(HTTP/2)",
+               spec);
       return LG_EINVAL;
     }
     name[i] = (char)c;
@@ -186,8 +198,7 @@ static int hexval(uint8_t c)
   return -1;
 }
 
-void lg_grpc_message_decode(const uint8_t *v, size_t n, char *out,
-                            size_t size)
+void lg_grpc_message_decode(const uint8_t *v, size_t n, char *out, size_t size)
 {
   if (size == 0)
     return;
@@ -236,9 +247,9 @@ static nghttp2_nv nv_of(const char *name, const char *value, uint8_t flags)
                       strlen(value), flags};
 }
 
-size_t lg__grpc_headers(nghttp2_nv *nv, const char *path,
-                        const char *authority, bool tls, const char *timeout,
-                        const lg_metadata *md, uint8_t flags)
+size_t lg__grpc_headers(nghttp2_nv *nv, const char *path, const char *authority,
+                        bool tls, const char *timeout, const lg_metadata *md,
+                        uint8_t flags)
 {
   size_t n = 0;
   nv[n++] = nv_of(":method", "POST", flags);

@@ -16,8 +16,8 @@
 /* Fills nv with the headers of a gRPC call to `path`, the user's metadata
  * last, and returns how many. The entries point at the arguments, which
  * must outlive the submit. timeout: a grpc-timeout value ("10S") or NULL. */
-size_t lg__grpc_headers(nghttp2_nv *nv, const char *path,
-                        const char *authority, bool tls, const char *timeout,
-                        const lg_metadata *md, uint8_t flags);
+size_t lg__grpc_headers(nghttp2_nv *nv, const char *path, const char *authority,
+                        bool tls, const char *timeout, const lg_metadata *md,
+                        uint8_t flags);
 
 #endif

@@ -92,9 +92,8 @@ static int run(char *const *argv, const uint8_t *in, size_t inlen, size_t cap,
     close(pin[1]), pin[1] = -1;
   uint64_t deadline = mono_ns() + PROTOC_TIMEOUT_NS;
   while (pout[0] >= 0 || perr[0] >= 0) {
-    struct pollfd pf[3] = {{pout[0], POLLIN, 0},
-                           {perr[0], POLLIN, 0},
-                           {pin[1], POLLOUT, 0}};
+    struct pollfd pf[3] = {
+        {pout[0], POLLIN, 0}, {perr[0], POLLIN, 0}, {pin[1], POLLOUT, 0}};
     uint64_t now = mono_ns();
     if (now >= deadline) {
       snprintf(err, errlen, "protoc did not finish in %llu s",
@@ -216,10 +215,9 @@ int lg_protoc_compile(const char *proto, const char *const *import_paths,
   if (n == 0) {
     /* protoc wants the file inside an import path: its own folder. */
     const char *slash = strrchr(proto, '/');
-    char *dir = slash == NULL ? strdup("-I.")
-                              : NULL;
-    if (slash != NULL && asprintf(&dir, "-I%.*s", (int)(slash - proto + 1),
-                                  proto) < 0)
+    char *dir = slash == NULL ? strdup("-I.") : NULL;
+    if (slash != NULL &&
+        asprintf(&dir, "-I%.*s", (int)(slash - proto + 1), proto) < 0)
       dir = NULL;
     if (dir == NULL)
       goto out;

@@ -48,8 +48,8 @@ struct lg_template {
 
 /* ---- the text ---------------------------------------------------------- */
 
-int lg_template_text(const char *text, char **out, unsigned *numeric,
-                     char *err, size_t errlen)
+int lg_template_text(const char *text, char **out, unsigned *numeric, char *err,
+                     size_t errlen)
 {
   const size_t ph = sizeof LG_USER_PLACEHOLDER - 1;
   char sentinel[16];

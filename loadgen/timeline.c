@@ -52,8 +52,8 @@ const char *lg_tl_phase_name(lg_tl_phase p)
   return (unsigned)p < LG_TL_COUNT ? phase_names[p] : "unknown";
 }
 
-int lg_timeline_line(FILE *f, double t, const lg_tl_sample *s,
-                     const char *vars, size_t vars_len)
+int lg_timeline_line(FILE *f, double t, const lg_tl_sample *s, const char *vars,
+                     size_t vars_len)
 {
   int rc = 0;
   json_object *obj = NULL;
@@ -67,9 +67,8 @@ int lg_timeline_line(FILE *f, double t, const lg_tl_sample *s,
       json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
       obj = json_tokener_parse_ex(tok, vars, (int)vars_len);
       /* The whole body, and an object: trailing bytes mean it was not. */
-      if (obj != NULL &&
-          (json_tokener_get_parse_end(tok) != vars_len ||
-           !json_object_is_type(obj, json_type_object))) {
+      if (obj != NULL && (json_tokener_get_parse_end(tok) != vars_len ||
+                          !json_object_is_type(obj, json_type_object))) {
         json_object_put(obj);
         obj = NULL;
       }
@@ -81,8 +80,8 @@ int lg_timeline_line(FILE *f, double t, const lg_tl_sample *s,
   fprintf(f, "{\"t\": %.3f, \"phase\": \"%s\", \"vars\": ", t,
           lg_tl_phase_name(s->phase));
   if (obj != NULL)
-    fputs(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
-                                                  JSON_C_TO_STRING_NOSLASHESCAPE),
+    fputs(json_object_to_json_string_ext(
+              obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
           f);
   else
     fputs("null", f);
@@ -166,15 +165,14 @@ static void *run(void *arg)
   return NULL;
 }
 
-int lg_timeline_start(lg_timeline **out, const char *path,
-                      const char *vars_url, uint64_t interval_ns,
-                      lg_tl_source source, void *ud)
+int lg_timeline_start(lg_timeline **out, const char *path, const char *vars_url,
+                      uint64_t interval_ns, lg_tl_source source, void *ud)
 {
   lg_timeline *tl = calloc(1, sizeof *tl);
   if (tl == NULL)
     return -ENOMEM;
-  tl->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
-                0666);
+  tl->fd =
+      open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0666);
   if (tl->fd < 0) {
     int e = errno;
     free(tl);

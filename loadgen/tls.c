@@ -21,8 +21,8 @@ static int bio_write(BIO *b, const char *data, int len)
   BIO_clear_retry_flags(b);
   if (len <= 0)
     return 0;
-  if (io->out == NULL || io->out(io->out_ud, (const uint8_t *)data,
-                                 (size_t)len) != 0)
+  if (io->out == NULL ||
+      io->out(io->out_ud, (const uint8_t *)data, (size_t)len) != 0)
     return -1;
   return len;
 }
@@ -60,8 +60,8 @@ static int bio_create(BIO *b)
 
 static void make_method(void)
 {
-  BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
-                               "loadgen");
+  BIO_METHOD *m =
+      BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "loadgen");
   if (m == NULL)
     return;
   BIO_meth_set_write(m, bio_write);
@@ -87,8 +87,8 @@ static void openssl_reason(char *out, size_t size)
   ERR_clear_error();
 }
 
-int lg__tls_ctx_new(const char *cacert, bool insecure, SSL_CTX **out,
-                    char *err, size_t errlen)
+int lg__tls_ctx_new(const char *cacert, bool insecure, SSL_CTX **out, char *err,
+                    size_t errlen)
 {
   pthread_once(&method_once, make_method);
   if (method == NULL)
@@ -216,13 +216,13 @@ int lg__tls_handshake(SSL *ssl, char *err, size_t errlen)
     return LG_ETLS;
   }
   ERR_clear_error();
-  snprintf(err, errlen, "the server closed the connection during the TLS "
-                        "handshake");
+  snprintf(err, errlen,
+           "the server closed the connection during the TLS "
+           "handshake");
   return -ECONNRESET;
 }
 
-int lg__tls_read(SSL *ssl, uint8_t *buf, size_t cap, char *err,
-                 size_t errlen)
+int lg__tls_read(SSL *ssl, uint8_t *buf, size_t cap, char *err, size_t errlen)
 {
   ERR_clear_error();
   int r = SSL_read(ssl, buf, cap > INT32_MAX ? INT32_MAX : (int)cap);

@@ -28,8 +28,8 @@ typedef struct {
  * `cacert` (a PEM file) or the system's CAs, none when insecure; no session
  * cache; SSL_MODE_RELEASE_BUFFERS. Returns 0, LG_EINVAL (cacert unusable:
  * err says why) or LG_ENOMEM. */
-int lg__tls_ctx_new(const char *cacert, bool insecure, SSL_CTX **out,
-                    char *err, size_t errlen);
+int lg__tls_ctx_new(const char *cacert, bool insecure, SSL_CTX **out, char *err,
+                    size_t errlen);
 void lg__tls_ctx_free(SSL_CTX *ctx);
 /* A client session reading and writing through io, sending `name` as SNI
  * (unless an IP literal) and, when verify, checking the certificate names
@@ -44,8 +44,7 @@ int lg__tls_handshake(SSL *ssl, char *err, size_t errlen);
 /* Decrypts from io->in into buf. Returns the bytes (> 0), 0 when it needs
  * more input, -ECONNRESET (the server closed: close_notify), or LG_ETLS
  * (err says why). */
-int lg__tls_read(SSL *ssl, uint8_t *buf, size_t cap, char *err,
-                 size_t errlen);
+int lg__tls_read(SSL *ssl, uint8_t *buf, size_t cap, char *err, size_t errlen);
 /* Encrypts n bytes (all of them: our BIO never blocks) into io->out.
  * Returns 0 or LG_ETLS. */
 int lg__tls_write(SSL *ssl, const uint8_t *p, size_t n);

@@ -170,8 +170,7 @@ int lg_wire_next(lg_wire *w, lg_wire_field *f)
   case LG_WIRE_GROUP_START: {
     const uint8_t *cend = NULL;
     f->data = p;
-    if (skip_value(&p, w->end, f->number, f->type, &cend) != 0 ||
-        cend == NULL)
+    if (skip_value(&p, w->end, f->number, f->type, &cend) != 0 || cend == NULL)
       return LG_EPROTO;
     f->len = (size_t)(cend - f->data);
     break;

@@ -83,9 +83,9 @@ struct lg_conn {
   uv_timer_t timer; /* connect timeout, stream retries, reconnect backoff */
   lg_worker *w;
   nghttp2_session *session;
-  SSL *ssl;       /* NULL in plaintext */
-  uint8_t *wbuf;  /* the buffer of the write in flight, owned */
-  uint8_t *pend;  /* TLS output made while a write was in flight, owned */
+  SSL *ssl;      /* NULL in plaintext */
+  uint8_t *wbuf; /* the buffer of the write in flight, owned */
+  uint8_t *pend; /* TLS output made while a write was in flight, owned */
   size_t pendlen;
   uint32_t index; /* position in the plan; picks the source address */
   uint32_t nstreams;
@@ -165,11 +165,11 @@ struct lg_worker {
   size_t gcap;
   lg_histogram connect_hist;
   lg_histogram delivery_hist;
-  lg_histogram broadcast_hist; /* tagged messages: arrival - Publish */
-  lg_histogram call_hist;      /* unary: OK response - due time */
+  lg_histogram broadcast_hist;         /* tagged messages: arrival - Publish */
+  lg_histogram call_hist;              /* unary: OK response - due time */
   uint32_t min_messages, max_messages; /* over held streams */
   char detail[160];
-  char fatal_msg[256]; /* written once, before counters.fatal */
+  char fatal_msg[256];    /* written once, before counters.fatal */
   uint8_t scratch[65536]; /* the gather buffer's first home */
   uint8_t rbuf[65536];    /* shared read buffer: consumed at once */
   uint8_t plain[16384];   /* TLS: one record decrypted */

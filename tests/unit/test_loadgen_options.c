@@ -102,6 +102,83 @@ static void test_bad_options(void **state)
   assert_int_equal(o.hold_ns, 90000000000ull);
 }
 
+static void test_new_flags(void **state)
+{
+  (void)state;
+  lg_options o;
+  char err[256];
+  const char *forever[] = {"--hold", "forever", "--rate", "0.5", NULL};
+  assert_int_equal(parse(&o, err, forever), 0);
+  assert_true(o.hold_ns == LG_HOLD_FOREVER);
+  assert_true(o.rate == 0.5); /* RATE as a float */
+  lg_options_free(&o);
+  const char *run[] = {"--run-dir",
+                       "/tmp/r",
+                       "--snapshot-url",
+                       "http://127.0.0.1:8086",
+                       "--cacert",
+                       "ca.pem",
+                       "--server-name",
+                       "api.example",
+                       "-H",
+                       "a: 1",
+                       "--headers",
+                       "b: 2; c: 3",
+                       "--vars-interval",
+                       "250ms",
+                       NULL};
+  assert_int_equal(parse(&o, err, run), 0);
+  assert_string_equal(o.snapshot_dir, "/tmp/r"); /* the run folder */
+  assert_string_equal(o.json_path, "/tmp/r/loadgen.json");
+  assert_string_equal(o.debug_url, "http://127.0.0.1:8086");
+  assert_true(o.tls); /* --cacert implies --tls */
+  assert_string_equal(o.authority, "api.example:50051");
+  assert_string_equal(o.sni, "api.example");
+  assert_int_equal(o.metadata.n, 3);
+  assert_int_equal(o.vars_interval_ns, 250000000);
+  assert_string_equal(o.run_mode, "external");
+  lg_options_free(&o);
+  const char *unary[] = {
+      "--rps", "1500.5",       "--duration", "forever",        "--concurrency",
+      "64",    "--max-errors", "2.5",        "--call-timeout", "2s",
+      NULL};
+  assert_int_equal(parse(&o, err, unary), 0);
+  assert_true(o.rps == 1500.5);
+  assert_true(o.duration_ns == LG_HOLD_FOREVER);
+  assert_true(o.duration_set);
+  assert_int_equal(o.concurrency, 64);
+  assert_true(o.max_errors_pct == 2.5);
+  assert_int_equal(o.call_timeout_ns, 2000000000ull);
+  lg_options_free(&o);
+
+  struct {
+    const char *args[5];
+    const char *says;
+  } bad[] = {
+      {{"--rps", "0"}, "--rps 0"},
+      {{"--rps", "lots"}, "--rps lots"},
+      {{"--max-errors", "101"}, "percentage"},
+      {{"--duration", "3"}, NPC_DURATION_HELP},
+      {{"--call-timeout", "forever"}, "not a duration"},
+      {{"--vars-interval", "1ms"}, "at least 10ms"},
+      {{"--cacert", "a", "--insecure"}, "not both"},
+      {{"--proto", "x.proto"}, "need --call"},
+      {{"--call", "a.B/C"}, "needs its --proto"},
+      {{"--data", "a", "--data-file", "b"}, "not both"},
+      {{"-H", "connection: close"}, "reserved"},
+      {{"--run-mode", "k8s"}, "native, docker or external"},
+      {{"--server-name", "a b"}, "host name"},
+      {{"--latency-field", "0"}, "field number"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    err[0] = '\0';
+    if (parse(&o, err, bad[i].args) != LG_EINVAL ||
+        strstr(err, bad[i].says) == NULL)
+      fail_msg("case %zu: '%s', want '%s'", i, err, bad[i].says);
+    lg_options_free(&o);
+  }
+}
+
 static void test_plan(void **state)
 {
   (void)state;
@@ -126,6 +203,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_options),
       cmocka_unit_test(test_bad_options),
+      cmocka_unit_test(test_new_flags),
       cmocka_unit_test(test_plan),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

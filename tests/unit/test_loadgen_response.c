@@ -55,8 +55,8 @@ static void test_fixed64_and_last_wins(void **state)
   (void)state;
   /* field 5 sfixed64 = 1000, then field 5 varint = 7 (merged: last wins),
    * field 6 fixed32 */
-  uint8_t buf[] = {0x29, 0xe8, 0x03, 0, 0, 0, 0, 0, 0,
-                   0x28, 0x07, 0x35, 1,    2, 3, 4};
+  uint8_t buf[] = {0x29, 0xe8, 0x03, 0,    0, 0, 0, 0,
+                   0,    0x28, 0x07, 0x35, 1, 2, 3, 4};
   lg_response_info info;
   assert_int_equal(lg_response_scan(buf, 9, 5, 0, &info), 0);
   assert_true(info.has_time && info.unix_nanos == 1000);
@@ -127,10 +127,8 @@ static void test_malformed(void **state)
     deep[i] = 0x0b;
     deep[LG_WIRE_MAX_DEPTH + 1 + i] = 0x0c;
   }
-  assert_int_equal(lg_response_scan(deep, sizeof deep, 4, 0, &info),
-                   LG_EPROTO);
-  assert_int_equal(lg_response_scan(deep + 1, sizeof deep - 2, 4, 0, &info),
-                   0);
+  assert_int_equal(lg_response_scan(deep, sizeof deep, 4, 0, &info), LG_EPROTO);
+  assert_int_equal(lg_response_scan(deep + 1, sizeof deep - 2, 4, 0, &info), 0);
   /* empty message: all defaults */
   assert_int_equal(lg_response_scan(bad, 0, 4, 3, &info), 0);
   assert_false(info.has_time);
