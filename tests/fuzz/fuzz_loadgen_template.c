@@ -30,8 +30,8 @@ static void walk_ok(const uint8_t *p, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-  if (desc == NULL && lg_desc_load(lg_notifier_desc, lg_notifier_desc_len,
-                                   &desc) != 0)
+  if (desc == NULL &&
+      lg_desc_load(lg_notifier_desc, lg_notifier_desc_len, &desc) != 0)
     __builtin_trap();
   if (size < 1)
     return 0;

@@ -63,11 +63,11 @@ static void test_any_method(void **state)
   (void)state;
   lg_options o;
   char err[512];
-  const char *unary[] = {"--call",   "tt.Kinds/Unary",
-                         "--proto",  PROTO,
-                         "--data",   "room: \"r{user}\" big: {user}",
-                         "--rps",    "50",
-                         "--hold",   "3s",
+  const char *unary[] = {"--call",    "tt.Kinds/Unary",
+                         "--proto",   PROTO,
+                         "--data",    "room: \"r{user}\" big: {user}",
+                         "--rps",     "50",
+                         "--hold",    "3s",
                          "--streams", "5",
                          NULL};
   assert_int_equal(prepare(&o, err, unary), 0);
@@ -79,8 +79,9 @@ static void test_any_method(void **state)
   assert_int_equal(o.duration_ns, 3000000000ull);
   lg_options_free(&o);
 
-  const char *stream[] = {"--call", "tt.Kinds/ServerStream", "--proto", PROTO,
-                          "--latency-field", "5", NULL};
+  const char *stream[] = {"--call", "tt.Kinds/ServerStream", "--proto",
+                          PROTO,    "--latency-field",       "5",
+                          NULL};
   assert_int_equal(prepare(&o, err, stream), 0);
   assert_false(lg_options_unary(&o));
   assert_int_equal(o.spec->latency_field, 5);
@@ -96,9 +97,9 @@ static void test_any_method(void **state)
   assert_int_equal(write(fd, set, len), (ssize_t)len);
   close(fd);
   free(set);
-  const char *protoset[] = {"--call", "tt.Kinds/ServerStream", "--protoset",
-                            path, "--latency-field", "8", "--data",
-                            "user { name: \"{user}\" }", NULL};
+  const char *protoset[] = {"--call", "tt.Kinds/ServerStream",     "--protoset",
+                            path,     "--latency-field",           "8",
+                            "--data", "user { name: \"{user}\" }", NULL};
   assert_int_equal(prepare(&o, err, protoset), 0);
   assert_int_equal(lg_template_slots(o.spec->tmpl), 1);
   lg_options_free(&o);
@@ -124,11 +125,11 @@ static void test_refused(void **state)
       {{"--call", "tt.Kinds/ServerStream", "--proto", PROTO, "--publish", "1"},
        "--publish sends the notifier's broadcasts"},
       {{"--publish", "1", "--tls"}, "in plaintext"},
-      {{"--call", "tt.Kinds/ServerStream", "--proto", PROTO,
-        "--latency-field", "1"},
+      {{"--call", "tt.Kinds/ServerStream", "--proto", PROTO, "--latency-field",
+        "1"},
        "has no int64"},
-      {{"--call", "tt.Kinds/ServerStream", "--proto", PROTO,
-        "--latency-field", "7"},
+      {{"--call", "tt.Kinds/ServerStream", "--proto", PROTO, "--latency-field",
+        "7"},
        "has no int64"}, /* sint64: zigzag, not a raw time */
       {{"--call", "tt.Kinds/ServerStream", "--proto", PROTO, "--data",
         "bogus: 1"},

@@ -18,13 +18,11 @@ static void test_builtin(void **state)
 {
   (void)state;
   lg_descriptors *d;
-  assert_int_equal(lg_desc_load(lg_notifier_desc, lg_notifier_desc_len, &d),
-                   0);
+  assert_int_equal(lg_desc_load(lg_notifier_desc, lg_notifier_desc_len, &d), 0);
   lg_method m;
   char err[512];
-  assert_int_equal(lg_desc_method(d, "notifier.Notifier/Connect", &m, err,
-                                  sizeof err),
-                   0);
+  assert_int_equal(
+      lg_desc_method(d, "notifier.Notifier/Connect", &m, err, sizeof err), 0);
   assert_string_equal(m.service, "notifier.Notifier");
   assert_string_equal(m.method, "Connect");
   assert_string_equal(m.input, "notifier.ConnectRequest");
@@ -32,9 +30,8 @@ static void test_builtin(void **state)
   assert_string_equal(m.file, "notifier.proto");
   assert_true(m.server_streaming);
   assert_false(m.client_streaming);
-  assert_int_equal(lg_desc_method(d, "/notifier.Notifier/Publish", &m, err,
-                                  sizeof err),
-                   0);
+  assert_int_equal(
+      lg_desc_method(d, "/notifier.Notifier/Publish", &m, err, sizeof err), 0);
   assert_false(m.server_streaming);
   const lg_msgtype *t = lg_desc_message(d, ".notifier.Notification");
   assert_non_null(t);
@@ -51,16 +48,14 @@ static void test_errors(void **state)
 {
   (void)state;
   lg_descriptors *d;
-  assert_int_equal(lg_desc_load(lg_notifier_desc, lg_notifier_desc_len, &d),
-                   0);
+  assert_int_equal(lg_desc_load(lg_notifier_desc, lg_notifier_desc_len, &d), 0);
   lg_method m;
   char err[512];
-  const char *bad[] = {"notifier.Notifier", "/x",  "a/b/c", "notifier/",
-                       "/notifier",         "",    "//"};
+  const char *bad[] = {"notifier.Notifier", "/x", "a/b/c", "notifier/",
+                       "/notifier",         "",   "//"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     err[0] = '\0';
-    assert_int_equal(lg_desc_method(d, bad[i], &m, err, sizeof err),
-                     LG_EINVAL);
+    assert_int_equal(lg_desc_method(d, bad[i], &m, err, sizeof err), LG_EINVAL);
     assert_non_null(strstr(err, "PKG.SERVICE/METHOD"));
   }
   err[0] = '\0';
@@ -69,9 +64,9 @@ static void test_errors(void **state)
   assert_non_null(strstr(err, "no service chat.Room"));
   assert_non_null(strstr(err, "notifier.Notifier")); /* what there is */
   err[0] = '\0';
-  assert_int_equal(lg_desc_method(d, "notifier.Notifier/Join", &m, err,
-                                  sizeof err),
-                   LG_ENOENT);
+  assert_int_equal(
+      lg_desc_method(d, "notifier.Notifier/Join", &m, err, sizeof err),
+      LG_ENOENT);
   assert_non_null(strstr(err, "has no method Join"));
   assert_non_null(strstr(err, "Connect, Publish"));
   assert_null(lg_desc_message(d, "notifier.Nope"));
@@ -128,11 +123,10 @@ static void test_compiled(void **state)
   assert_int_equal(lg_desc_field(d, req, 9, NULL), LG_FIELD_BOOL);
   assert_int_equal(lg_desc_field(d, req, 100000, NULL), LG_FIELD_VARINT);
   const lg_msgtype *deep = lg_desc_message(d, "tt.Deep");
-  const lg_field_kind want[] = {LG_FIELD_NONE,     LG_FIELD_BYTES,
-                                LG_FIELD_FIXED32,  LG_FIELD_SFIXED64,
-                                LG_FIELD_DOUBLE,   LG_FIELD_FLOAT,
-                                LG_FIELD_VARINT,   LG_FIELD_SFIXED32,
-                                LG_FIELD_FIXED64};
+  const lg_field_kind want[] = {
+      LG_FIELD_NONE,     LG_FIELD_BYTES,    LG_FIELD_FIXED32,
+      LG_FIELD_SFIXED64, LG_FIELD_DOUBLE,   LG_FIELD_FLOAT,
+      LG_FIELD_VARINT,   LG_FIELD_SFIXED32, LG_FIELD_FIXED64};
   for (uint32_t f = 1; f <= 8; f++)
     assert_int_equal(lg_desc_field(d, deep, f, NULL), want[f]);
   const lg_msgtype *inner = lg_desc_message(d, "tt.Inner");

@@ -18,20 +18,18 @@ static void test_metadata(void **state)
   (void)state;
   lg_metadata m = {0};
   char err[256];
-  assert_int_equal(lg_metadata_add(&m, "Authorization: Bearer s3cret ", err,
-                                   sizeof err),
-                   0);
+  assert_int_equal(
+      lg_metadata_add(&m, "Authorization: Bearer s3cret ", err, sizeof err), 0);
   assert_int_equal(lg_metadata_add(&m, "x-tenant:7", err, sizeof err), 0);
   assert_int_equal(lg_metadata_add(&m, "x-empty:", err, sizeof err), 0);
   assert_int_equal(m.n, 3);
-  assert_string_equal(m.name[0], "authorization"); /* lower-cased */
+  assert_string_equal(m.name[0], "authorization");  /* lower-cased */
   assert_string_equal(m.value[0], "Bearer s3cret"); /* trimmed */
   assert_string_equal(m.name[1], "x-tenant");
   assert_string_equal(m.value[1], "7");
   assert_string_equal(m.value[2], "");
-  assert_int_equal(lg_metadata_add_list(&m, " a: 1 ;b-bin: AAEC; ;", err,
-                                        sizeof err),
-                   0);
+  assert_int_equal(
+      lg_metadata_add_list(&m, " a: 1 ;b-bin: AAEC; ;", err, sizeof err), 0);
   assert_int_equal(m.n, 5);
   assert_string_equal(m.name[4], "b-bin");
   assert_string_equal(m.value[4], "AAEC");
@@ -137,12 +135,11 @@ static void test_request_headers(void **state)
   (void)state;
   lg_metadata m = {0};
   char err[128];
-  assert_int_equal(lg_metadata_add(&m, "authorization: Bearer t", err,
-                                   sizeof err),
-                   0);
+  assert_int_equal(
+      lg_metadata_add(&m, "authorization: Bearer t", err, sizeof err), 0);
   nghttp2_nv nv[LG_GRPC_MAX_HEADERS];
-  size_t n = lg__grpc_headers(nv, "/chat.Room/Join", "example:443", true,
-                              "10S", &m, NGHTTP2_NV_FLAG_NO_COPY_NAME);
+  size_t n = lg__grpc_headers(nv, "/chat.Room/Join", "example:443", true, "10S",
+                              &m, NGHTTP2_NV_FLAG_NO_COPY_NAME);
   assert_int_equal(n, LG_GRPC_BASE_HEADERS + 1);
   const char *want[][2] = {{":method", "POST"},
                            {":scheme", "https"},
@@ -171,9 +168,9 @@ static void test_strerror(void **state)
 {
   (void)state;
   /* every named code has its own words (the switch has no default) */
-  const int codes[] = {LG_OK,       LG_EINVAL,    LG_ENOMEM,   LG_ENOENT,
-                       LG_ETOOBIG,  LG_EPROTO,    LG_ECOMPRESS, LG_ETIMEDOUT,
-                       LG_ETOOL,    LG_ETLS,      LG_ECERT,    LG_EALPN};
+  const int codes[] = {LG_OK,      LG_EINVAL, LG_ENOMEM,    LG_ENOENT,
+                       LG_ETOOBIG, LG_EPROTO, LG_ECOMPRESS, LG_ETIMEDOUT,
+                       LG_ETOOL,   LG_ETLS,   LG_ECERT,     LG_EALPN};
   for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
     const char *s = lg_strerror(codes[i]);
     assert_non_null(s);

@@ -58,14 +58,22 @@ static int64_t num(json_object *j, const char *k)
 static void test_notifier_preset(void **state)
 {
   (void)state;
-  const char *args[] = {"--target",     "127.0.0.1:50051",
-                        "--streams",    "1000",
-                        "--hold",       "forever",
-                        "--rate",       "250.5",
-                        "--users-var",  "notifier.users",
-                        "--run-mode",   "native",
-                        "--snapshot-url", "http://127.0.0.1:8086",
-                        "--run-dir",    "/tmp/x",
+  const char *args[] = {"--target",
+                        "127.0.0.1:50051",
+                        "--streams",
+                        "1000",
+                        "--hold",
+                        "forever",
+                        "--rate",
+                        "250.5",
+                        "--users-var",
+                        "notifier.users",
+                        "--run-mode",
+                        "native",
+                        "--snapshot-url",
+                        "http://127.0.0.1:8086",
+                        "--run-dir",
+                        "/tmp/x",
                         NULL};
   json_object *j = run_json(args);
   assert_int_equal(num(j, "schema"), 1);
@@ -94,16 +102,26 @@ static void test_notifier_preset(void **state)
 static void test_any_service(void **state)
 {
   (void)state;
-  const char *args[] = {"--call",        "tt.Kinds/Unary",
-                        "--proto",       "tests/loadgen/proto/template.proto",
-                        "--rps",         "100",
-                        "--duration",    "1m30s",
-                        "-H",            "authorization: Bearer s3cret",
-                        "--header",      "x-tenant: 7",
-                        "--tls",         "--server-name",
-                        "api.example",   "--run-service",
-                        "python3 srv.py --port 5", "--debug-url",
-                        "http://127.0.0.1:6060", NULL};
+  const char *args[] = {"--call",
+                        "tt.Kinds/Unary",
+                        "--proto",
+                        "tests/loadgen/proto/template.proto",
+                        "--rps",
+                        "100",
+                        "--duration",
+                        "1m30s",
+                        "-H",
+                        "authorization: Bearer s3cret",
+                        "--header",
+                        "x-tenant: 7",
+                        "--tls",
+                        "--server-name",
+                        "api.example",
+                        "--run-service",
+                        "python3 srv.py --port 5",
+                        "--debug-url",
+                        "http://127.0.0.1:6060",
+                        NULL};
   json_object *j = run_json(args);
   assert_string_equal(str(j, "call"), "tt.Kinds/Unary");
   assert_string_equal(str(j, "method_kind"), "unary");

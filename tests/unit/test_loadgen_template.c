@@ -98,9 +98,8 @@ static char *decode(const compiled *c, const char *file, const char *type,
   write_file(set, c->set, c->len);
   write_file(in, msg, len);
   char cmd[512];
-  snprintf(cmd, sizeof cmd,
-           "protoc --descriptor_set_in=%s --decode=%s %s <%s", set, type, file,
-           in);
+  snprintf(cmd, sizeof cmd, "protoc --descriptor_set_in=%s --decode=%s %s <%s",
+           set, type, file, in);
   FILE *p = popen(cmd, "r");
   assert_non_null(p);
   char *text = calloc(1, 65536);
@@ -131,9 +130,9 @@ static char *substitute(const char *text, uint32_t user)
   return out;
 }
 
-static const uint32_t users[] = {0,     1,     9,      10,     99,     100,
-                                 127,   128,   12345,  99999,  100000, 999999,
-                                 9999999, 16777215};
+static const uint32_t users[] = {0,      1,      9,       10,      99,
+                                 100,    127,    128,     12345,   99999,
+                                 100000, 999999, 9999999, 16777215};
 
 /* Every user's render equals protoc's encoding of the written-out text:
  * byte for byte, but for user 0, where proto3 leaves zeros off the wire
@@ -204,17 +203,16 @@ static void test_text_rewrite(void **state)
   assert_string_equal(out, "");
   free(out);
   /* six placeholders in a row: the longer sentinel fits */
-  assert_int_equal(
-      lg_template_text("{user}{user}{user}{user}{user}{user}", &out, &n, err,
-                       sizeof err),
-      0);
+  assert_int_equal(lg_template_text("{user}{user}{user}{user}{user}{user}",
+                                    &out, &n, err, sizeof err),
+                   0);
   assert_int_equal(n, 6);
   assert_int_equal(strlen(out), 60);
   free(out);
   err[0] = '\0';
-  assert_int_equal(lg_template_text("name: \"open {user}", &out, &n, err,
-                                    sizeof err),
-                   LG_EINVAL);
+  assert_int_equal(
+      lg_template_text("name: \"open {user}", &out, &n, err, sizeof err),
+      LG_EINVAL);
   assert_non_null(strstr(err, "unterminated string at offset 6"));
 }
 
@@ -302,9 +300,9 @@ static void test_refused(void **state)
   assert_non_null(strstr(err, "input:1:"));
   /* a field the message does not have */
   err[0] = '\0';
-  assert_int_equal(build(&c, "template.proto", "tt.Req", "nope: 1", &t, err,
-                         sizeof err),
-                   LG_ETOOL);
+  assert_int_equal(
+      build(&c, "template.proto", "tt.Req", "nope: 1", &t, err, sizeof err),
+      LG_ETOOL);
   assert_non_null(strstr(err, "nope"));
   /* a closed (proto2) enum takes no number */
   compiled c2 = compile(PROTO2);
@@ -321,9 +319,9 @@ static void test_refused(void **state)
   /* bytes that are not protobuf */
   uint8_t junk[] = {0x0a, 0x7f, 'x'};
   err[0] = '\0';
-  assert_int_equal(lg_template_new(junk, sizeof junk, c.d, "tt.Req", 0, &t,
-                                   err, sizeof err),
-                   LG_EPROTO);
+  assert_int_equal(
+      lg_template_new(junk, sizeof junk, c.d, "tt.Req", 0, &t, err, sizeof err),
+      LG_EPROTO);
   assert_non_null(strstr(err, "malformed"));
   release(&c);
 }
@@ -334,15 +332,15 @@ static void test_builtin_notifier(void **state)
 {
   (void)state;
   lg_descriptors *d;
-  assert_int_equal(lg_desc_load(lg_notifier_desc, lg_notifier_desc_len, &d),
-                   0);
+  assert_int_equal(lg_desc_load(lg_notifier_desc, lg_notifier_desc_len, &d), 0);
   uint8_t body[64];
   int n = lg_connect_request_encode(body, sizeof body, "user-{user}");
   assert_true(n > 0);
   lg_template *t;
   char err[256];
-  assert_int_equal(lg_template_new(body, (size_t)n, d, "notifier.ConnectRequest",
-                                   0, &t, err, sizeof err),
+  assert_int_equal(lg_template_new(body, (size_t)n, d,
+                                   "notifier.ConnectRequest", 0, &t, err,
+                                   sizeof err),
                    0);
   assert_int_equal(lg_template_slots(t), 1);
   for (size_t i = 0; i < sizeof users / sizeof users[0]; i++) {
@@ -386,9 +384,9 @@ static void test_protoc_errors(void **state)
   /* no protoc at all: what to install */
   setenv("PROTOC", "/nonexistent/protoc", 1);
   err[0] = '\0';
-  assert_int_equal(lg_protoc_compile(PROTO, NULL, 0, &out, &len, err,
-                                     sizeof err),
-                   LG_ENOENT);
+  assert_int_equal(
+      lg_protoc_compile(PROTO, NULL, 0, &out, &len, err, sizeof err),
+      LG_ENOENT);
   assert_non_null(strstr(err, "protobuf-compiler"));
   unsetenv("PROTOC");
 }

@@ -19,8 +19,7 @@
 
 #include "internal.h"
 
-static char *line_of(double t, const lg_tl_sample *s, const char *vars,
-                     int *rc)
+static char *line_of(double t, const lg_tl_sample *s, const char *vars, int *rc)
 {
   char *buf = NULL;
   size_t len = 0;
@@ -64,8 +63,8 @@ static void test_line(void **state)
   assert_non_null(strstr(l, "\"x\":0.1")); /* numbers as served */
   json_object *lg;
   assert_true(json_object_object_get_ex(o, "loadgen", &lg));
-  const char *keys[] = {"connected", "established_total", "messages",
-                        "errors", "client_rss_bytes"};
+  const char *keys[] = {"connected", "established_total", "messages", "errors",
+                        "client_rss_bytes"};
   const int64_t want[] = {1000, 1003, 7, 3, 123456789};
   for (size_t i = 0; i < 5; i++) {
     assert_true(json_object_object_get_ex(lg, keys[i], &v));
@@ -75,8 +74,8 @@ static void test_line(void **state)
   free(l);
 
   /* not an object, not JSON, trailing junk, no fetch: vars is null */
-  const char *bad[] = {"[1, 2]", "<html>oops</html>", "{\"a\": 1} x", "{",
-                       "\"str\"", ""};
+  const char *bad[] = {"[1, 2]", "<html>oops</html>", "{\"a\": 1} x",
+                       "{",      "\"str\"",           ""};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     l = line_of(1.0, &s, bad[i], &rc);
     assert_int_equal(rc, LG_EPROTO);
@@ -140,8 +139,7 @@ static void test_thread(void **state)
     assert_true(json_object_get_double(v) >= last_t);
     last_t = json_object_get_double(v);
     assert_true(json_object_object_get_ex(o, "phase", &v));
-    assert_string_equal(json_object_get_string(v),
-                        lines < 3 ? "ramp" : "hold");
+    assert_string_equal(json_object_get_string(v), lines < 3 ? "ramp" : "hold");
     json_object_put(o);
     lines++;
   }

@@ -326,9 +326,9 @@ static void test_bad_cacert(void **state)
   (void)state;
   SSL_CTX *ctx = NULL;
   char err[256] = "";
-  assert_int_equal(lg__tls_ctx_new("/nonexistent/ca.pem", false, &ctx, err,
-                                   sizeof err),
-                   LG_EINVAL);
+  assert_int_equal(
+      lg__tls_ctx_new("/nonexistent/ca.pem", false, &ctx, err, sizeof err),
+      LG_EINVAL);
   assert_non_null(strstr(err, "--cacert /nonexistent/ca.pem"));
   assert_non_null(strstr(err, "No such file"));
   assert_null(ctx);
@@ -345,10 +345,8 @@ static void test_bad_cacert(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_trusted),
-      cmocka_unit_test(test_not_verified),
-      cmocka_unit_test(test_alpn),
-      cmocka_unit_test(test_not_tls),
+      cmocka_unit_test(test_trusted),    cmocka_unit_test(test_not_verified),
+      cmocka_unit_test(test_alpn),       cmocka_unit_test(test_not_tls),
       cmocka_unit_test(test_bad_cacert),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
