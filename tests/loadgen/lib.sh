@@ -75,3 +75,35 @@ free_port() {
 check_json() {
   $PY tests/loadgen/check_json.py "$@" || fail "check_json $1"
 }
+
+# start_chat NAME [args...]: tests/loadgen/chat_server.py (chat.Room on
+# python3-grpcio) on a port the OS picks; sets PORT_<NAME>, PID_<NAME>.
+start_chat() {
+  local name=$1; shift
+  rm -f "$TMP/$name.port"
+  $PY tests/loadgen/chat_server.py --port-file "$TMP/$name.port" \
+    --stats-file "$TMP/$name.stats" "$@" >"$TMP/$name.log" 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  wait_file "$TMP/$name.port" 30 || { cat "$TMP/$name.log"; fail "$name did not start"; }
+  printf -v "PORT_$name" '%s' "$(cat "$TMP/$name.port")"
+  printf -v "PID_$name" '%s' "$pid"
+}
+
+# make_certs DIR: a CA and a server certificate it signed, for localhost
+# and 127.0.0.1, made with Debian's openssl (DIR/ca.pem, server.pem,
+# server.key).
+make_certs() {
+  local d=$1
+  mkdir -p "$d"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$d/ca.key" -out "$d/ca.pem" -days 2 -subj "/CN=loadgen test CA" \
+    >/dev/null 2>&1 || fail "openssl: CA"
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout "$d/server.key" -out "$d/server.csr" -subj "/CN=localhost" \
+    >/dev/null 2>&1 || fail "openssl: CSR"
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$d/ext.cnf"
+  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+    -CAcreateserial -days 2 -extfile "$d/ext.cnf" -out "$d/server.pem" \
+    >/dev/null 2>&1 || fail "openssl: sign"
+}
