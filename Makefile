@@ -154,13 +154,16 @@ include profiler/module.mk
 -include notifier-sim/module.mk
 -include loadgen/module.mk
 
-# The workflow's own end-to-end test (make local, notifier-load-test,
-# clean-local on the native path); the docker path is `make test-docker`.
-INTEGRATION_TESTS += tests/integration/workflow_native.sh
+# The workflow's own end-to-end tests (make local, notifier-load-test,
+# load-test, clean-local on the native path, for the notifier and for a
+# service of the tests' own); the docker path is `make test-docker`.
+INTEGRATION_TESTS += tests/integration/workflow_native.sh \
+	tests/integration/workflow_service.sh
 
 
 .PHONY: all deps help clean format test test-unit test-integration test-sanitize \
-	fuzz bench local clean-local notifier-load-test docker-base test-docker format-check
+	fuzz bench local clean-local notifier-load-test load-test docker-base test-docker \
+	format-check
 
 all: $(LIBS) $(BINS) ## build the library, the CLI and the programs into build/
 
@@ -190,25 +193,33 @@ bench: all $(BENCH_PROGRAMS) ## every benchmark, side by side with its baseline,
 	tests/run.sh bench $(BENCHES)
 
 # ---- the workflow ----
+# Knobs go to the scripts in the environment, each quoted for the shell
+# (values may hold quotes: DATA='user: "u{user}"', SERVICE='prog --flag x');
+# the loadgen judges them (loadgen --check), the scripts pass them on.
 TEST_COUNT ?= 1000
 HOLD ?= 10s
 RATE ?= 0
 PUBLISH ?= 0
 STREAMS_PER_CONN ?= 1
-WORKFLOW_ENV = TEST_COUNT='$(TEST_COUNT)' HOLD='$(HOLD)' RATE='$(RATE)' \
-	PUBLISH='$(PUBLISH)' STREAMS_PER_CONN='$(STREAMS_PER_CONN)' \
-	MAX_BYTES_PER_USER='$(MAX_BYTES_PER_USER)' \
-	MAX_RETAINED_BYTES='$(MAX_RETAINED_BYTES)' LOCAL_MODE='$(LOCAL_MODE)' \
-	LOADGEN_THREADS='$(LOADGEN_THREADS)'
+WORKFLOW_VARS := TEST_COUNT HOLD RATE PUBLISH STREAMS_PER_CONN MAX_BYTES_PER_USER \
+	MAX_RETAINED_BYTES LOCAL_MODE LOADGEN_THREADS GRPC_PORT DEBUG_PORT DEBUG_URL \
+	TARGET CALL PROTO PROTOSET IMPORT_PATH DATA DATA_FILE RPS DURATION CONCURRENCY \
+	MAX_ERRORS LATENCY_FIELD USERS_VAR HEADERS TLS CACERT INSECURE SERVER_NAME \
+	LOADGEN_ARGS SERVICE SERVICE_PORT
+shell_quote = '$(subst ','\'',$(1))'
+WORKFLOW_ENV = $(foreach v,$(WORKFLOW_VARS),$(v)=$(call shell_quote,$($(v))))
 
-local: all ## start the notifier in dev mode: gRPC 127.0.0.1:50051, debug 127.0.0.1:8086 (LOCAL_MODE=docker|native)
-	$(WORKFLOW_ENV) scripts/local.sh up
+local: all ## start the notifier in dev mode (LOCAL_MODE=docker|native), or SERVICE='CMD ARGS' under libnprof
+	@$(WORKFLOW_ENV) scripts/local.sh up
 
 notifier-load-test: all ## TEST_COUNT=N users on the notifier (starts it if needed); snapshots and report
-	$(WORKFLOW_ENV) scripts/load-test.sh
+	@$(WORKFLOW_ENV) scripts/load-test.sh notifier
 
-clean-local: ## stop what make local started (never deletes snapshots)
-	$(WORKFLOW_ENV) scripts/local.sh down
+load-test: all ## TARGET=HOST:PORT CALL=PKG.SVC/METHOD PROTO=FILE DATA=TEXT TEST_COUNT=N: any service; snapshots and report
+	@$(WORKFLOW_ENV) scripts/load-test.sh service
+
+clean-local: ## stop what make local started, the notifier or a SERVICE (never deletes snapshots)
+	@$(WORKFLOW_ENV) scripts/local.sh down
 
 docker-base: ## build the docker base images from Debian's packages (debootstrap + docker import)
 	scripts/docker-base.sh
@@ -235,16 +246,31 @@ help: ## this list
 	@echo "knobs (make VAR=value):"
 	@grep -hE '^#knob ' $(MAKEFILE_LIST) | sed 's/^#knob /  /'
 
-#knob TEST_COUNT=1000          users (streams) the load test holds
-#knob HOLD=10s                 how long all users stay connected (a duration: 500ms, 4s, 2m30s)
-#knob RATE=0                   new streams per second during the ramp (0: as fast as it goes)
-#knob PUBLISH=0                broadcasts sent once all users are connected
-#knob STREAMS_PER_CONN=1       streams per HTTP/2 connection (1: one connection per user)
+#knob TEST_COUNT=1000          users the load test holds (streams, or callers for a unary method)
+#knob HOLD=10s                 how long all users stay connected (a duration: 500ms, 4s, 2m30s), or forever (until Ctrl-C)
+#knob RATE=0                   new users per second during the ramp (0: as fast as it goes; 2.5 is fine)
+#knob PUBLISH=0                broadcasts sent once all users are connected (the notifier)
+#knob STREAMS_PER_CONN=1       users per HTTP/2 connection (1: one connection per user)
 #knob MAX_BYTES_PER_USER=      the report exits 3 above this cost per user (e.g. 40K)
 #knob MAX_RETAINED_BYTES=      the report exits 3 above this heap retained after drain
 #knob LOCAL_MODE=              docker or native (unset: docker when an engine answers)
 #knob GRPC_PORT=50051          the notifier's gRPC port on 127.0.0.1
-#knob DEBUG_PORT=8086          libnprof's debug port on 127.0.0.1
+#knob DEBUG_PORT=8086          libnprof's debug port on 127.0.0.1 (the notifier's, or SERVICE's)
+#knob SERVICE='CMD ARGS'       make local: your service, started natively under LD_PRELOAD=libnprof
+#knob SERVICE_PORT=            make local waits until your service accepts on this port too
+#knob TARGET=HOST:PORT         make load-test: your service's gRPC address
+#knob CALL=PKG.SERVICE/METHOD  the method (unary or server streaming)
+#knob PROTO=FILE  PROTOSET=FILE  its .proto (IMPORT_PATH=DIR:DIR for its imports), or a descriptor set
+#knob DATA='TEXT'  DATA_FILE=F the request in protobuf text format; {user} is the user's number
+#knob RPS=  DURATION=          unary: calls per second for how long (default HOLD; forever)
+#knob CONCURRENCY=1000         unary: calls in flight at most
+#knob MAX_ERRORS=              unary: the goal is at most this % of calls failed (default: none)
+#knob LATENCY_FIELD=N          streams: the int64 unix-nanos field of the response, for delivery latency
+#knob HEADERS='a: 1; b: 2'     metadata on every call (';'-separated)
+#knob TLS=1  CACERT=F  INSECURE=1  SERVER_NAME=N  TLS, trusted CAs, no verification, SNI and :authority
+#knob USERS_VAR=NAME           your service's /debug/vars count of connected users, for the report
+#knob DEBUG_URL=               the debug server to snapshot (default http://127.0.0.1:DEBUG_PORT; none: no profiles)
+#knob LOADGEN_ARGS=            more loadgen flags, passed as they are (loadgen --help)
 #knob SANITIZER=               e.g. address,undefined: an instrumented build under build/san
 #knob FUZZ_SECONDS=30          seconds per fuzzer for make fuzz
 
