@@ -3,7 +3,8 @@
 /debug/pprof paths so that loadgen's snapshot hooks can be tested on their
 own. Each response embeds a per-request counter so the test can tell the
 phases' files apart.
-  pprof_fixture.py PORT_FILE [--missing PATH]... [--slow SECONDS]"""
+  pprof_fixture.py PORT_FILE [--missing PATH]... [--slow SECONDS
+                   [--slow-path PATH]...]"""
 import argparse
 import gzip
 import http.server
@@ -15,6 +16,8 @@ ap = argparse.ArgumentParser()
 ap.add_argument("port_file")
 ap.add_argument("--missing", action="append", default=[])
 ap.add_argument("--slow", type=float, default=0)
+ap.add_argument("--slow-path", action="append", default=[],
+                help="only these paths are slow (default: all)")
 args = ap.parse_args()
 lock = threading.Lock()
 count = [0]
@@ -28,7 +31,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path in args.missing:
             self.send_error(404)
             return
-        if args.slow:
+        if args.slow and (not args.slow_path or self.path in args.slow_path):
             time.sleep(args.slow)
         kind = self.path.split("/")[-1]
         if self.path == "/debug/vars":
