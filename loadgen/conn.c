@@ -703,6 +703,19 @@ static void conn_close_tcp(lg_conn *c)
   gather_reset(c->w);
   if (c->calls > 0)
     fail_calls(c, LG_CAUSE_CONN_CLOSED);
+  /* nghttp2_session_del reports no stream closes: the users still open
+   * here (the drain's, whose RST_STREAMs went out with the GOAWAY) are
+   * taken off the connected count now. Outside the drain conn_fail has
+   * already failed them. */
+  for (uint32_t i = 0; i < c->nstreams; i++) {
+    lg_stream *s = &c->streams[i];
+    if (s->rpc.state == LG_STREAM_OPEN || s->rpc.state == LG_STREAM_PENDING) {
+      user_closed(c, s);
+      s->rpc.state = LG_STREAM_CLOSED;
+      s->rpc.id = 0;
+      lg_deframer_reset(&s->rpc.deframer);
+    }
+  }
   if (c->session != NULL) {
     nghttp2_session_del(c->session);
     c->session = NULL;
