@@ -524,8 +524,11 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
     return fail(err, errlen, "--data or --data-file, not both");
   if ((o->proto != NULL || o->protoset != NULL) && o->call == NULL)
     return fail(err, errlen, "--proto and --protoset need --call");
+  /* The notifier's own methods need no .proto: its descriptors are built
+   * in. */
   if (o->call != NULL && o->proto == NULL && o->protoset == NULL &&
-      strcmp(o->call[0] == '/' ? o->call + 1 : o->call, LG_NOTIFIER_CALL) != 0)
+      strncmp(o->call[0] == '/' ? o->call + 1 : o->call, "notifier.Notifier/",
+              18) != 0)
     return fail(err, errlen,
                 "--call %s needs its --proto FILE (or --protoset FILE)",
                 o->call);
