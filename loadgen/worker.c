@@ -397,9 +397,13 @@ lg_worker *lg_worker_new(const lg_options *o, unsigned id, uint32_t first_conn,
     goto fail_calls;
   if (nghttp2_option_new(&w->h2opt) != 0)
     goto fail_option;
-  /* Our request headers are the same on every stream: indexing them would
-   * cost each connection a deflate table for a few bytes saved. */
-  nghttp2_option_set_max_deflate_dynamic_table_size(w->h2opt, 0);
+  /* Our request headers are the same on every stream: for held streams,
+   * sent once each, indexing them would cost each connection a deflate
+   * table for a few bytes saved. Unary calls repeat them thousands of
+   * times a second on few connections: there HPACK's table saves the
+   * encoding of each header on every call. */
+  if (!w->spec->unary)
+    nghttp2_option_set_max_deflate_dynamic_table_size(w->h2opt, 0);
   lg__conn_mem_init(w);
   if (w->framebuf == NULL)
     goto fail_loop;
