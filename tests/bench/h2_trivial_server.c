@@ -49,15 +49,16 @@ static ssize_t send_cb(nghttp2_session *s, const uint8_t *data, size_t len,
 }
 
 #define NV(n, v)                                                               \
-  {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, sizeof(v) - 1,               \
-   NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE}
+  {                                                                            \
+    (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, sizeof(v) - 1,              \
+        NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE           \
+  }
 
 /* The message, then the trailers: nghttp2 sends a trailer submitted once
  * the body has said EOF (submitted earlier, it would go out first and end
  * the stream without its message). */
-static ssize_t body_cb(nghttp2_session *s, int32_t id, uint8_t *buf,
-                       size_t len, uint32_t *flags, nghttp2_data_source *src,
-                       void *ud)
+static ssize_t body_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
+                       uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
   (void)src, (void)ud;
   static const nghttp2_nv trailer[] = {NV("grpc-status", "0")};
@@ -175,8 +176,8 @@ int main(int argc, char **argv)
         continue;
       }
       struct epoll_event cev = {
-          .events = EPOLLIN |
-                    (nghttp2_session_want_write(c->s) ? EPOLLOUT : 0u),
+          .events =
+              EPOLLIN | (nghttp2_session_want_write(c->s) ? EPOLLOUT : 0u),
           .data.ptr = c};
       epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &cev);
     }
