@@ -9,8 +9,10 @@
 # debian:bookworm-slim where a registry answers) and nothing is built.
 set -euo pipefail
 
-RUNTIME=${BASE_IMAGE:-nprof/bookworm-runtime:1}
-BUILD=${BUILD_IMAGE:-nprof/bookworm-build:1}
+# The tag changes whenever a package list below does: an image built from
+# an older list is never taken for a current one.
+RUNTIME=${BASE_IMAGE:-nprof/bookworm-runtime:2}
+BUILD=${BUILD_IMAGE:-nprof/bookworm-build:2}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 case "${1:-}" in
@@ -20,9 +22,9 @@ esac
 
 # What the notifier and loadgen link against at run time, and curl for the
 # healthchecks.
-RUNTIME_PKGS=libgrpc29,libprotobuf-c1,libmicrohttpd12,libdw1,libelf1,libunwind8,libcurl4,libuv1,libnghttp2-14,zlib1g,curl,ca-certificates
+RUNTIME_PKGS=libgrpc29,libprotobuf-c1,libmicrohttpd12,libdw1,libelf1,libunwind8,libcurl4,libuv1,libnghttp2-14,libssl3,libjson-c5,zlib1g,curl,ca-certificates
 # What they build with (the -dev packages).
-BUILD_PKGS=build-essential,make,pkg-config,protobuf-c-compiler,libprotobuf-c-dev,libgrpc-dev,libmicrohttpd-dev,libdw-dev,libelf-dev,libunwind-dev,zlib1g-dev,libcurl4-openssl-dev,libuv1-dev,libnghttp2-dev,ca-certificates
+BUILD_PKGS=build-essential,make,pkg-config,protobuf-c-compiler,libprotobuf-c-dev,protobuf-compiler,libprotobuf-dev,libgrpc-dev,libmicrohttpd-dev,libdw-dev,libelf-dev,libunwind-dev,zlib1g-dev,libcurl4-openssl-dev,libuv1-dev,libnghttp2-dev,libssl-dev,libjson-c-dev,ca-certificates
 
 build_image() {
   local name=$1 pkgs=$2

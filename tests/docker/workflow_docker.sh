@@ -5,7 +5,10 @@
 # Debian's packages (scripts/docker-base.sh). Then: make local twice, a load
 # test whose loadgen runs as a compose service, the snapshots read by the
 # real go tool pprof, the published ports bound to 127.0.0.1 only, and
-# make clean-local removing the containers.
+# make clean-local removing the containers. Last, a service of "your own"
+# image (python3-grpcio's chat.Room, an image built here without libnprof)
+# gets libnprof through docker/nprof-preload.yml, and make load-test
+# profiles it in its container.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -20,8 +23,10 @@ checks=0
 ok() { checks=$((checks + 1)); echo "ok   $*"; }
 bad() { checks=$((checks + 1)); failures=$((failures + 1)); echo "FAIL $*"; }
 
+APP=
 cleanup() {
   scripts/local.sh down >/dev/null 2>&1
+  [ -n "$APP" ] && app_compose down -v --remove-orphans >/dev/null 2>&1
   if [ -n "$started_dockerd" ]; then
     kill "$started_dockerd" 2>/dev/null
     for _ in $(seq 100); do kill -0 "$started_dockerd" 2>/dev/null || break; sleep 0.1; done
@@ -77,6 +82,64 @@ if make -s clean-local >"$TMP/out" 2>&1; then ok "make clean-local"; else bad "m
 [ -z "$(docker ps -q --filter name=notifier)" ] && ok "  ...containers gone" || bad "  ...containers gone"
 [ -s "$run/plateau.heap.pb.gz" ] && ok "  ...snapshots kept" || bad "  ...snapshots kept"
 rm -rf "$run"
+
+# Your own image, libnprof from the override: no rebuild of the service.
+APP=$TMP/app
+mkdir -p "$APP"
+cp tests/loadgen/chat_server.py "$APP/"
+cp -r tests/loadgen/proto "$APP/proto"
+cat >"$APP/Dockerfile" <<'EOF'
+ARG BASE_IMAGE
+FROM ${BASE_IMAGE}
+# The service's own needs, and libnprof's shared libraries (the override's
+# comment lists them): nothing of nprof's is built into this image.
+RUN apt-get update && apt-get install -y --no-install-recommends python3 \
+      python3-grpcio python3-grpc-tools python3-pkg-resources \
+      libunwind8 libdw1 libelf1 libmicrohttpd12 libprotobuf-c1 zlib1g && \
+    rm -rf /var/lib/apt/lists/*
+COPY chat_server.py /app/
+COPY proto /app/proto
+CMD ["python3", "/app/chat_server.py", "--host", "0.0.0.0", "--port", "50061", "--port-file", "/tmp/port"]
+EOF
+APP_PORT=$(free_port)
+APP_DEBUG=$(free_port)
+cat >"$APP/docker-compose.yml" <<EOF
+services:
+  app:
+    build:
+      context: .
+      args:
+        BASE_IMAGE: $(scripts/docker-base.sh --name)
+    image: nprof-test/chat:dev
+    ports:
+      - "127.0.0.1:$APP_PORT:50061"
+EOF
+app_compose() {
+  NPROF_DIR=$PWD NPROF_DEBUG_PORT=$APP_DEBUG BASE_IMAGE=$(scripts/docker-base.sh --name) \
+    BUILD_IMAGE=$(scripts/docker-base.sh --build-name) \
+    scripts/compose.sh -p nprofapp -f "$APP/docker-compose.yml" -f docker/nprof-preload.yml "$@"
+}
+if app_compose up -d --build >"$TMP/out" 2>&1; then ok "your image with docker/nprof-preload.yml: up"
+else bad "your image with the override"; tail -30 "$TMP/out"; fi
+for _ in $(seq 300); do
+  curl -fsS "http://127.0.0.1:$APP_DEBUG/debug/vars" 2>/dev/null | grep -q chat_server && break
+  sleep 0.2
+done
+curl -fsS "http://127.0.0.1:$APP_DEBUG/debug/vars" 2>/dev/null | grep -q chat_server &&
+  ok "  ...libnprof answers from inside it on 127.0.0.1:$APP_DEBUG" || bad "  ...libnprof answers from inside it"
+if make -s load-test TARGET=127.0.0.1:$APP_PORT CALL=chat.Room/Join \
+    PROTO=tests/loadgen/proto/chat.proto DEBUG_PORT=$APP_DEBUG \
+    DATA='room: "docker" user { name: "u{user}" id: {user} } tags: [1, {user}]' \
+    TEST_COUNT=15 HOLD=1s >"$TMP/out" 2>&1; then ok "make load-test against it"
+else bad "make load-test against your image"; tail -20 "$TMP/out"; fi
+run=$(ls -td snapshots/*-15 2>/dev/null | head -1)
+if [ -n "$run" ] && HOME=$TMP go tool pprof -symbolize=none -top "$run/plateau.heap.pb.gz" >"$TMP/top" 2>&1; then
+  ok "  ...go tool pprof reads its plateau heap"
+else bad "  ...its plateau heap"; tail -3 "$TMP/top"; fi
+grep -q '"streams_established": 15' "$run/loadgen.json" 2>/dev/null && ok "  ...15 users held" || bad "  ...15 users held"
+[ -n "$run" ] && rm -rf "$run"
+if app_compose down -v --remove-orphans >"$TMP/out" 2>&1; then ok "  ...down, the volume removed"; else bad "  ...down"; fi
+APP=
 
 echo "test-docker: $((checks - failures)) passed, $failures failed"
 [ $failures -eq 0 ]

@@ -103,7 +103,7 @@ async def serve(args):
 
     server = grpc.aio.server(options=[("grpc.max_concurrent_streams", 100000)])
     pbg.add_RoomServicer_to_server(Room(), server)
-    addr = "127.0.0.1:%d" % args.port
+    addr = "%s:%d" % (args.host, args.port)
     if args.tls_cert:
         creds = grpc.ssl_server_credentials(
             [(open(args.tls_key, "rb").read(), open(args.tls_cert, "rb").read())])
@@ -134,6 +134,7 @@ async def serve(args):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--stats-file")
