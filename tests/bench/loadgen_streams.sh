@@ -127,9 +127,9 @@ def case(name):
     u, s, maxrss = open(os.path.join(tmp, name + ".time")).read().split()
     est = j["streams_established_peak"]
     c = {"streams": est, "connections": j["connections"],
-         "rss_kib_plateau": j["rss_kib"]["plateau"],
-         "rss_bytes_per_stream_total": j["rss_kib"]["plateau"] * 1024 / est,
-         "rss_bytes_per_stream_over_baseline": j["rss_bytes_per_stream"],
+         "rss_kib_plateau": j["client_rss_kib"]["plateau"],
+         "rss_bytes_per_stream_total": j["client_rss_kib"]["plateau"] * 1024 / est,
+         "rss_bytes_per_stream_over_baseline": j["client_rss_bytes_per_stream"],
          "establish_rate_per_s": j["establish_rate_per_s"],
          "connect_p99_ms": j["connect_ms"]["p99"],
          "delivery_p99_ms": j["delivery_ms"]["p99"],
