@@ -1148,18 +1148,10 @@ void lg__conn_call(lg_conn *c, lg_call *call)
   r->user = c->streams[u].rpc.user;
   r->grpc_status = -1;
   lg_deframer_init(&r->deframer);
-  /* grpc-timeout lets the server give up when we do: at most 8 digits. */
-  char timeout[24];
-  uint64_t us = o->call_timeout_ns / 1000;
-  if (us <= 99999999)
-    snprintf(timeout, sizeof timeout, "%lluu", (unsigned long long)us);
-  else
-    snprintf(timeout, sizeof timeout, "%llum",
-             (unsigned long long)(us / 1000 < 99999999 ? us / 1000 : 99999999));
   nghttp2_nv hdrs[LG_GRPC_MAX_HEADERS];
-  size_t nh =
-      lg__grpc_headers(hdrs, w->spec->path, o->authority, o->tls, timeout,
-                       &o->metadata, NGHTTP2_NV_FLAG_NO_COPY_NAME);
+  size_t nh = lg__grpc_headers(hdrs, w->spec->path, o->authority, o->tls,
+                               w->call_timeout, &o->metadata,
+                               NGHTTP2_NV_FLAG_NO_COPY_NAME);
   nghttp2_data_provider prd = {.source = {.ptr = r},
                                .read_callback = read_body};
   call->sent_ns = lg_now_ns();

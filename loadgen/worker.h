@@ -125,13 +125,15 @@ struct lg_worker {
   atomic_bool calls_halt;
   bool calling;       /* the pacer runs */
   bool calls_stopped; /* no more calls start */
+  bool calls_blocked; /* a call is due but waits for a slot or connection */
   lg_pacer pacer;
   lg_call *calls; /* the pool */
   uint32_t ncalls;
   uint32_t free_call; /* head of the free list, LG_NO_CALL */
   uint32_t inflight;
-  uint32_t rr_conn; /* the connection the next call tries first */
-  lg_conn **dirty;  /* connections with calls to flush */
+  uint32_t rr_conn;      /* the connection the next call tries first */
+  char call_timeout[24]; /* the grpc-timeout header's value */
+  lg_conn **dirty;       /* connections with calls to flush */
   uint32_t ndirty;
   uint32_t first_conn;
   uint32_t nconns;
