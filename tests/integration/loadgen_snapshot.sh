@@ -1,10 +1,11 @@
 #!/bin/bash
 # Snapshot hooks: loadgen fetches heap and goroutine profiles (protobuf and
 # text) and /debug/vars at baseline, plateau and drained, and writes them
-# atomically under the snapshot directory. Tested against a canned-profile
-# fixture (tests/loadgen/pprof_fixture.py): names, contents, no temporary
-# files left, a missing optional endpoint tolerated, a missing required one
-# failing the run, and a hung profiler bounded by the timeout.
+# atomically under the snapshot directory. Tested against the tests' one
+# fake pprof server (tests/lib/pprof_server.py, canned profiles): names,
+# contents, no temporary files left, a missing optional endpoint tolerated,
+# a missing required one failing the run, and a hung profiler bounded by
+# the timeout.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/loadgen/lib.sh
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/../.."
 # fixture would outlive the test.
 start_fixture() {
   local name=$1; shift
-  $PY tests/loadgen/pprof_fixture.py "$TMP/$name.port" "$@" \
+  $PY tests/lib/pprof_server.py "$TMP/$name.port" "$@" \
     >"$TMP/$name.log" 2>&1 &
   PIDS+=($!)
   wait_file "$TMP/$name.port" 10 || fail "fixture $name did not start"

@@ -82,7 +82,7 @@ print("timeline: %d samples over %.1f s; service RSS %.1f -> %.1f MiB"
 PY
 
 note "a debug server whose /debug/vars takes 0.6 s: samples late, run unharmed"
-$PY tests/loadgen/pprof_fixture.py "$TMP/slow.port" --slow 0.6 \
+$PY tests/lib/pprof_server.py "$TMP/slow.port" --slow 0.6 \
   --slow-path /debug/vars >"$TMP/slow.log" 2>&1 &
 PIDS+=($!)
 wait_file "$TMP/slow.port" 10 || fail "slow fixture did not start"

@@ -6,7 +6,7 @@ redirects, the loadgen's snapshot hooks). Binds 127.0.0.1 on a free port
 never guesses a port.
 
     tests/lib/pprof_server.py [PORT_FILE] [--port-file PORT_FILE]
-        [--file FILE] [--missing PATH]... [--slow SECONDS]
+        [--file FILE] [--missing PATH]... [--slow SECONDS [--slow-path PATH]...]
         [--lifetime SECONDS]
 
 Paths:
@@ -15,7 +15,8 @@ Paths:
   /debug/pprof/X?Q        (debug=1 in Q) "X?Q text profile, request N"
   /debug/vars             {"request": N}
     (N counts requests, so a test tells the phases' files apart; --slow
-    delays these answers, --missing PATH answers 404 for that path)
+    delays these answers, only those of --slow-path's paths when given;
+    --missing PATH answers 404 for that path)
   /echo-query             the request's query string as the body
   /missing                404, two lines of text (a client prints the first)
   /error                  500 "boom"
@@ -44,6 +45,7 @@ def main():
     ap.add_argument("--file")
     ap.add_argument("--missing", action="append", default=[])
     ap.add_argument("--slow", type=float, default=0)
+    ap.add_argument("--slow-path", action="append", default=[])
     ap.add_argument("--lifetime", type=float, default=600)
     args = ap.parse_args()
     port_file = args.port_file or args.port_file_pos
@@ -110,7 +112,8 @@ def main():
                 if answer is None:
                     self.reply(404, b"404 page not found\n")
                     return
-                if args.slow:
+                if args.slow and (not args.slow_path or
+                                  url.path in args.slow_path):
                     time.sleep(args.slow)
                 self.reply(answer[0], answer[1], answer[2])
 

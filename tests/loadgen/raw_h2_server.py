@@ -30,30 +30,20 @@ ap.add_argument("--no-table-size-update", action="store_true",
                 help="break RFC 7541 4.2: a protocol error for loadgen")
 args = ap.parse_args()
 
-DATA, HEADERS, RST, SETTINGS, PING, GOAWAY = 0, 1, 3, 4, 6, 7
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "lib"))
+from h2wire import DATA, HEADERS, PING, SETTINGS, GOAWAY, frame, varint, \
+    grpc_message  # noqa: E402
+from h2wire import RST_STREAM as RST  # noqa: E402
+
 lock = threading.Lock()
 stats = {"connections": 0, "streams": 0, "ping_acks": 0}
 
 
-def frame(ftype, flags, sid, payload=b""):
-    return (struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) +
-            struct.pack(">I", sid) + payload)
-
-
-def varint(v):
-    out = b""
-    while True:
-        b, v = v & 0x7F, v >> 7
-        out += bytes([b | 0x80]) if v else bytes([b])
-        if not v:
-            return out
-
-
 def notification(i):
     # Notification{id=i, user_id="raw", payload="p", sent_unix_nanos=now}
-    body = (b"\x08" + varint(i) + b"\x12\x03raw" + b"\x1a\x01p" +
-            b"\x20" + varint(time.time_ns()))
-    return b"\x00" + struct.pack(">I", len(body)) + body
+    return grpc_message(b"\x08" + varint(i) + b"\x12\x03raw" + b"\x1a\x01p" +
+                        b"\x20" + varint(time.time_ns()))
 
 
 # :status 200 (static index 8); content-type (static 31) literal, no index
