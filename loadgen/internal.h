@@ -149,6 +149,8 @@ int lg_wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *v);
 size_t lg_wire_varint_size(uint64_t v);
 /* Writes v as a varint at out (room for 10 bytes). Returns bytes written. */
 size_t lg_wire_varint_put(uint8_t *out, uint64_t v);
+/* The little-endian value of n (4 or 8) bytes: fixed32, fixed64. */
+uint64_t lg_wire_le(const uint8_t *p, unsigned n);
 
 /* ---- message.c: the notifier's messages ----------------------------- */
 

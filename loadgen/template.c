@@ -185,14 +185,6 @@ static bool sentinel_of(lg_field_kind k, uint64_t *v, unsigned *width)
   return false;
 }
 
-static uint64_t le_read(const uint8_t *p, unsigned n)
-{
-  uint64_t v = 0;
-  for (unsigned i = 0; i < n; i++)
-    v |= (uint64_t)p[i] << (8 * i);
-  return v;
-}
-
 static int walk(builder *b, const uint8_t *p, size_t len, const lg_msgtype *m,
                 unsigned depth);
 
@@ -215,7 +207,7 @@ static int walk_packed(builder *b, const lg_wire_field *f, lg_field_kind k)
     } else {
       if ((size_t)(end - q) < width)
         return LG_EPROTO;
-      x = le_read(q, width);
+      x = lg_wire_le(q, width);
       q += width;
     }
     if (x == want)
@@ -366,66 +358,38 @@ static unsigned digits(uint32_t u)
   return n;
 }
 
-static size_t num_size(uint8_t k, uint32_t u)
-{
-  switch ((lg_field_kind)k) {
-  case LG_FIELD_VARINT:
-    return lg_wire_varint_size(u);
-  case LG_FIELD_ZIGZAG:
-    return lg_wire_varint_size((uint64_t)u << 1);
-  case LG_FIELD_FIXED32:
-  case LG_FIELD_SFIXED32:
-  case LG_FIELD_FLOAT:
-    return 4;
-  case LG_FIELD_FIXED64:
-  case LG_FIELD_SFIXED64:
-  case LG_FIELD_DOUBLE:
-    return 8;
-  case LG_FIELD_NONE:
-  case LG_FIELD_BOOL:
-  case LG_FIELD_STRING:
-  case LG_FIELD_BYTES:
-  case LG_FIELD_MESSAGE:
-  case LG_FIELD_GROUP:
-    break;
-  }
-  return 0;
-}
-
-static void le_put(uint8_t *o, uint64_t v, unsigned n)
-{
-  for (unsigned i = 0; i < n; i++)
-    o[i] = (uint8_t)(v >> (8 * i));
-}
-
+/* Writes the value of a numeric slot for user u at o (NULL: only counts)
+ * and returns its size. */
 static size_t num_put(uint8_t *o, uint8_t k, uint32_t u)
 {
+  uint64_t v = u;
+  unsigned width = 0;
   switch ((lg_field_kind)k) {
   case LG_FIELD_VARINT:
-    return lg_wire_varint_put(o, u);
+    break;
   case LG_FIELD_ZIGZAG:
-    return lg_wire_varint_put(o, (uint64_t)u << 1);
+    v = (uint64_t)u << 1;
+    break;
   case LG_FIELD_FIXED32:
   case LG_FIELD_SFIXED32:
-    le_put(o, u, 4);
-    return 4;
+    width = 4;
+    break;
   case LG_FIELD_FIXED64:
   case LG_FIELD_SFIXED64:
-    le_put(o, u, 8);
-    return 8;
+    width = 8;
+    break;
   case LG_FIELD_FLOAT: {
     float f = (float)u; /* exact: users stay under 2^24 */
     uint32_t bits;
     memcpy(&bits, &f, 4);
-    le_put(o, bits, 4);
-    return 4;
+    v = bits, width = 4;
+    break;
   }
   case LG_FIELD_DOUBLE: {
     double d = (double)u;
-    uint64_t bits;
-    memcpy(&bits, &d, 8);
-    le_put(o, bits, 8);
-    return 8;
+    memcpy(&v, &d, 8);
+    width = 8;
+    break;
   }
   case LG_FIELD_NONE:
   case LG_FIELD_BOOL:
@@ -433,78 +397,66 @@ static size_t num_put(uint8_t *o, uint8_t k, uint32_t u)
   case LG_FIELD_BYTES:
   case LG_FIELD_MESSAGE:
   case LG_FIELD_GROUP:
-    break;
+    return 0;
   }
-  return 0;
+  if (width == 0)
+    return o != NULL ? lg_wire_varint_put(o, v) : lg_wire_varint_size(v);
+  for (unsigned i = 0; o != NULL && i < width; i++)
+    o[i] = (uint8_t)(v >> (8 * i));
+  return width;
 }
 
-/* Size of base[s, e) with the parts [i, iend) (the direct children and
- * their descendants, which all lie inside it) rendered for u. */
-static size_t range_size(const lg_template *t, uint32_t i, uint32_t iend,
-                         uint32_t s, uint32_t e, uint32_t u)
+/* Renders base[s, e) with the parts [i, iend) (the direct children and
+ * their descendants, which all lie inside it) for user u at o, or only
+ * counts when o is NULL; returns the size. A length prefix needs its
+ * content's size first: a counting pass of that content, then the
+ * writing one. */
+static size_t range_put(const lg_template *t, uint32_t i, uint32_t iend,
+                        uint32_t s, uint32_t e, uint32_t u, uint8_t *o)
 {
-  size_t n = e - s;
-  while (i < iend) {
-    const part *c = &t->parts[i];
-    n -= c->end - c->begin;
-    switch (c->kind) {
-    case PART_LEN: {
-      size_t inner = range_size(t, i + 1, i + 1 + c->ndesc, c->body, c->end, u);
-      n += lg_wire_varint_size(inner) + inner;
-      break;
-    }
-    case PART_TEXT:
-      n += digits(u);
-      break;
-    default:
-      n += num_size(c->num, u);
-      break;
-    }
-    i += 1 + c->ndesc;
-  }
-  return n;
-}
-
-static uint8_t *range_put(const lg_template *t, uint32_t i, uint32_t iend,
-                          uint32_t s, uint32_t e, uint32_t u, uint8_t *o)
-{
+  size_t n = 0;
   uint32_t at = s;
   while (i < iend) {
     const part *c = &t->parts[i];
-    memcpy(o, t->base + at, c->begin - at);
-    o += c->begin - at;
+    if (o != NULL)
+      memcpy(o + n, t->base + at, c->begin - at);
+    n += c->begin - at;
     switch (c->kind) {
     case PART_LEN: {
       uint32_t cend = i + 1 + c->ndesc;
-      size_t inner = range_size(t, i + 1, cend, c->body, c->end, u);
-      o += lg_wire_varint_put(o, inner);
-      o = range_put(t, i + 1, cend, c->body, c->end, u, o);
+      size_t inner = range_put(t, i + 1, cend, c->body, c->end, u, NULL);
+      n += o != NULL ? lg_wire_varint_put(o + n, inner)
+                     : lg_wire_varint_size(inner);
+      if (o != NULL)
+        range_put(t, i + 1, cend, c->body, c->end, u, o + n);
+      n += inner;
       break;
     }
     case PART_TEXT: {
       unsigned nd = digits(u);
       uint32_t v = u;
-      for (unsigned k = nd; k > 0; k--) {
-        o[k - 1] = (uint8_t)('0' + v % 10);
+      for (unsigned k = nd; o != NULL && k > 0; k--) {
+        o[n + k - 1] = (uint8_t)('0' + v % 10);
         v /= 10;
       }
-      o += nd;
+      n += nd;
       break;
     }
     default:
-      o += num_put(o, c->num, u);
+      n += num_put(o != NULL ? o + n : NULL, c->num, u);
       break;
     }
     at = c->end;
     i += 1 + c->ndesc;
   }
-  memcpy(o, t->base + at, e - at);
-  return o + (e - at);
+  if (o != NULL)
+    memcpy(o + n, t->base + at, e - at);
+  return n + (e - at);
 }
 
 size_t lg_template_size(const lg_template *t, uint32_t user)
 {
-  return range_size(t, 0, t->nparts, 0, (uint32_t)t->len, user);
+  return range_put(t, 0, t->nparts, 0, (uint32_t)t->len, user, NULL);
 }
 
 size_t lg_template_render(const lg_template *t, uint32_t user, uint8_t *out,
@@ -513,8 +465,8 @@ size_t lg_template_render(const lg_template *t, uint32_t user, uint8_t *out,
   size_t n = lg_template_size(t, user);
   if (n > cap)
     return 0;
-  uint8_t *end = range_put(t, 0, t->nparts, 0, (uint32_t)t->len, user, out);
-  assert((size_t)(end - out) == n);
-  (void)end;
+  size_t done = range_put(t, 0, t->nparts, 0, (uint32_t)t->len, user, out);
+  assert(done == n);
+  (void)done;
   return n;
 }

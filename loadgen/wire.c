@@ -56,7 +56,7 @@ size_t lg_wire_varint_put(uint8_t *out, uint64_t v)
   return n;
 }
 
-static uint64_t le(const uint8_t *p, unsigned n)
+uint64_t lg_wire_le(const uint8_t *p, unsigned n)
 {
   uint64_t v = 0;
   for (unsigned i = 0; i < n; i++)
@@ -154,7 +154,7 @@ int lg_wire_next(lg_wire *w, lg_wire_field *f)
       return LG_EPROTO;
     f->data = p;
     f->len = n;
-    f->varint = le(p, n);
+    f->varint = lg_wire_le(p, n);
     p += n;
     break;
   }

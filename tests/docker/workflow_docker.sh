@@ -12,16 +12,12 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
+. tests/lib/checks.sh
 TMP=$(mktemp -d /tmp/nprof-dk.XXXXXX)
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 export LOCAL_MODE=docker LOCAL_STATE=$TMP/state
 export GRPC_PORT=$(free_port) DEBUG_PORT=$(free_port)
 export GOCACHE=$TMP/gocache PPROF_TMPDIR=$TMP
 started_dockerd=
-failures=0
-checks=0
-ok() { checks=$((checks + 1)); echo "ok   $*"; }
-bad() { checks=$((checks + 1)); failures=$((failures + 1)); echo "FAIL $*"; }
 
 APP=
 cleanup() {
@@ -141,5 +137,4 @@ grep -q '"streams_established": 15' "$run/loadgen.json" 2>/dev/null && ok "  ...
 if app_compose down -v --remove-orphans >"$TMP/out" 2>&1; then ok "  ...down, the volume removed"; else bad "  ...down"; fi
 APP=
 
-echo "test-docker: $((checks - failures)) passed, $failures failed"
-[ $failures -eq 0 ]
+tally test-docker

@@ -13,26 +13,8 @@ if [ ! -x "$NOTIFIER" ]; then
   exit 0
 fi
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# Ports come from the OS; another process could take one in between, so
-# try a few times.
-started=
-for attempt in 1 2 3; do
-  gport=$(free_port); dport=$(free_port)
-  "$NOTIFIER" --grpc-addr 127.0.0.1:$gport --debug-addr 127.0.0.1:$dport \
-    --mode dev --quiet >"$TMP/notifier.log" 2>&1 &
-  npid=$!
-  PIDS+=($npid)
-  deadline=$((SECONDS + 20))
-  while kill -0 $npid 2>/dev/null && [ $SECONDS -lt $deadline ]; do
-    if port_open $gport && port_open $dport; then started=1; break; fi
-    sleep 0.05
-  done
-  [ -n "$started" ] && break
-  kill $npid 2>/dev/null
-done
-[ -n "$started" ] || { cat "$TMP/notifier.log"; fail "notifier did not start"; }
+start_notifier
+gport=$NOTIFIER_GRPC dport=$NOTIFIER_DEBUG
 
 note "1000 users, one connection each, 3 broadcasts, snapshots"
 snaps="$TMP/snapshots/run"

@@ -11,23 +11,8 @@ NOTIFIER=${NOTIFIER:-build/bin/notifier}
 [ -x "$LOADGEN" ] || fail "$LOADGEN not built"
 [ -x "$NOTIFIER" ] || { echo "SKIP loadgen_timeline: $NOTIFIER not built"; exit 0; }
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-started=
-for attempt in 1 2 3; do
-  gport=$(free_port); dport=$(free_port)
-  "$NOTIFIER" --grpc-addr 127.0.0.1:$gport --debug-addr 127.0.0.1:$dport \
-    --mode dev --quiet >"$TMP/notifier.log" 2>&1 &
-  npid=$!
-  PIDS+=($npid)
-  deadline=$((SECONDS + 20))
-  while kill -0 $npid 2>/dev/null && [ $SECONDS -lt $deadline ]; do
-    if port_open $gport && port_open $dport; then started=1; break; fi
-    sleep 0.05
-  done
-  [ -n "$started" ] && break
-  kill $npid 2>/dev/null
-done
-[ -n "$started" ] || { cat "$TMP/notifier.log"; fail "notifier did not start"; }
+start_notifier
+gport=$NOTIFIER_GRPC dport=$NOTIFIER_DEBUG
 
 note "2000 users held 3 s, sampled every 200 ms"
 run=$TMP/run

@@ -11,13 +11,11 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
+. tests/lib/checks.sh
 TMP=$(mktemp -d /tmp/nprof-wf.XXXXXX)
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 export LOCAL_MODE=native LOCAL_STATE=$TMP/state SNAPSHOT_ROOT=$TMP/snapshots
 export GRPC_PORT=$(free_port) DEBUG_PORT=$(free_port)
 export HOME=$TMP GOCACHE=$TMP/gocache PPROF_TMPDIR=$TMP
-failures=0
-checks=0
 cleanup() {
   scripts/local.sh down >/dev/null 2>&1
   [ -n "${blocker:-}" ] && kill "$blocker" 2>/dev/null
@@ -25,18 +23,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { checks=$((checks + 1)); echo "ok   $*"; }
-bad() { checks=$((checks + 1)); failures=$((failures + 1)); echo "FAIL $*"; }
-expect() { # expect DESCRIPTION COMMAND...: the command must succeed
-  local what=$1; shift
-  if "$@" >"$TMP/out" 2>&1; then ok "$what"; else bad "$what"; tail -20 "$TMP/out"; fi
-}
-expect_fail() { # expect_fail DESCRIPTION PATTERN COMMAND...: fails, says PATTERN
-  local what=$1 pattern=$2; shift 2
-  if "$@" >"$TMP/out" 2>&1; then bad "$what (succeeded)"; tail -5 "$TMP/out"
-  elif grep -q -- "$pattern" "$TMP/out"; then ok "$what"
-  else bad "$what (no '$pattern')"; tail -5 "$TMP/out"; fi
-}
 
 expect "clean-local with nothing running" make -s clean-local
 grep -q "nothing was running" "$TMP/out" && ok "  ...says nothing was running" || bad "  ...says nothing was running"
@@ -159,5 +145,4 @@ died=$(ls -d "$SNAPSHOT_ROOT"/*-30 | head -1)
 [ -s "$died/report.md" ] && grep -qi "missing" "$died/report.md" && ok "  ...the report says what is missing" || { bad "  ...the report says what is missing"; head -30 "$died/report.md"; }
 expect "clean-local after the crash" make -s clean-local
 
-echo "workflow: $((checks - failures)) passed, $failures failed"
-[ $failures -eq 0 ]
+tally workflow

@@ -12,14 +12,12 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
+. tests/lib/checks.sh
 TMP=$(mktemp -d /tmp/nprof-ws.XXXXXX)
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 export LOCAL_STATE=$TMP/state SNAPSHOT_ROOT=$TMP/snapshots
 export DEBUG_PORT=$(free_port)
 export HOME=$TMP GOCACHE=$TMP/gocache PPROF_TMPDIR=$TMP
 P=$(free_port)
-failures=0
-checks=0
 cleanup() {
   scripts/local.sh down >/dev/null 2>&1
   # anything still carrying our temporary folder was started here
@@ -31,18 +29,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { checks=$((checks + 1)); echo "ok   $*"; }
-bad() { checks=$((checks + 1)); failures=$((failures + 1)); echo "FAIL $*"; }
-expect() { # expect DESCRIPTION COMMAND...: the command must succeed
-  local what=$1; shift
-  if "$@" >"$TMP/out" 2>&1; then ok "$what"; else bad "$what"; tail -20 "$TMP/out"; fi
-}
-expect_fail() { # expect_fail DESCRIPTION PATTERN COMMAND...: fails, says PATTERN
-  local what=$1 pattern=$2; shift 2
-  if "$@" >"$TMP/out" 2>&1; then bad "$what (succeeded)"; tail -5 "$TMP/out"
-  elif grep -q -- "$pattern" "$TMP/out"; then ok "$what"
-  else bad "$what (no '$pattern')"; tail -5 "$TMP/out"; fi
-}
 latest() { ls -td "$SNAPSHOT_ROOT"/*-"$1" 2>/dev/null | head -1; }
 
 SVC="/usr/bin/python3 tests/loadgen/chat_server.py --port $P --port-file $TMP/port --stats-file $TMP/stats --token s3cret"
@@ -131,5 +117,4 @@ assert s["unauthenticated"] == 40, s
 expect_fail "load-test with nothing on DEBUG_PORT" "nothing answers at" \
   make -s load-test TARGET=127.0.0.1:$P CALL=chat.Room/Join PROTO=$PROTO TEST_COUNT=2
 
-echo "workflow_service: $((checks - failures)) passed, $failures failed"
-[ $failures -eq 0 ]
+tally workflow_service

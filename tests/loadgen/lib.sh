@@ -46,12 +46,13 @@ wait_file() {
   done
 }
 
-# start_py_server NAME [args...]: starts the grpcio notifier on a port the
-# OS picks; sets PORT_<NAME> and PID_<NAME>.
-start_py_server() {
-  local name=$1; shift
+# start_grpc SCRIPT NAME [args...]: a python3-grpcio server of the tests
+# (tests/loadgen/SCRIPT) on a port the OS picks, its stats in NAME.stats
+# when it stops; sets PORT_<NAME> and PID_<NAME>.
+start_grpc() {
+  local script=$1 name=$2; shift 2
   rm -f "$TMP/$name.port"
-  $PY tests/loadgen/notifier_server.py --port-file "$TMP/$name.port" \
+  $PY "tests/loadgen/$script" --port-file "$TMP/$name.port" \
     --stats-file "$TMP/$name.stats" "$@" >"$TMP/$name.log" 2>&1 &
   local pid=$!
   PIDS+=("$pid")
@@ -59,6 +60,41 @@ start_py_server() {
   printf -v "PORT_$name" '%s' "$(cat "$TMP/$name.port")"
   printf -v "PID_$name" '%s' "$pid"
 }
+
+# start_py_server NAME [args...]: the grpcio notifier (notifier_server.py).
+start_py_server() { start_grpc notifier_server.py "$@"; }
+# start_chat NAME [args...]: chat.Room (chat_server.py,
+# tests/loadgen/proto/chat.proto), a service of the tests' own.
+start_chat() { start_grpc chat_server.py "$@"; }
+
+# start_notifier: the project's notifier (dev mode, libnprof embedded) on
+# ports the OS picked; sets NOTIFIER_GRPC and NOTIFIER_DEBUG (ports), or
+# returns 1 when it is not built. Another process may take a port in
+# between, so it tries a few times.
+start_notifier() {
+  local bin=${NOTIFIER:-build/bin/notifier} attempt npid deadline gport dport
+  [ -x "$bin" ] || return 1
+  for attempt in 1 2 3; do
+    gport=$(free_port); dport=$(free_port)
+    "$bin" --grpc-addr 127.0.0.1:$gport --debug-addr 127.0.0.1:$dport \
+      --mode dev --quiet >"$TMP/notifier.log" 2>&1 &
+    npid=$!
+    PIDS+=($npid)
+    deadline=$((SECONDS + 20))
+    while kill -0 $npid 2>/dev/null && [ $SECONDS -lt $deadline ]; do
+      if port_open $gport && port_open $dport; then
+        NOTIFIER_GRPC=$gport NOTIFIER_DEBUG=$dport
+        return 0
+      fi
+      sleep 0.05
+    done
+    kill $npid 2>/dev/null
+  done
+  cat "$TMP/notifier.log"
+  fail "notifier did not start"
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # stop_py_server NAME: SIGTERM, wait (bounded) for its stats file.
 stop_py_server() {
@@ -74,20 +110,6 @@ free_port() {
 # check_json FILE EXPR...: each EXPR is Python over j (the parsed file).
 check_json() {
   $PY tests/loadgen/check_json.py "$@" || fail "check_json $1"
-}
-
-# start_chat NAME [args...]: tests/loadgen/chat_server.py (chat.Room on
-# python3-grpcio) on a port the OS picks; sets PORT_<NAME>, PID_<NAME>.
-start_chat() {
-  local name=$1; shift
-  rm -f "$TMP/$name.port"
-  $PY tests/loadgen/chat_server.py --port-file "$TMP/$name.port" \
-    --stats-file "$TMP/$name.stats" "$@" >"$TMP/$name.log" 2>&1 &
-  local pid=$!
-  PIDS+=("$pid")
-  wait_file "$TMP/$name.port" 30 || { cat "$TMP/$name.log"; fail "$name did not start"; }
-  printf -v "PORT_$name" '%s' "$(cat "$TMP/$name.port")"
-  printf -v "PID_$name" '%s' "$pid"
 }
 
 # make_certs DIR: a CA and a server certificate it signed, for localhost
