@@ -123,6 +123,11 @@ if [ "$what" = notifier ] && [ "$mode" = docker ]; then
     if [ "${args[i]}" = --target ]; then i=$((i + 1)); continue; fi
     inside+=("${args[i]}")
   done
+  # Built (from cache when nothing changed) before each run: an image left
+  # from an older tree would take flags this one's loadgen does not.
+  BASE_IMAGE=$(scripts/docker-base.sh --name) BUILD_IMAGE=$(scripts/docker-base.sh --build-name) \
+    scripts/compose.sh build loadgen >/dev/null ||
+    die "building the loadgen's image failed (scripts/compose.sh build loadgen)"
   BASE_IMAGE=$(scripts/docker-base.sh --name) BUILD_IMAGE=$(scripts/docker-base.sh --build-name) \
     scripts/compose.sh run --rm --user "$(id -u):$(id -g)" loadgen "${inside[@]}" \
     --snapshot-url http://notifier:8086 --debug-url "$DEBUG_URL" \
