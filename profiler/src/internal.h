@@ -622,10 +622,14 @@ typedef struct nprof__malloc_stats {
   int64_t arena_bytes;      /* arena: every arena's system memory */
   int64_t arenas;           /* <heap> entries of malloc_info; -1 unknown */
   int64_t releasable_bytes; /* estimate of malloc_trim(0); -1 unknown */
+  int64_t age_ns;           /* how old the figures are (0: walked now) */
+  int64_t walks;            /* arena walks done so far in the process */
 } nprof__malloc_stats;
 /* Whether the process's malloc is glibc's (ours, over glibc, included). */
 bool nprof__malloc_is_glibc(void);
-/* Reads the figures (walks every arena: requests only, never a hot path). */
+/* Reads the figures (walks every arena: requests only, never a hot path).
+ * Walks take at most 1% of the wall time: in between, the last figures are
+ * served with their age. Thread-safe. */
 void nprof__malloc_stats_read(nprof__malloc_stats *ms);
 /* The malloc_info(0) XML parser behind it: the arena count and the whole
  * pages inside free chunks. Returns 0 or NPROF_EINVAL. */

@@ -12,8 +12,14 @@
  * Cost: mallinfo2() and malloc_info() walk every free chunk of every arena,
  * each arena locked while it is walked, so they run only when /debug/vars
  * (or a heap?debug=1) is asked for, never on an allocation. Measured with
- * tests/bench/mallinfo_bench.c (make bench-mallinfo) on a fragmented heap;
- * see the README for the figure.
+ * tests/bench/mallinfo_bench.c (make bench-mallinfo) on a fragmented heap:
+ * tens of ms (see the README). A client that samples /debug/vars every
+ * 500 ms (the loadgen's timeline does) would then hold the host's arenas
+ * several percent of the time, so a walk is followed by a pause of
+ * WALK_DUTY - 1 times its own duration, during which requests are served
+ * the last figures with their age: the walks take at most 1/WALK_DUTY of
+ * the wall time whatever clients ask, and a heap that walks in 50 us is
+ * still read fresh every 5 ms.
  *
  * releasable_bytes estimates what malloc_trim(0) returns. glibc's mtrim
  * releases, in each free chunk, the whole pages past the chunk's header
@@ -45,6 +51,16 @@
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static bool is_glibc;
+
+#define WALK_DUTY 100
+/* The last walk's figures, when it ended and what it cost; guarded by
+ * cache_lock, which is held through a walk so that concurrent requests wait
+ * for it rather than start a second one. */
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static nprof__malloc_stats cache;
+static int64_t cache_end_ns, cache_cost_ns;
+static bool cached;
 
 static void detect(void)
 {
@@ -113,13 +129,8 @@ int nprof__malloc_info_parse(const char *xml, long page, int64_t *arenas,
   return 0;
 }
 
-void nprof__malloc_stats_read(nprof__malloc_stats *ms)
+static void walk(nprof__malloc_stats *ms)
 {
-  memset(ms, 0, sizeof(*ms));
-  ms->glibc = nprof__malloc_is_glibc();
-  if (!ms->glibc)
-    return;
-  nprof__t_internal++;
   struct mallinfo2 mi = mallinfo2();
   /* uordblks + fordblks == arena (every arena's system memory): fordblks
    * already holds the fastbins' free bytes (fsmblks), and the top chunks. */
@@ -146,5 +157,35 @@ void nprof__malloc_stats_read(nprof__malloc_stats *ms)
   free(xml);
   if (ms->releasable_bytes >= 0)
     ms->releasable_bytes += top_pages;
+}
+
+static void cache_init(void)
+{
+  nprof__fork_guard(&cache_lock);
+}
+
+void nprof__malloc_stats_read(nprof__malloc_stats *ms)
+{
+  memset(ms, 0, sizeof(*ms));
+  ms->glibc = nprof__malloc_is_glibc();
+  if (!ms->glibc)
+    return;
+  pthread_once(&cache_once, cache_init);
+  nprof__t_internal++;
+  pthread_mutex_lock(&cache_lock);
+  int64_t now = nprof__now_ns();
+  if (!cached || now - cache_end_ns >= (WALK_DUTY - 1) * cache_cost_ns) {
+    int64_t walks = cache.walks;
+    walk(&cache);
+    cache.glibc = true;
+    cache.walks = walks + 1;
+    cache_end_ns = nprof__now_ns();
+    cache_cost_ns = cache_end_ns - now;
+    cached = true;
+    now = cache_end_ns;
+  }
+  *ms = cache;
+  ms->age_ns = now - cache_end_ns;
+  pthread_mutex_unlock(&cache_lock);
   nprof__t_internal--;
 }

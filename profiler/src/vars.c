@@ -180,10 +180,11 @@ int nprof__vars_write(nprof__buf *out)
         &w,
         "\"malloc\": {\"allocator\": \"glibc\", \"in_use_bytes\": %lld, "
         "\"free_bytes\": %lld, \"mmapped_bytes\": %lld, \"arena_bytes\": "
-        "%lld, \"arenas\": %s, \"releasable_bytes\": %s},\n",
+        "%lld, \"arenas\": %s, \"releasable_bytes\": %s, "
+        "\"age_seconds\": %.3f},\n",
         (long long)ms.in_use_bytes, (long long)ms.free_bytes,
         (long long)ms.mmapped_bytes, (long long)ms.arena_bytes, arenas,
-        releasable);
+        releasable, (double)ms.age_ns / 1e9);
   }
 
   nprof__heap_stats hs;

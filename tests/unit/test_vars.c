@@ -149,6 +149,18 @@ static int64_t rss_now(void)
 
 /* On a heap with many free chunks, glibc's figures add up and the
  * releasable estimate is what malloc_trim(0) then gives back. */
+/* Figures walked now, not served from the cache of an earlier walk. */
+static void read_fresh(nprof__malloc_stats *ms)
+{
+  for (int i = 0; i < 2000; i++) {
+    nprof__malloc_stats_read(ms);
+    if (ms->age_ns == 0)
+      return;
+    usleep(1000);
+  }
+  fail_msg("no fresh malloc figures within 2 s");
+}
+
 static void malloc_figures_add_up_and_predict_a_trim(void **state)
 {
   (void)state;
@@ -167,7 +179,7 @@ static void malloc_figures_add_up_and_predict_a_trim(void **state)
   for (int i = 0; i < 3000; i += 2)
     free(blocks[i]);
   nprof__malloc_stats ms;
-  nprof__malloc_stats_read(&ms);
+  read_fresh(&ms);
   assert_true(ms.glibc);
   assert_int_equal(ms.in_use_bytes + ms.free_bytes, ms.arena_bytes);
   assert_true(ms.arenas >= 1);
@@ -182,6 +194,53 @@ static void malloc_figures_add_up_and_predict_a_trim(void **state)
   assert_true(llabs(drop - ms.releasable_bytes) <=
               ms.releasable_bytes / 5 + (1 << 20));
   for (int i = 1; i < 3000; i += 2)
+    free(blocks[i]);
+}
+
+/* The arena walk locks the host's arenas: however often clients ask, walks
+ * take at most 1% of the wall time (by construction: a walk is followed by
+ * a pause of 99 times its cost, so this holds on a loaded machine too).
+ * A client asks every millisecond for a second; the time spent inside the
+ * reads is bounded by 1% of that plus the longest walk twice (the one that
+ * starts the window and one that may straddle its end). */
+static void arena_walks_take_at_most_a_percent_of_the_time(void **state)
+{
+  (void)state;
+  enum { N = 20000 };
+  static void *blocks[N];
+  for (int i = 0; i < N; i++)
+    blocks[i] = malloc(64 + (size_t)(i % 50) * 16);
+  for (int i = 0; i < N; i += 2)
+    free(blocks[i]); /* many free chunks: a walk that costs something */
+  nprof__malloc_stats ms;
+  nprof__malloc_stats_read(&ms);
+  int64_t walks0 = ms.walks, inside = 0, longest = 0, reads = 0;
+  int64_t start = nprof__now_ns();
+  bool stale_seen = false;
+  while (nprof__now_ns() - start < 1000 * 1000000LL) {
+    int64_t t = nprof__now_ns();
+    nprof__malloc_stats_read(&ms);
+    int64_t d = nprof__now_ns() - t;
+    inside += d;
+    longest = d > longest ? d : longest;
+    reads++;
+    stale_seen |= ms.age_ns > 0;
+    usleep(1000);
+  }
+  int64_t elapsed = nprof__now_ns() - start;
+  int64_t walks = ms.walks - walks0;
+  print_message("# %lld reads, %lld walks (longest read %.2f ms), %.3f%% of "
+                "%lld ms inside\n",
+                (long long)reads, (long long)walks, (double)longest / 1e6,
+                100.0 * (double)inside / (double)elapsed,
+                (long long)(elapsed / 1000000));
+  assert_true(stale_seen);
+  assert_true(walks < reads / 4);
+  assert_true(inside <= elapsed / 100 + 2 * longest + 1000000);
+  /* A cheap walk is still refreshed often: the figures are not frozen. */
+  if (longest < 2000000)
+    assert_true(walks >= 2);
+  for (int i = 1; i < N; i += 2)
     free(blocks[i]);
 }
 
@@ -227,6 +286,7 @@ int main(void)
       cmocka_unit_test(resident_pages_are_counted),
       cmocka_unit_test(malloc_info_is_parsed),
       cmocka_unit_test(malloc_figures_add_up_and_predict_a_trim),
+      cmocka_unit_test(arena_walks_take_at_most_a_percent_of_the_time),
       cmocka_unit_test(vars_have_the_malloc_and_memory_figures),
       cmocka_unit_test(fork_child_can_use_vars),
   };
