@@ -1,4 +1,5 @@
-# libnprof's tests, fuzz target and benchmark.
+# libnprof's tests (tests/unit/test_nprof_<module>.c), fuzz target and
+# benchmark.
 
 PROFILER_UNIT := heap util pprof endpoints custom cpu contention threadcreate trace \
 	dump threads symbolize http vars stack
@@ -12,13 +13,13 @@ endif
 PROFILER_TEST_CFLAGS := $(BASE_CFLAGS) $(CFLAGS) -fno-optimize-sibling-calls -fno-builtin \
 	$(NPROF_CFLAGS) $(call pc_cflags,cmocka)
 # TEST_LIB_DIR: where the test libraries are, for the tests that load them.
-$(foreach t,$(filter-out malloc,$(PROFILER_UNIT)),$(eval $(call unit_test,$(t),\
+$(foreach t,$(filter-out malloc,$(PROFILER_UNIT)),$(eval $(call unit_test,nprof_$(t),\
   $(BUILD)/lib/libnprof.a,$(NPROF_LIBS),\
   -fno-optimize-sibling-calls -fno-builtin $(NPROF_CFLAGS) \
   -DTEST_LIB_DIR='"$(abspath $(BUILD)/test/lib)"',\
   $(BUILD)/gen/profile.pb-c.h)))
 
-# test_malloc runs with another allocator's malloc_usable_size loaded ahead
+# test_nprof_malloc runs with another allocator's malloc_usable_size loaded ahead
 # of libc (the lookup must still find libc's own).
 comma := ,
 ifeq ($(SANITIZER),)
@@ -26,7 +27,7 @@ $(BUILD)/test/lib/libfake_allocator.so: tests/unit/fake_allocator.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -fPIC -shared \
 		-Wl,-soname,libfake_allocator.so -o $@ $<
-$(eval $(call unit_test,malloc,$(BUILD)/lib/libnprof.a,\
+$(eval $(call unit_test,nprof_malloc,$(BUILD)/lib/libnprof.a,\
   -Wl$(comma)--no-as-needed -L$(BUILD)/test/lib -lfake_allocator \
   -Wl$(comma)-rpath$(comma)$(abspath $(BUILD)/test/lib) $(NPROF_LIBS),\
   -fno-optimize-sibling-calls -fno-builtin $(NPROF_CFLAGS),\
@@ -79,7 +80,7 @@ TEST_LIBS := $(TEST_LIB_DIR)/libbump_malloc.so $(TEST_LIB_DIR)/libnprof_dlswap_a
 	$(TEST_LIB_DIR)/libnprof_dlswap_b.so $(TEST_LIB_DIR)/libnprof_stripped.so
 TEST_PROGRAMS += $(TEST_LIBS)
 # Unit tests that load them (order-only: never linked in).
-$(BUILD)/test/unit/test_symbolize $(BUILD)/test/unit/test_pprof: | $(TEST_LIBS)
+$(BUILD)/test/unit/test_nprof_symbolize $(BUILD)/test/unit/test_nprof_pprof: | $(TEST_LIBS)
 
 # C++ names, for the symbolizer's demangling.
 $(BUILD)/test/bin/cxx_program: tests/profiler/cxx_program.cc $(BUILD)/lib/libnprof.so

@@ -121,7 +121,7 @@ static void encodes_a_decodable_symbolized_profile(void **state)
   assert_true(p->n_mapping > 0);
   int saw_self = 0;
   for (size_t i = 0; i < p->n_mapping; i++) {
-    if (strstr(str(p, p->mapping[i]->filename), "test_pprof")) {
+    if (strstr(str(p, p->mapping[i]->filename), "test_nprof_pprof")) {
       /* (Not has_filenames: _start, from crt1.o, has no line table.) */
       assert_true(p->mapping[i]->has_functions);
       saw_self = 1;
@@ -144,7 +144,7 @@ static void symbolizes_file_and_line(void **state)
   assert_true(sym.known);
   assert_string_equal(sym.function, "known_leaf_function");
   assert_non_null(sym.file);
-  assert_non_null(strstr(sym.file, "test_pprof.c"));
+  assert_non_null(strstr(sym.file, "test_nprof_pprof.c"));
   assert_true(sym.line > 0);
   /* Unknown addresses get no invented name (and never NULL). */
   nprof__symbolize(0x10, &sym);
@@ -262,7 +262,7 @@ static void text_stack_lines_look_like_go(void **state)
   assert_non_null(nl);
   assert_int_equal(strncmp(nl + 1, "# between\n#\t0x", 14), 0);
   assert_non_null(strstr(out.data, "\tknown_leaf_function+0x"));
-  assert_non_null(strstr(out.data, "test_pprof.c:"));
+  assert_non_null(strstr(out.data, "test_nprof_pprof.c:"));
   assert_int_equal(strcmp(out.data + out.len - 2, "\n\n"), 0);
   /* A full buffer: the error sticks, later writes do nothing. */
   nprof__buf small;

@@ -172,7 +172,7 @@ static void json_names_threads_and_places_events(void **state)
   char want[128];
   snprintf(want, sizeof(want),
            "\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%d,\"tid\":%d,"
-           "\"args\":{\"name\":\"test_trace (%d)\"}",
+           "\"args\":{\"name\":\"test_nprof_trac (%d)\"}",
            (int)getpid(), (int)s.tid, (int)s.tid);
   assert_non_null(strstr(out.data, want));
   assert_non_null(strstr(out.data, "\"name\":\"process_name\""));
