@@ -148,8 +148,11 @@ static void section_run(struct cli_doc *d, const struct cli_run *r)
                 {"debug_url", "debug URL", NULL},
                 {"users_var", "users variable", NULL},
                 {"shard_count", "loadgen shards", NULL},
-                {"started", "started", NULL},
-                {"schema", "schema", NULL}};
+                {"started", "started", NULL}};
+  /* Knobs that only apply to some runs: a row only when they were set
+   * (a streaming run has no call rate, a run without broadcasts no
+   * publish count). "schema" is for programs, not readers. */
+  static const char *const only_when_set[] = {"rps", "duration", "publish"};
   static const char *const heads[] = {"parameter", "value"};
 
   cli_doc_h2(d, "run", "Run");
@@ -159,6 +162,17 @@ static void section_run(struct cli_doc *d, const struct cli_run *r)
   }
   cli_doc_table_head(d, 2, heads, "ll");
   for (const struct cli_json *c = r->params->child; c != NULL; c = c->next) {
+    if (strcmp(c->key, "schema") == 0)
+      continue;
+    bool unset = c->type == CLI_JSON_NULL ||
+                 (c->type == CLI_JSON_NUMBER && c->number == 0) ||
+                 (c->type == CLI_JSON_STRING && c->string[0] == '\0');
+    bool optional = false;
+    for (size_t i = 0; i < sizeof(only_when_set) / sizeof(only_when_set[0]);
+         i++)
+      optional |= strcmp(c->key, only_when_set[i]) == 0;
+    if (optional && unset)
+      continue;
     const char *label = c->key, *unit = NULL;
     for (size_t i = 0; i < sizeof(labels) / sizeof(labels[0]); i++) {
       if (strcmp(c->key, labels[i].key) == 0) {
@@ -264,7 +278,7 @@ static void section_loadgen(struct cli_doc *d, const struct cli_run *r)
             ? ""
             : cli_fmt_count(lg->notifications_expected, false, b, sizeof(b)));
   }
-  if (!isnan(lg->calls_sent))
+  if (!isnan(lg->calls_sent) && lg->calls_sent > 0)
     cli_doc_para(d, NULL, "Unary calls: %s sent, %s ok, %s failed.",
                  cli_fmt_count(lg->calls_sent, false, a, sizeof(a)),
                  cli_fmt_count(lg->calls_ok, false, b, sizeof(b)),
