@@ -16,7 +16,56 @@ static int cmp_count_stack(const void *pa, const void *pb)
   return nprof__cmp_pcs(a->pcs, a->depth, b->pcs, b->depth);
 }
 
-/* Go's printCountProfile, in pprof or text. */
+/* One count profile being written, as Go's printCountProfile writes it:
+ * text (debug=1: a "NAME profile: total N" header, then "COUNT @ PCS"
+ * records) or pprof (one NAME/count sample type). The writer's error is
+ * sticky: after a failure every call is a no-op and count_end returns it. */
+typedef struct count_writer {
+  nprof__writer w;
+  nprof__pprof *b; /* NULL for text */
+} count_writer;
+
+static int count_begin(count_writer *c, const char *name, long total, int debug,
+                       nprof__buf *out)
+{
+  *c = (count_writer){.w = {.out = out}};
+  if (debug) {
+    nprof__w_printf(&c->w, "%s profile: total %ld\n", name, total);
+    return 0;
+  }
+  char type[NPROF_NAME_MAX + 8];
+  snprintf(type, sizeof(type), "%s/count", name);
+  const char *types[] = {type};
+  if (!(c->b = nprof__pprof_new(types, 1)))
+    return NPROF_ENOMEM;
+  nprof__pprof_period(c->b, name, "count", 1);
+  return 0;
+}
+
+/* One record: `count` stacks equal to pcs. Text records carry `comment`
+ * (lines starting with '#', or NULL) between the header and the frames;
+ * pprof samples carry the labels instead. */
+static void count_record(count_writer *c, const uintptr_t *pcs, int depth,
+                         int64_t count, const nprof__label *labels, int nl,
+                         const char *comment)
+{
+  if (!c->b) {
+    nprof__w_printf(&c->w, "%lld", (long long)count);
+    nprof__text_record(&c->w, pcs, depth, comment);
+  } else if (!c->w.rc) {
+    c->w.rc = nprof__pprof_add(c->b, pcs, depth, &count, labels, nl);
+  }
+}
+
+static int count_end(count_writer *c)
+{
+  if (!c->w.rc && c->b)
+    c->w.rc = nprof__pprof_write(c->b, c->w.out);
+  nprof__pprof_free(c->b);
+  return c->w.rc;
+}
+
+/* Identical stacks aggregated into one record each. */
 static int count_profile(const char *name, nprof__count_stack *s, long n,
                          int debug, nprof__buf *out)
 {
@@ -24,36 +73,19 @@ static int count_profile(const char *name, nprof__count_stack *s, long n,
   long total = 0;
   for (long i = 0; i < n; i++)
     total += s[i].count;
-  nprof__writer w = {.out = out};
-  nprof__pprof *b = NULL;
-  if (debug) {
-    nprof__w_printf(&w, "%s profile: total %ld\n", name, total);
-  } else {
-    char type[NPROF_NAME_MAX + 8];
-    snprintf(type, sizeof(type), "%s/count", name);
-    const char *types[] = {type};
-    b = nprof__pprof_new(types, 1);
-    if (!b)
-      return NPROF_ENOMEM;
-    nprof__pprof_period(b, name, "count", 1);
-  }
-  for (long i = 0; i < n && !w.rc;) {
+  count_writer c;
+  int rc = count_begin(&c, name, total, debug, out);
+  if (rc)
+    return rc;
+  for (long i = 0; i < n && !c.w.rc;) {
     long j = i;
     int64_t count = 0;
     while (j < n && cmp_count_stack(&s[j], &s[i]) == 0)
       count += s[j++].count;
-    if (debug) {
-      nprof__w_printf(&w, "%lld", (long long)count);
-      nprof__text_record(&w, s[i].pcs, s[i].depth, NULL);
-    } else {
-      w.rc = nprof__pprof_add(b, s[i].pcs, s[i].depth, &count, NULL, 0);
-    }
+    count_record(&c, s[i].pcs, s[i].depth, count, NULL, 0, NULL);
     i = j;
   }
-  if (!w.rc && b)
-    w.rc = nprof__pprof_write(b, out);
-  nprof__pprof_free(b);
-  return w.rc;
+  return count_end(&c);
 }
 
 int nprof__serve_threadcreate(const nprof__route *r, const nprof__args *a,
@@ -155,24 +187,18 @@ static int threads_dump(const nprof__thread *t, long n, nprof__buf *out)
 static int threads_profile(const nprof__thread *t, long n, int debug,
                            nprof__buf *out)
 {
-  nprof__writer w = {.out = out};
-  nprof__pprof *b = NULL;
-  if (debug) {
-    nprof__w_printf(&w, "goroutine profile: total %ld\n", n);
-  } else {
-    static const char *const types[] = {"goroutine/count"};
-    b = nprof__pprof_new(types, 1);
-    if (!b)
-      return NPROF_ENOMEM;
-    nprof__pprof_period(b, "goroutine", "count", 1);
-    nprof__pprof_comment(b, "goroutine = OS thread (libnprof)");
-  }
+  count_writer c;
+  int rc = count_begin(&c, "goroutine", n, debug, out);
+  if (rc)
+    return rc;
+  if (c.b)
+    nprof__pprof_comment(c.b, "goroutine = OS thread (libnprof)");
   nprof__label *labels = malloc(((size_t)n * 2 + 1) * sizeof(*labels));
   nprof__buf names;
   nprof__buf_init(&names, 1 << 20);
   if (!labels)
-    w.rc = NPROF_ENOMEM;
-  for (long i = 0; i < n && !w.rc;) {
+    c.w.rc = NPROF_ENOMEM;
+  for (long i = 0; i < n && !c.w.rc;) {
     int depth = depth_of(&t[i]);
     long j = i;
     int nl = 0;
@@ -186,26 +212,17 @@ static int threads_profile(const nprof__thread *t, long n, int debug,
       if (!seen)
         labels[nl++] = (nprof__label){.key = "thread", .str = t[j].name};
       labels[nl++] = (nprof__label){.key = "tid", .num = t[j].tid};
-      if (debug && w.rc == 0)
-        w.rc = nprof__buf_printf(&names, "# thread %d \"%s\"\n", (int)t[j].tid,
-                                 t[j].name);
+      if (debug && c.w.rc == 0)
+        c.w.rc = nprof__buf_printf(&names, "# thread %d \"%s\"\n",
+                                   (int)t[j].tid, t[j].name);
       j++;
     }
-    int64_t count = j - i;
-    if (debug) {
-      nprof__w_printf(&w, "%lld", (long long)count);
-      nprof__text_record(&w, t[i].pcs, depth, names.data);
-    } else {
-      w.rc = nprof__pprof_add(b, t[i].pcs, depth, &count, labels, nl);
-    }
+    count_record(&c, t[i].pcs, depth, j - i, labels, nl, names.data);
     i = j;
   }
-  if (!w.rc && b)
-    w.rc = nprof__pprof_write(b, out);
-  nprof__pprof_free(b);
   nprof__buf_free(&names);
   free(labels);
-  return w.rc;
+  return count_end(&c);
 }
 
 int nprof__serve_goroutine(const nprof__route *r, const nprof__args *a,
