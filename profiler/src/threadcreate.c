@@ -162,64 +162,31 @@ long nprof__threadcreate_count(void)
   return n;
 }
 
-int nprof__threadcreate_stacks(nprof__count_stack **out)
+/* Copies something of every live record into an array of `size`-byte
+ * elements: fill(v) runs with `lock` held and room for `live` elements in
+ * v, and returns how many it wrote. The array is allocated without the
+ * lock, for the count seen a moment before (taking the lock again and
+ * retrying when threads were created in between), so no allocation ever
+ * waits on `lock`. Returns that count (malloc'd array in *out) or
+ * NPROF_ENOMEM. */
+static long snapshot(size_t size, long (*fill)(void *v), void **out)
 {
   nprof__t_internal++;
-  nprof__count_stack *s = NULL;
-  long cap = 0, n;
-  int rc = 0;
-  for (;;) {
-    pthread_mutex_lock(&lock);
-    n = live;
-    if (s && n <= cap) {
-      long k = 0;
-      for (nprof__tc_record *r = head; r; r = r->next, k++) {
-        s[k].depth = r->depth;
-        s[k].count = 1;
-        memcpy(s[k].pcs, r->pcs, (size_t)r->depth * sizeof(uintptr_t));
-      }
-      n = k;
-      pthread_mutex_unlock(&lock);
-      break;
-    }
-    pthread_mutex_unlock(&lock);
-    free(s);
-    cap = n + 16;
-    s = malloc((size_t)cap * sizeof(*s));
-    if (!s) {
-      rc = NPROF_ENOMEM;
-      break;
-    }
-  }
-  nprof__t_internal--;
-  if (rc)
-    return rc;
-  *out = s;
-  return (int)n;
-}
-
-long nprof__threadcreate_stack_ranges(nprof__range **out)
-{
-  nprof__t_internal++;
-  nprof__range *v = NULL;
+  void *v = NULL;
   long cap = 0, n;
   int rc = 0;
   for (;;) {
     pthread_mutex_lock(&lock);
     n = live;
     if (v && n <= cap) {
-      long k = 0;
-      for (nprof__tc_record *r = head; r; r = r->next)
-        if (r->stack_hi > r->stack_lo)
-          v[k++] = (nprof__range){r->stack_lo, r->stack_hi};
-      n = k;
+      n = fill(v);
       pthread_mutex_unlock(&lock);
       break;
     }
     pthread_mutex_unlock(&lock);
     free(v);
     cap = n + 16;
-    v = malloc((size_t)cap * sizeof(*v));
+    v = malloc((size_t)cap * size);
     if (!v) {
       rc = NPROF_ENOMEM;
       break;
@@ -229,5 +196,47 @@ long nprof__threadcreate_stack_ranges(nprof__range **out)
   if (rc)
     return rc;
   *out = v;
+  return n;
+}
+
+/* Called with lock. */
+static long fill_stacks(void *v)
+{
+  nprof__count_stack *s = v;
+  long k = 0;
+  for (nprof__tc_record *r = head; r; r = r->next, k++) {
+    s[k].depth = r->depth;
+    s[k].count = 1;
+    memcpy(s[k].pcs, r->pcs, (size_t)r->depth * sizeof(uintptr_t));
+  }
+  return k;
+}
+
+int nprof__threadcreate_stacks(nprof__count_stack **out)
+{
+  void *v;
+  long n = snapshot(sizeof(**out), fill_stacks, &v);
+  if (n >= 0)
+    *out = v;
+  return (int)n;
+}
+
+/* Called with lock. */
+static long fill_ranges(void *v)
+{
+  nprof__range *ranges = v;
+  long k = 0;
+  for (nprof__tc_record *r = head; r; r = r->next)
+    if (r->stack_hi > r->stack_lo)
+      ranges[k++] = (nprof__range){r->stack_lo, r->stack_hi};
+  return k;
+}
+
+long nprof__threadcreate_stack_ranges(nprof__range **out)
+{
+  void *v;
+  long n = snapshot(sizeof(**out), fill_ranges, &v);
+  if (n >= 0)
+    *out = v;
   return n;
 }
