@@ -187,6 +187,21 @@ static bucket *bucket_get(int kind, const uintptr_t *pcs, int depth)
   return b;
 }
 
+/* Called with lock: a sampled wait, its count and delay already scaled by
+ * the rate, added to the bucket of (kind, stack); counted in `dropped`
+ * when no bucket can be had. */
+static void bucket_add(int kind, const uintptr_t *pcs, int depth, double count,
+                       int64_t delay)
+{
+  bucket *b = bucket_get(kind, pcs, depth);
+  if (!b) {
+    dropped++;
+    return;
+  }
+  b->count += count;
+  b->delay += delay;
+}
+
 __attribute__((noinline)) void nprof__contention_record(nprof__wait_kind kind,
                                                         int64_t start_ns,
                                                         int64_t delay_ns,
@@ -228,24 +243,10 @@ __attribute__((noinline)) void nprof__contention_record(nprof__wait_kind kind,
   uintptr_t pcs[NPROF_MAX_DEPTH];
   int depth = nprof__stack_capture(pcs, NPROF_MAX_DEPTH, skip + 1);
   table_lock();
-  if (mutex_count) {
-    bucket *b = bucket_get(NPROF__MUTEX, pcs, depth);
-    if (b) {
-      b->count += mutex_count;
-      b->delay += mutex_delay;
-    } else {
-      dropped++;
-    }
-  }
-  if (block_count) {
-    bucket *b = bucket_get(NPROF__BLOCK, pcs, depth);
-    if (b) {
-      b->count += block_count;
-      b->delay += block_delay;
-    } else {
-      dropped++;
-    }
-  }
+  if (mutex_count)
+    bucket_add(NPROF__MUTEX, pcs, depth, mutex_count, mutex_delay);
+  if (block_count)
+    bucket_add(NPROF__BLOCK, pcs, depth, block_count, block_delay);
   if (trace && trace_events) {
     if (trace_len < trace_cap) {
       nprof__wait_event *e = &trace_events[trace_len++];
