@@ -238,11 +238,6 @@ void nprof__cpu_thread_started(void)
   nprof__t_internal--;
 }
 
-static bool is_ours(const struct sigaction *sa)
-{
-  return (sa->sa_flags & SA_SIGINFO) && sa->sa_sigaction == on_sigprof;
-}
-
 int nprof__cpu_start(long hz)
 {
   if (hz < 1 || hz > NPROF_MAX_CPU_HZ)
@@ -285,15 +280,8 @@ int nprof__cpu_start(long hz)
     goto fail;
   }
   saved_action = old;
-  struct sigaction sa;
-  memset(&sa, 0, sizeof(sa));
-  sa.sa_sigaction = on_sigprof;
-  sa.sa_flags = SA_SIGINFO | SA_RESTART;
-  sigfillset(&sa.sa_mask);
-  if (sigaction(SIGPROF, &sa, NULL) != 0) {
-    result = NPROF_ESYSTEM;
+  if ((result = nprof__signal_install(SIGPROF, on_sigprof)) != 0)
     goto fail;
-  }
   atomic_store(&sampling, 1);
   scan_tasks();
   return 0;
@@ -331,7 +319,7 @@ void nprof__cpu_stop(nprof__cpu_sink_fn fn, void *arg)
   ign.sa_handler = SIG_IGN;
   sigemptyset(&ign.sa_mask);
   sigaction(SIGPROF, NULL, &cur);
-  bool mine = is_ours(&cur);
+  bool mine = nprof__signal_is(&cur, on_sigprof);
   if (mine)
     sigaction(SIGPROF, &ign, NULL);
   int64_t deadline = nprof__now_ns() + 1000000000LL;
@@ -355,7 +343,7 @@ void nprof__cpu_fork_child(void)
   atomic_store(&sampling, 0);
   struct sigaction cur;
   sigaction(SIGPROF, NULL, &cur);
-  if (is_ours(&cur)) {
+  if (nprof__signal_is(&cur, on_sigprof)) {
     struct sigaction ign;
     memset(&ign, 0, sizeof(ign));
     ign.sa_handler = SIG_IGN;

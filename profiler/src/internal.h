@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -98,6 +99,15 @@ void nprof__fork_guard(pthread_mutex_t *m);
  * function; the constructor calls it, so a fork child never has to. */
 int nprof__thread_start(void *(*fn)(void *), void *arg, const char *name);
 void nprof__thread_start_init(void);
+
+/* libnprof's two signal handlers (SIGPROF in cpu.c, the capture signal in
+ * threads.c) are installed one way: SA_SIGINFO, SA_RESTART (interrupted
+ * system calls resume where they can), every signal blocked while one
+ * runs. _install returns 0 or NPROF_ESYSTEM; _is tells whether `sa` is
+ * `fn` installed so (the application may have replaced it since). */
+typedef void (*nprof__signal_fn)(int sig, siginfo_t *si, void *uc);
+int nprof__signal_install(int sig, nprof__signal_fn fn);
+bool nprof__signal_is(const struct sigaction *sa, nprof__signal_fn fn);
 
 /* Anonymous memory straight from the kernel, for tables the allocator hooks
  * use (they must not call malloc). Returns NULL on failure. */

@@ -109,11 +109,6 @@ static int signal_is_free(int sig)
   return !(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL;
 }
 
-static bool is_ours(const struct sigaction *sa)
-{
-  return (sa->sa_flags & SA_SIGINFO) && sa->sa_sigaction == on_capture_signal;
-}
-
 static void init(void)
 {
   int sig = 0;
@@ -135,16 +130,8 @@ static void init(void)
     init_result = NPROF_ESYSTEM;
     return;
   }
-  struct sigaction sa;
-  memset(&sa, 0, sizeof(sa));
-  sa.sa_sigaction = on_capture_signal;
-  /* SA_RESTART: interrupted system calls resume where they can. */
-  sa.sa_flags = SA_SIGINFO | SA_RESTART;
-  sigfillset(&sa.sa_mask);
-  if (sigaction(sig, &sa, NULL) != 0) {
-    init_result = NPROF_ESYSTEM;
+  if ((init_result = nprof__signal_install(sig, on_capture_signal)) != 0)
     return;
-  }
   capture_signal = sig;
 }
 
@@ -195,7 +182,8 @@ long nprof__threads_capture(nprof__thread **out)
    * may have replaced it since: then the signal is the application's, and
    * sending it would run the application's handler on every thread. */
   struct sigaction cur;
-  if (sigaction(capture_signal, NULL, &cur) != 0 || !is_ours(&cur)) {
+  if (sigaction(capture_signal, NULL, &cur) != 0 ||
+      !nprof__signal_is(&cur, on_capture_signal)) {
     pthread_mutex_unlock(&capture_lock);
     free(c);
     free(threads);

@@ -298,6 +298,21 @@ void nprof__fork_guard(pthread_mutex_t *m)
   }
 }
 
+int nprof__signal_install(int sig, nprof__signal_fn fn)
+{
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_sigaction = fn;
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigfillset(&sa.sa_mask);
+  return sigaction(sig, &sa, NULL) == 0 ? 0 : NPROF_ESYSTEM;
+}
+
+bool nprof__signal_is(const struct sigaction *sa, nprof__signal_fn fn)
+{
+  return (sa->sa_flags & SA_SIGINFO) && sa->sa_sigaction == fn;
+}
+
 /* glibc's pthread_create, past libnprof's interposer: the profiler's own
  * threads get no threadcreate record, and a fork child handler may start
  * one while the interposer's lock is still held by fork's prepare.
