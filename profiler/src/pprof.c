@@ -184,8 +184,7 @@ nprof__pprof *nprof__pprof_new(const char *const *types, int ntypes)
   char *empty = strdup("");
   if (!empty || VEC_PUSH(b->strings, empty) != 0) {
     free(empty);
-    nprof__pprof_free(b);
-    return NULL;
+    goto fail;
   }
   for (int i = 0; i < ntypes; i++) {
     char type[64];
@@ -199,8 +198,7 @@ nprof__pprof *nprof__pprof_new(const char *const *types, int ntypes)
     ValueType *vt = malloc(sizeof(*vt));
     if (!vt || VEC_PUSH(b->types, vt) != 0) {
       free(vt);
-      nprof__pprof_free(b);
-      return NULL;
+      goto fail;
     }
     perftools__profiles__value_type__init(vt);
     vt->type = str_id(b, type);
@@ -210,16 +208,13 @@ nprof__pprof *nprof__pprof_new(const char *const *types, int ntypes)
   if (b->nmaps < 0)
     b->nmaps = 0;
   b->lacks = calloc((size_t)b->nmaps + 1, 1);
-  if (!b->lacks) {
-    nprof__pprof_free(b);
-    return NULL;
-  }
+  if (!b->lacks)
+    goto fail;
   for (long i = 0; i < b->nmaps; i++) {
     Mapping *m = malloc(sizeof(*m));
     if (!m || VEC_PUSH(b->mappings, m) != 0) {
       free(m);
-      nprof__pprof_free(b);
-      return NULL;
+      goto fail;
     }
     perftools__profiles__mapping__init(m);
     m->id = (uint64_t)i + 1;
@@ -231,6 +226,9 @@ nprof__pprof *nprof__pprof_new(const char *const *types, int ntypes)
   }
   b->p.time_nanos = nprof__wall_ns();
   return b;
+fail:
+  nprof__pprof_free(b);
+  return NULL;
 }
 
 void nprof__pprof_period(nprof__pprof *b, const char *type, const char *unit,
