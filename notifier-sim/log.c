@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -21,25 +22,16 @@ int64_t ntf_now_mono_nanos(void)
 
 void ntf_log(const char *fmt, ...)
 {
-  /* Format into one buffer and write it with one call, so lines from
-   * several threads never interleave. */
-  char line[1024];
+  char prefix[64];
   struct timespec ts;
   struct tm tm;
   clock_gettime(CLOCK_REALTIME, &ts);
   gmtime_r(&ts.tv_sec, &tm);
-  int n = (int)strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-  n += snprintf(line + n, sizeof line - (size_t)n,
-                ".%03ldZ notifier: ", ts.tv_nsec / 1000000);
+  size_t n = strftime(prefix, sizeof prefix, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(prefix + n, sizeof prefix - n,
+           ".%03ldZ notifier: ", ts.tv_nsec / 1000000);
   va_list ap;
   va_start(ap, fmt);
-  int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+  npc_log_vline(STDERR_FILENO, prefix, fmt, ap);
   va_end(ap);
-  if (m < 0)
-    m = 0;
-  n += m;
-  if ((size_t)n > sizeof line - 2)
-    n = (int)sizeof line - 2;
-  line[n++] = '\n';
-  fwrite(line, 1, (size_t)n, stderr);
 }

@@ -11,9 +11,11 @@ NPROF_SRCS := $(wildcard profiler/src/*.c)
 ifneq ($(SANITIZER),)
 NPROF_SRCS := $(filter-out profiler/src/malloc.c profiler/src/interpose.c,$(NPROF_SRCS))
 endif
-# Of common/, only its atomic file writes (heap dumps): nothing of libcurl.
+# Of common/, only its atomic file writes (heap dumps) and its one-line
+# logger: nothing of libcurl.
+NPROF_COMMON := common/file.c common/log.c
 NPROF_OBJS := $(NPROF_SRCS:%.c=$(BUILD)/obj/pic/%.o) $(BUILD)/obj/pic/gen/profile.pb-c.o \
-	$(BUILD)/obj/pic/common/file.o
+	$(NPROF_COMMON:%.c=$(BUILD)/obj/pic/%.o)
 
 # Library objects: position independent, hidden unless marked NPROF_EXTERN.
 $(BUILD)/obj/pic/profiler/%.o: profiler/%.c $(BUILD)/gen/profile.pb-c.h

@@ -98,7 +98,7 @@ INTEGRATION_TESTS += tests/integration/profiler_endpoints.py \
 $(FUZZ_DIR)/obj/profiler/src/%.o: FUZZ_EXTRA = -DNPROF_SANITIZED=1 $(NPROF_CFLAGS)
 PROFILER_FUZZ_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(filter-out \
 	profiler/src/malloc.c profiler/src/interpose.c,$(wildcard profiler/src/*.c))) \
-	$(FUZZ_DIR)/obj/gen/profile.pb-c.o $(FUZZ_DIR)/obj/common/file.o
+	$(FUZZ_DIR)/obj/gen/profile.pb-c.o $(NPROF_COMMON:%.c=$(FUZZ_DIR)/obj/%.o)
 $(eval $(call fuzzer,symbol_request,$(PROFILER_FUZZ_OBJS),$(NPROF_LIBS),\
   -DNPROF_SANITIZED=1 $(NPROF_CFLAGS),$(BUILD)/gen/profile.pb-c.h))
 

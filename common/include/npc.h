@@ -1,10 +1,10 @@
 /*
  * npc: the helpers every program of the project shares (the nprof CLI, the
  * loadgen, the notifier), one home per job: atomic file writes, capped file
- * reads, one duration syntax, capped HTTP fetches, and the layout of a load
- * test's run folder. Built as build/lib/libnpc.a; libnprof (which lives in
- * other people's processes) does not link it, and compiles in file.c alone
- * (hidden), for its heap dumps.
+ * reads, one duration syntax, capped HTTP fetches, one-line logging, and the
+ * layout of a load test's run folder. Built as build/lib/libnpc.a; libnprof
+ * (which lives in other people's processes) does not link it, and compiles
+ * in file.c (for its heap dumps) and log.c alone (hidden).
  *
  * Every function returns 0 on success or a negative errno value (-EINVAL,
  * -EFBIG, ...) on failure, as libuv does: strerror(-rc) describes it. On
@@ -13,6 +13,7 @@
 #ifndef NPC_H
 #define NPC_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -62,6 +63,21 @@ int npc_duration_parse(const char *s, int64_t *ns);
 /* Formats `ns` the way Go's Duration.String does ("1.5s", "2m30s", "250ms")
  * into buf (at least 32 bytes for any value). Returns buf. */
 char *npc_duration_format(int64_t ns, char *buf, size_t size);
+
+/* ---- log.c: one line on stderr ---- */
+
+/* The longest line npc_log_line writes, newline included; a longer message
+ * is cut. */
+#define NPC_LOG_LINE_MAX 1024
+
+/* Writes `prefix` (NULL: none), the message and a newline to `fd` with one
+ * write(2), so lines from several threads never interleave. Built on the
+ * stack: no stdio, no allocation; errno is kept. Errors are ignored (there
+ * is nowhere left to say them). */
+void npc_log_line(int fd, const char *prefix, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void npc_log_vline(int fd, const char *prefix, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* ---- http.c: capped HTTP GET (libcurl) ---- */
 

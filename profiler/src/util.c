@@ -1,5 +1,6 @@
 /* Small helpers: logging, capped buffers, number parsing, page memory. */
 #include "internal.h"
+#include "npc.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -20,23 +21,10 @@ static atomic_size_t pages_in_use;
 
 void nprof__log(const char *fmt, ...)
 {
-  int saved = errno;
-  char line[512];
-  int n = snprintf(line, sizeof(line), "nprof: ");
   va_list ap;
   va_start(ap, fmt);
-  int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+  npc_log_vline(STDERR_FILENO, "nprof: ", fmt, ap);
   va_end(ap);
-  if (m < 0)
-    m = 0;
-  size_t len = (size_t)n + (size_t)m;
-  if (len > sizeof(line) - 2)
-    len = sizeof(line) - 2;
-  line[len++] = '\n';
-  /* One write: lines from several threads do not interleave. */
-  ssize_t rc = write(STDERR_FILENO, line, len);
-  (void)rc;
-  errno = saved;
 }
 
 void nprof__buf_init(nprof__buf *b, size_t max)
