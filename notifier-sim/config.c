@@ -130,12 +130,23 @@ bad_duration:
   return NTF_EINVAL;
 }
 
-/* Environment names: NOTIFIER_ + the flag upper-cased, '-' as '_'. */
-static const char *const settings[] = {
-    "grpc-addr",         "debug-addr",        "mode",
-    "threads",           "fanout-threads",    "tick-interval",
-    "max-streams",       "queue-depth",       "keepalive-time",
-    "keepalive-timeout", "min-ping-interval", "quiet"};
+/* Every setting once: the flags, and the environment names (NOTIFIER_ + the
+ * flag upper-cased, '-' as '_') for all of them but --help. */
+static const struct option opts[] = {
+    {"grpc-addr", required_argument, NULL, 0},
+    {"debug-addr", required_argument, NULL, 0},
+    {"mode", required_argument, NULL, 0},
+    {"threads", required_argument, NULL, 0},
+    {"fanout-threads", required_argument, NULL, 0},
+    {"tick-interval", required_argument, NULL, 0},
+    {"max-streams", required_argument, NULL, 0},
+    {"queue-depth", required_argument, NULL, 0},
+    {"keepalive-time", required_argument, NULL, 0},
+    {"keepalive-timeout", required_argument, NULL, 0},
+    {"min-ping-interval", required_argument, NULL, 0},
+    {"quiet", no_argument, NULL, 0},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0}};
 
 void ntf_config_usage(void *file)
 {
@@ -163,8 +174,7 @@ void ntf_config_usage(void *file)
       "  --quiet                     no log line per stream\n"
       "  --help\n"
       "Each option also reads NOTIFIER_<OPTION> from the environment, e.g. "
-      "NOTIFIER_GRPC_ADDR;\nflags win. DURATION: 250ms, 2s, 1m, 1h or "
-      "milliseconds.\n",
+      "NOTIFIER_GRPC_ADDR;\nflags win; " NPC_DURATION_HELP ".\n",
       (FILE *)file);
 }
 
@@ -173,35 +183,22 @@ int ntf_config_parse(ntf_config *cfg, int argc, char **argv,
                      size_t err_len)
 {
   ntf_config c = *cfg;
-  for (size_t i = 0; getenv_fn && i < sizeof settings / sizeof *settings; i++) {
+  for (const struct option *o = opts; getenv_fn && o->name != NULL; o++) {
+    if (o->val != 0)
+      continue; /* --help */
     char env[64] = "NOTIFIER_";
     size_t k = strlen(env);
-    for (const char *p = settings[i]; *p && k < sizeof env - 1; p++)
+    for (const char *p = o->name; *p && k < sizeof env - 1; p++)
       env[k++] =
           *p == '-' ? '_' : (char)(*p - ('a' <= *p && *p <= 'z' ? 32 : 0));
     env[k] = '\0';
     const char *v = getenv_fn(env);
-    if (v != NULL && apply(&c, settings[i], v, err_buf, err_len) < 0) {
+    if (v != NULL && apply(&c, o->name, v, err_buf, err_len) < 0) {
       size_t n = strlen(err_buf);
       snprintf(err_buf + n, err_len - n, " (from %s)", env);
       return NTF_EINVAL;
     }
   }
-  static const struct option opts[] = {
-      {"grpc-addr", required_argument, NULL, 0},
-      {"debug-addr", required_argument, NULL, 0},
-      {"mode", required_argument, NULL, 0},
-      {"threads", required_argument, NULL, 0},
-      {"fanout-threads", required_argument, NULL, 0},
-      {"tick-interval", required_argument, NULL, 0},
-      {"max-streams", required_argument, NULL, 0},
-      {"queue-depth", required_argument, NULL, 0},
-      {"keepalive-time", required_argument, NULL, 0},
-      {"keepalive-timeout", required_argument, NULL, 0},
-      {"min-ping-interval", required_argument, NULL, 0},
-      {"quiet", no_argument, NULL, 0},
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0}};
   optind = 0; /* 0 resets glibc's getopt state: tests parse many times */
   opterr = 0;
   int ch, idx;

@@ -130,30 +130,25 @@ static void test_bad_values(void **state)
 static void test_durations(void **state)
 {
   (void)state;
-  int64_t ms = -1;
-  assert_int_equal(ntf_parse_duration_ms("1500ms", &ms), 0);
-  assert_int_equal(ms, 1500);
-  assert_int_equal(ntf_parse_duration_ms("1m30s", &ms), 0);
-  assert_int_equal(ms, 90000);
-  assert_int_equal(ntf_parse_duration_ms("1.5s", &ms), 0);
-  assert_int_equal(ms, 1500);
-  assert_int_equal(ntf_parse_duration_ms("2m", &ms), 0);
-  assert_int_equal(ms, 120000);
-  assert_int_equal(ntf_parse_duration_ms("1h", &ms), 0);
-  assert_int_equal(ms, 3600000);
-  assert_int_equal(ntf_parse_duration_ms("0", &ms), 0);
-  assert_int_equal(ms, 0);
-  ms = 42;
-  assert_int_equal(ntf_parse_duration_ms("", &ms), NTF_EINVAL);
-  assert_int_equal(ntf_parse_duration_ms("s", &ms), NTF_EINVAL);
-  assert_int_equal(ntf_parse_duration_ms("1d", &ms), NTF_EINVAL);
-  assert_int_equal(ntf_parse_duration_ms("nan", &ms), NTF_EINVAL);
-  assert_int_equal(ntf_parse_duration_ms("1e300", &ms), NTF_EINVAL);
-  assert_int_equal(ntf_parse_duration_ms("0.5ms", &ms), NTF_EINVAL);
-  /* The one syntax: a bare number (it used to mean milliseconds here) is
-   * refused. */
-  assert_int_equal(ntf_parse_duration_ms("1500", &ms), NTF_EINVAL);
-  assert_int_equal(ms, 42);
+  static const struct {
+    const char *text;
+    int64_t ms;
+  } good[] = {{"1500ms", 1500}, {"1m30s", 90000}, {"1.5s", 1500},
+              {"2m", 120000},   {"1h", 3600000},  {"0", 0}};
+  for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+    int64_t ms = -1;
+    assert_int_equal(ntf_parse_duration_ms(good[i].text, &ms), 0);
+    assert_int_equal(ms, good[i].ms);
+  }
+  /* Under 1 ms would become 0 ("off"); and the one syntax: a bare number
+   * (it used to mean milliseconds here) is refused. */
+  static const char *const bad[] = {"",      "s",     "1d",  "nan",
+                                    "1e300", "0.5ms", "1500"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    int64_t ms = 42;
+    assert_int_equal(ntf_parse_duration_ms(bad[i], &ms), NTF_EINVAL);
+    assert_int_equal(ms, 42);
+  }
 }
 
 int main(void)
