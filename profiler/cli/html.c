@@ -44,6 +44,20 @@ size_t cli_utf8_len(const unsigned char *s)
   return 0;
 }
 
+/* Writes the character at *p as it is when it is valid UTF-8, else U+FFFD
+ * for its first byte; moves *p past what it wrote. */
+static void put_utf8(FILE *out, const unsigned char **p)
+{
+  size_t n = cli_utf8_len(*p);
+  if (n == 0) {
+    fputs(REPLACEMENT, out);
+    n = 1;
+  } else {
+    fwrite(*p, 1, n, out);
+  }
+  *p += n;
+}
+
 void cli_html_escape(FILE *out, const char *s)
 {
   const unsigned char *p = (const unsigned char *)s;
@@ -52,7 +66,6 @@ void cli_html_escape(FILE *out, const char *s)
   if (s == NULL)
     return;
   while (*p != '\0') {
-    size_t n;
     switch (*p) {
     case '&':
       fputs("&amp;", out);
@@ -82,13 +95,7 @@ void cli_html_escape(FILE *out, const char *s)
       p++;
       continue;
     }
-    if ((n = cli_utf8_len(p)) == 0) {
-      fputs(REPLACEMENT, out);
-      p++;
-      continue;
-    }
-    fwrite(p, 1, n, out);
-    p += n;
+    put_utf8(out, &p);
   }
 }
 
@@ -100,7 +107,6 @@ void cli_md_escape(FILE *out, const char *s)
   if (s == NULL)
     return;
   while (*p != '\0') {
-    size_t n;
     /* Markdown punctuation is backslash-escaped so names read literally;
      * the HTML-significant three become entities, since Markdown passes
      * raw HTML through to whoever renders it. A table cell is one line. */
@@ -119,13 +125,12 @@ void cli_md_escape(FILE *out, const char *s)
       p++;
       continue;
     }
-    if (*p < 0x20 || *p == 0x7f || (n = cli_utf8_len(p)) == 0) {
+    if (*p < 0x20 || *p == 0x7f) {
       fputs(REPLACEMENT, out);
       p++;
       continue;
     }
-    fwrite(p, 1, n, out);
-    p += n;
+    put_utf8(out, &p);
   }
 }
 
@@ -147,19 +152,17 @@ void cli_md_code(FILE *out, const char *s)
     fputc('`', out);
   fputc(' ', out);
   while (*p != '\0') {
-    size_t n;
     if (*p == '|') { /* would end a table cell even inside code */
       fputs("\\|", out);
       p++;
       continue;
     }
-    if (*p < 0x20 || *p == 0x7f || (n = cli_utf8_len(p)) == 0) {
+    if (*p < 0x20 || *p == 0x7f) {
       fputs(*p == '\n' || *p == '\t' ? " " : REPLACEMENT, out);
       p++;
       continue;
     }
-    fwrite(p, 1, n, out);
-    p += n;
+    put_utf8(out, &p);
   }
   fputc(' ', out);
   for (size_t i = 0; i <= longest; i++)
