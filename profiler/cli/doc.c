@@ -104,24 +104,29 @@ out:
   return rc;
 }
 
-void cli_doc_h2(struct cli_doc *d, const char *id, const char *title)
+/* "## title" and <h2 id="id">title</h2>, for level 2 (id NULL: none). */
+static void heading(struct cli_doc *d, int level, const char *id,
+                    const char *title)
 {
-  fputs("\n## ", d->md);
+  fprintf(d->md, "\n%.*s ", level, "######");
   cli_md_escape(d->md, title);
   fputs("\n\n", d->md);
-  fprintf(d->html, "<h2 id=\"%s\">", id);
+  if (id != NULL)
+    fprintf(d->html, "<h%d id=\"%s\">", level, id);
+  else
+    fprintf(d->html, "<h%d>", level);
   cli_html_escape(d->html, title);
-  fputs("</h2>\n", d->html);
+  fprintf(d->html, "</h%d>\n", level);
+}
+
+void cli_doc_h2(struct cli_doc *d, const char *id, const char *title)
+{
+  heading(d, 2, id, title);
 }
 
 void cli_doc_h3(struct cli_doc *d, const char *title)
 {
-  fputs("\n### ", d->md);
-  cli_md_escape(d->md, title);
-  fputs("\n\n", d->md);
-  fputs("<h3>", d->html);
-  cli_html_escape(d->html, title);
-  fputs("</h3>\n", d->html);
+  heading(d, 3, NULL, title);
 }
 
 /* The text of a printf-style call, malloc'd; NULL when out of memory (and

@@ -20,6 +20,7 @@ static void test_doc_both_formats(void **state)
   assert_int_equal(cli_doc_open(&d, "Report: <run> *1*"), 0);
   cli_doc_para(&d, "headline", "%d users & <more>", 5);
   cli_doc_h2(&d, "cost", "Cost | per user");
+  cli_doc_h3(&d, "Connect <ms>");
   static const char *const heads[] = {"flat", "function"};
   const char *cells[] = {"+1.0 KiB", "std::vector<int>::push_back|x"};
   cli_doc_table_head(&d, 2, heads, "rl");
@@ -32,7 +33,8 @@ static void test_doc_both_formats(void **state)
   const char *md = d.mdbuf, *html = d.htmlbuf;
   assert_true(strncmp(md, "# Report: &lt;run&gt; \\*1\\*\n", 28) == 0);
   assert_non_null(strstr(md, "**5 users &amp; &lt;more&gt;**\n"));
-  assert_non_null(strstr(md, "\n## Cost \\| per user\n"));
+  assert_non_null(strstr(md, "\n## Cost \\| per user\n\n"));
+  assert_non_null(strstr(md, "\n### Connect &lt;ms&gt;\n\n"));
   assert_non_null(strstr(md, "| flat | function |\n| ---: | --- |\n"));
   assert_non_null(strstr(md, "` std::vector<int>::push_back\\|x `"));
   assert_non_null(strstr(md, "    go tool pprof -top 'a b'\n"));
@@ -40,6 +42,8 @@ static void test_doc_both_formats(void **state)
 
   assert_true(strncmp(html, "<!DOCTYPE html>", 15) == 0);
   assert_non_null(strstr(html, "<title>Report: &lt;run&gt; *1*</title>"));
+  assert_non_null(strstr(html, "<h2 id=\"cost\">Cost | per user</h2>\n"));
+  assert_non_null(strstr(html, "<h3>Connect &lt;ms&gt;</h3>\n"));
   assert_non_null(strstr(html, "<p class=\"headline\">5 users &amp; "
                                "&lt;more&gt;</p>"));
   assert_non_null(strstr(html, "<code>std::vector&lt;int&gt;::push_back|x"
