@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -228,6 +229,61 @@ void cli_run_free(struct cli_run *r)
   free(r->thread_rows);
   cli_loadgen_free(&r->lg);
   memset(r, 0, sizeof(*r));
+}
+
+/* "nprof VERB: " and the run's label, if any, on stderr. */
+static void say_run(const char *verb, const char *const *labels, size_t i)
+{
+  fprintf(stderr, "nprof %s: ", verb);
+  if (labels != NULL)
+    fprintf(stderr, "%s: ", labels[i]);
+}
+
+int cli_runs_load(const char *verb, size_t n, struct cli_run *runs,
+                  char *const *dirs, const char *const *labels,
+                  const struct cli_symbolize_options *so,
+                  struct cli_symbolizer **sym)
+{
+  assert(verb != NULL && runs != NULL && dirs != NULL && sym != NULL);
+  memset(runs, 0, n * sizeof(*runs));
+  *sym = NULL;
+  int rc = cli_symbolizer_new(so, sym);
+  if (rc != 0) {
+    fprintf(stderr, "nprof %s: %s\n", verb, cli_strerror(rc));
+    return rc;
+  }
+  for (size_t i = 0; i < n; i++) {
+    char err[CLI_ERRLEN] = "";
+    if ((rc = cli_run_load(&runs[i], dirs[i], *sym, err, sizeof(err))) != 0) {
+      say_run(verb, labels, i);
+      fprintf(stderr, "%s\n", err[0] ? err : cli_strerror(rc));
+      return rc;
+    }
+  }
+  return 0;
+}
+
+int cli_runs_verdict(const char *verb, size_t n, const struct cli_run *runs,
+                     const char *const *labels, const struct cli_checks *v,
+                     const char *listed_in)
+{
+  assert(verb != NULL && runs != NULL && v != NULL && listed_in != NULL);
+  bool unreadable = false;
+  for (size_t i = 0; i < n; i++) {
+    for (size_t k = 0; k < runs[i].nnotes; k++) {
+      say_run(verb, labels, i);
+      fprintf(stderr, "%s\n", runs[i].notes[k]);
+    }
+    unreadable |= runs[i].unreadable;
+  }
+  cli_checks_print(stderr, verb, v);
+  if (unreadable) {
+    fprintf(stderr,
+            "nprof %s: some inputs are unreadable (listed above and in %s)\n",
+            verb, listed_in);
+    return CLI_EXIT_FAIL;
+  }
+  return cli_checks_exit(v);
 }
 
 /* ---- per phase ---- */

@@ -797,6 +797,30 @@ void cli_run_free(struct cli_run *r);
 void cli_run_note(struct cli_run *r, bool bad, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* What nprof report and nprof compare share around their documents: n run
+ * folders, each with a label for messages ("BASE", "NEW"; labels NULL for
+ * a verb that reads one), and what they say on stderr, as
+ * "nprof VERB: [LABEL: ]...". */
+
+struct cli_checks; /* threshold.c */
+
+/* Zeroes runs[0..n), makes *sym from `so` and loads dirs[i] into runs[i]
+ * (cli_run_load), saying on stderr what failed. Free the runs
+ * (cli_run_free) and *sym (cli_symbolizer_free) whatever it returns.
+ * Returns 0 or the failure's CLI_E* code. */
+int cli_runs_load(const char *verb, size_t n, struct cli_run *runs,
+                  char *const *dirs, const char *const *labels,
+                  const struct cli_symbolize_options *so,
+                  struct cli_symbolizer **sym);
+
+/* Says each run's notes and the checks' sentences on stderr, and when an
+ * input was unreadable, that it is listed above and in `listed_in` ("the
+ * report"). Returns the verb's exit code: CLI_EXIT_FAIL for an unreadable
+ * input, else cli_checks_exit(v). */
+int cli_runs_verdict(const char *verb, size_t n, const struct cli_run *runs,
+                     const char *const *labels, const struct cli_checks *v,
+                     const char *listed_in);
+
 /* ---- compare.c: two runs ---- */
 
 #define CLI_COMPARE_SITES 15

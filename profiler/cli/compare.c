@@ -389,20 +389,14 @@ int cli_compare_main(int argc, char **argv)
     return CLI_EXIT_USAGE;
   }
 
+  static const char *const labels[] = {"BASE", "NEW"};
   struct cli_symbolizer *sym = NULL;
   struct cli_run runs[2];
   struct cli_compare cmp = {0};
   struct cli_doc d = {0};
   char err[CLI_ERRLEN] = "";
   int result = CLI_EXIT_FAIL;
-  memset(runs, 0, sizeof(runs));
-  int rc = cli_symbolizer_new(&so, &sym);
-  for (int i = 0; i < 2 && rc == 0; i++) {
-    rc = cli_run_load(&runs[i], argv[optind + i], sym, err, sizeof(err));
-    if (rc != 0)
-      fprintf(stderr, "nprof compare: %s: %s\n", i == 0 ? "BASE" : "NEW",
-              err[0] ? err : cli_strerror(rc));
-  }
+  int rc = cli_runs_load("compare", 2, runs, argv + optind, labels, &so, &sym);
   if (rc != 0)
     goto out;
   if ((rc = cli_compare_analyse(&runs[0], &runs[1], &cmp)) != 0) {
@@ -429,17 +423,7 @@ int cli_compare_main(int argc, char **argv)
            cli_fmt_bytes(change(&cmp.sites[i]), true, a, sizeof(a)),
            cmp.sites[i].name);
   }
-  for (int i = 0; i < 2; i++)
-    for (size_t k = 0; k < runs[i].nnotes; k++)
-      fprintf(stderr, "nprof compare: %s: %s\n", i == 0 ? "BASE" : "NEW",
-              runs[i].notes[k]);
-  cli_checks_print(stderr, "compare", &v);
-  if (runs[0].unreadable || runs[1].unreadable) {
-    fprintf(stderr, "nprof compare: some inputs are unreadable (listed above "
-                    "and in compare.md)\n");
-    goto out;
-  }
-  result = cli_checks_exit(&v);
+  result = cli_runs_verdict("compare", 2, runs, labels, &v, "compare.md");
 out:
   cli_doc_free(&d);
   cli_compare_free(&cmp);

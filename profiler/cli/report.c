@@ -1020,14 +1020,9 @@ int cli_report_main(int argc, char **argv)
   struct cli_doc d = {0};
   char err[CLI_ERRLEN] = "";
   int result = CLI_EXIT_FAIL;
-  memset(&r, 0, sizeof(r));
-  int rc = cli_symbolizer_new(&so, &sym);
-  if (rc == 0)
-    rc = cli_run_load(&r, argv[optind], sym, err, sizeof(err));
-  if (rc != 0) {
-    fprintf(stderr, "nprof report: %s\n", err[0] ? err : cli_strerror(rc));
+  int rc = cli_runs_load("report", 1, &r, argv + optind, NULL, &so, &sym);
+  if (rc != 0)
     goto out;
-  }
   struct cli_checks v;
   char head[512];
   cli_checks_report(&r, max_bpu, max_retained, &v);
@@ -1042,15 +1037,7 @@ int cli_report_main(int argc, char **argv)
     goto out;
   }
   printf("%s\n", head);
-  for (size_t i = 0; i < r.nnotes; i++)
-    fprintf(stderr, "nprof report: %s\n", r.notes[i]);
-  cli_checks_print(stderr, "report", &v);
-  if (r.unreadable) {
-    fprintf(stderr, "nprof report: some inputs are unreadable (listed above "
-                    "and in the report)\n");
-    goto out;
-  }
-  result = cli_checks_exit(&v);
+  result = cli_runs_verdict("report", 1, &r, NULL, &v, "the report");
 out:
   cli_doc_free(&d);
   cli_run_free(&r);
