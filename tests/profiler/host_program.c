@@ -26,7 +26,7 @@
  *
  * Variables: host.ready = 1 once every thread runs.
  */
-#include "nprof.h"
+#include "testprog.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -44,12 +44,6 @@ static atomic_int done;
 static pthread_mutex_t busy_lock = PTHREAD_MUTEX_INITIALIZER;
 static volatile uint64_t shared;
 static nprof_var *sigwait_got, *sigwait_last, *handler_calls;
-
-static void nap_us(long us)
-{
-  struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
-  nanosleep(&ts, NULL);
-}
 
 /* Short critical sections, taken back to back: most acquisitions are
  * contended. */
@@ -134,14 +128,6 @@ __attribute__((noinline)) static int keep_stripped_blocks(void)
   return 0;
 }
 
-static void start(void *(*fn)(void *), const char *name)
-{
-  pthread_t t;
-  pthread_create(&t, NULL, fn, NULL);
-  pthread_setname_np(t, name);
-  pthread_detach(t);
-}
-
 int main(int argc, char **argv)
 {
   alarm(300); /* never outlive a broken test */
@@ -155,26 +141,18 @@ int main(int argc, char **argv)
     nprof_mutex_rate_set(1);
     nprof_block_rate_set(1);
     for (int i = 0; i < BUSY_THREADS; i++)
-      start(busy_main, "busy");
+      start_thread(busy_main, NULL, "busy");
   } else if (strcmp(mode, "signals") == 0) {
     sigwait_got = nprof_var_new_int("sigwait.got");
     sigwait_last = nprof_var_new_int("sigwait.last");
     handler_calls = nprof_var_new_int("app.handler_calls");
-    start(sigwaiter_main, "sigwaiter");
-    start(blocker_main, "blocker");
+    start_thread(sigwaiter_main, NULL, "sigwaiter");
+    start_thread(blocker_main, NULL, "blocker");
   } else {
     fprintf(stderr, "usage: %s idle|busy|signals|stripped\n", argv[0]);
     return 2;
   }
-  nprof_options opts;
-  nprof_options_init(&opts);
-  opts.listen_addr =
-      getenv("HOST_LISTEN") ? getenv("HOST_LISTEN") : "127.0.0.1:0";
-  int rc = nprof_start(&opts);
-  if (rc != 0) {
-    fprintf(stderr, "nprof_start: %s\n", nprof_strerror(rc));
-    return 1;
-  }
+  serve_or_exit("HOST_LISTEN");
   nap_us(50000); /* the threads have blocked their signals by now */
   nprof_var_set(ready, 1);
   printf("listening on %s\n", nprof_listen_address());

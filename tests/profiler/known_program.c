@@ -12,7 +12,7 @@
  *   in_qsort_callback: blocks allocated from inside qsort's comparator
  *   3 threads parked in park_reader, 2 in park_sleeper
  */
-#include "nprof.h"
+#include "testprog.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -146,15 +146,7 @@ int main(void)
   nprof_var_add(counter, 2);
   nprof_var_set_float(nprof_var_new_float("test.ratio"), 0.25);
 
-  nprof_options opts;
-  nprof_options_init(&opts);
-  opts.listen_addr =
-      getenv("KNOWN_LISTEN") ? getenv("KNOWN_LISTEN") : "127.0.0.1:0";
-  int rc = nprof_start(&opts);
-  if (rc != 0) {
-    fprintf(stderr, "nprof_start: %s\n", nprof_strerror(rc));
-    return 1;
-  }
+  serve_or_exit("KNOWN_LISTEN");
   printf("truth small_blocks %d %d\n", SMALL_N, SMALL_N * SMALL_SIZE);
   printf("truth big_blocks %d %d\n", BIG_N, BIG_N * BIG_SIZE);
   printf("truth transient %d %d\n", TRANSIENT_N, TRANSIENT_N * TRANSIENT_SIZE);

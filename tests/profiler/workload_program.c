@@ -21,52 +21,21 @@
  *                             the variable sigprof.intact = 1 while the
  *                             handler is still the application's.
  */
-#include "nprof.h"
+#include "testprog.h"
 
-#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
-
-#define QUANTUM_NS 1000000LL
 
 static atomic_long quanta70, quanta30;
 static atomic_int done;
 
-static int64_t thread_cpu_ns(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void nap_us(long us)
-{
-  struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
-  nanosleep(&ts, NULL);
-}
-
-/* Spins for one quantum of this thread's CPU time. Inlined, so samples
- * land in the calling burn_* function itself. */
-static inline __attribute__((always_inline)) void burn_quantum(void)
-{
-  volatile uint64_t x = 1;
-  int64_t end = thread_cpu_ns() + QUANTUM_NS;
-  while (thread_cpu_ns() < end)
-    for (int i = 0; i < 2000; i++)
-      x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-}
-
-/* Runs while quanta70 / quanta30 stays at 7 / 3: a thread ahead of its
- * share sleeps (no CPU) until the other catches up. */
+/* Runs while quanta70 / quanta30 stays at 7 / 3 (burn_turn). Samples land
+ * here: burn_quantum is inlined. */
 __attribute__((noinline)) static void burn_seventy(void)
 {
   while (!atomic_load(&done)) {
-    if (atomic_load(&quanta70) * 3 < (atomic_load(&quanta30) + 1) * 7) {
+    if (burn_turn(atomic_load(&quanta70), 7, atomic_load(&quanta30), 3)) {
       burn_quantum();
       atomic_fetch_add(&quanta70, 1);
     } else {
@@ -78,7 +47,7 @@ __attribute__((noinline)) static void burn_seventy(void)
 __attribute__((noinline)) static void burn_thirty(void)
 {
   while (!atomic_load(&done)) {
-    if (atomic_load(&quanta30) * 7 < (atomic_load(&quanta70) + 1) * 3) {
+    if (burn_turn(atomic_load(&quanta30), 3, atomic_load(&quanta70), 7)) {
       burn_quantum();
       atomic_fetch_add(&quanta30, 1);
     } else {
@@ -176,15 +145,6 @@ THREAD_MAIN(hold_rwlock)
 THREAD_MAIN(read_rwlock)
 THREAD_MAIN(wait_on_cond)
 
-static void *worker_main(void *arg)
-{
-  (void)arg;
-  char c;
-  while (read(park_pipe[0], &c, 1) < 0)
-    ;
-  return NULL;
-}
-
 static void *quick_main(void *arg)
 {
   return arg;
@@ -193,10 +153,7 @@ static void *quick_main(void *arg)
 __attribute__((noinline)) static void spawn_workers(void)
 {
   for (int i = 0; i < 3; i++) {
-    pthread_t t;
-    pthread_create(&t, NULL, worker_main, NULL);
-    pthread_setname_np(t, "worker");
-    pthread_detach(t);
+    start_thread(park_main, &park_pipe[0], "worker");
   }
 }
 
@@ -207,14 +164,6 @@ __attribute__((noinline)) static void spawn_and_join(void)
     pthread_create(&t, NULL, quick_main, NULL);
     pthread_join(t, NULL);
   }
-}
-
-static void start(void *(*fn)(void *), const char *name)
-{
-  pthread_t t;
-  pthread_create(&t, NULL, fn, NULL);
-  pthread_setname_np(t, name);
-  pthread_detach(t);
 }
 
 /* ---- sigprof ---- */
@@ -243,17 +192,17 @@ int main(int argc, char **argv)
   if (pipe(park_pipe) != 0)
     return 1;
   if (strcmp(mode, "cpu") == 0) {
-    start(burn70_main, "burn70");
-    start(burn30_main, "burn30");
+    start_thread(burn70_main, NULL, "burn70");
+    start_thread(burn30_main, NULL, "burn30");
   } else if (strcmp(mode, "locks") == 0) {
     nprof_mutex_rate_set(1);
     nprof_block_rate_set(1);
-    start(hold_lock_main, "holder");
-    start(wait_for_lock_main, "waiter");
-    start(wait_for_lock_main, "waiter");
-    start(hold_rwlock_main, "rwholder");
-    start(read_rwlock_main, "reader");
-    start(wait_on_cond_main, "condwaiter");
+    start_thread(hold_lock_main, NULL, "holder");
+    start_thread(wait_for_lock_main, NULL, "waiter");
+    start_thread(wait_for_lock_main, NULL, "waiter");
+    start_thread(hold_rwlock_main, NULL, "rwholder");
+    start_thread(read_rwlock_main, NULL, "reader");
+    start_thread(wait_on_cond_main, NULL, "condwaiter");
     spawn_workers();
     spawn_and_join();
   } else if (strcmp(mode, "sigprof") == 0) {
@@ -261,23 +210,12 @@ int main(int argc, char **argv)
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = app_sigprof;
     sigaction(SIGPROF, &sa, NULL);
-    pthread_t t;
-    pthread_create(&t, NULL, sigprof_watch_main,
-                   nprof_var_new_int("sigprof.intact"));
-    pthread_detach(t);
+    start_thread(sigprof_watch_main, nprof_var_new_int("sigprof.intact"), NULL);
   } else {
     fprintf(stderr, "usage: %s cpu|locks|sigprof\n", argv[0]);
     return 2;
   }
-  nprof_options opts;
-  nprof_options_init(&opts);
-  opts.listen_addr =
-      getenv("KNOWN_LISTEN") ? getenv("KNOWN_LISTEN") : "127.0.0.1:0";
-  int rc = nprof_start(&opts);
-  if (rc != 0) {
-    fprintf(stderr, "nprof_start: %s\n", nprof_strerror(rc));
-    return 1;
-  }
+  serve_or_exit("KNOWN_LISTEN");
   printf("listening on %s\n", nprof_listen_address());
   fflush(stdout);
   char buf[64];

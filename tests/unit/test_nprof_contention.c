@@ -15,11 +15,7 @@
 
 #include <cmocka.h>
 
-static __attribute__((unused)) void nap_us(long us)
-{
-  struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
-  nanosleep(&ts, NULL);
-}
+#include "../profiler/testprog.h"
 
 /* The record whose stack holds a frame in `fn`, summed over records. */
 static bool find(nprof__wait_profile which, const char *fn, double *count,

@@ -19,23 +19,11 @@
 
 #include <cmocka.h>
 
-#define QUANTUM_NS 1000000LL
+#include "../profiler/testprog.h"
 
-static int64_t thread_cpu_ns(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static void nap_us(long us)
-{
-  struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
-  nanosleep(&ts, NULL);
-}
-
-/* Two burners whose CPU time stays exactly 7:3 (quanta of their own CPU
- * clocks; the one ahead sleeps). */
+/* Burners whose CPU time stays at an exact ratio (burn_turn: quanta of
+ * their own CPU clocks; the one ahead sleeps). A burner of 1 : 0 burns all
+ * the time. */
 typedef struct burner {
   atomic_int *stop;
   atomic_long *mine, *other;
@@ -49,14 +37,10 @@ static void *burn_main(void *arg)
   burner *b = arg;
   atomic_store(&b->tid, (int)syscall(SYS_gettid));
   int64_t start = thread_cpu_ns();
-  volatile uint64_t x = 1;
   while (!atomic_load(b->stop)) {
-    if (atomic_load(b->mine) * b->want_other <
-        (atomic_load(b->other) + 1) * b->want_mine) {
-      int64_t end = thread_cpu_ns() + QUANTUM_NS;
-      while (thread_cpu_ns() < end)
-        for (int i = 0; i < 1000; i++)
-          x = x * 6364136223846793005ULL + 1;
+    if (burn_turn(atomic_load(b->mine), b->want_mine, atomic_load(b->other),
+                  b->want_other)) {
+      burn_quantum();
       atomic_fetch_add(b->mine, 1);
     } else {
       nap_us(200);
@@ -64,6 +48,16 @@ static void *burn_main(void *arg)
   }
   b->cpu_ns = thread_cpu_ns() - start;
   return NULL;
+}
+
+/* A burner that burns all the time until *stop, its counts in `q`. */
+static burner full_burner(atomic_int *stop, atomic_long q[2])
+{
+  return (burner){.stop = stop,
+                  .mine = &q[0],
+                  .other = &q[1],
+                  .want_mine = 1,
+                  .want_other = 0};
 }
 
 static int64_t samples_of(const nprof__cpu_data *d, pid_t tid)
@@ -132,12 +126,8 @@ static void threads_started_during_the_profile_are_sampled(void **state)
   /* Born after the start: found by pthread_create's hook (interposed
    * builds) or by the next task scan. */
   atomic_int stop = 0;
-  atomic_long mine = 0, other = 0;
-  burner b = {.stop = &stop,
-              .mine = &mine,
-              .other = &other,
-              .want_mine = 1,
-              .want_other = 0};
+  atomic_long q[2] = {0, 0};
+  burner b = full_burner(&stop, q);
   pthread_t t;
   assert_int_equal(pthread_create(&t, NULL, late_thread_main, &b), 0);
   int64_t end = nprof__now_ns() + 1000000000LL;
@@ -298,12 +288,8 @@ static void start_stop_cycles_under_load(void **state)
 {
   (void)state;
   atomic_int stop = 0;
-  atomic_long mine = 0, other = 0;
-  burner b = {.stop = &stop,
-              .mine = &mine,
-              .other = &other,
-              .want_mine = 1,
-              .want_other = 0};
+  atomic_long q[2] = {0, 0};
+  burner b = full_burner(&stop, q);
   pthread_t t;
   assert_int_equal(pthread_create(&t, NULL, burn_main, &b), 0);
   for (int i = 0; i < 20; i++) {

@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "../profiler/testprog.h"
+
 /* How many live creation stacks hold a frame in `fn`. */
 static long created_from(const char *fn)
 {
@@ -62,15 +64,6 @@ static void records_are_added_and_removed(void **state)
 #ifndef NPROF_SANITIZED
 static int park_pipe[2];
 
-static void *parked_main(void *arg)
-{
-  (void)arg;
-  char c;
-  while (read(park_pipe[0], &c, 1) < 0)
-    ;
-  return NULL;
-}
-
 static void *quick_main(void *arg)
 {
   return arg;
@@ -79,7 +72,7 @@ static void *quick_main(void *arg)
 __attribute__((noipa)) static void spawn_three_parked(pthread_t *t)
 {
   for (int i = 0; i < 3; i++)
-    assert_int_equal(pthread_create(&t[i], NULL, parked_main, NULL), 0);
+    assert_int_equal(pthread_create(&t[i], NULL, park_main, &park_pipe[0]), 0);
 }
 
 __attribute__((noipa)) static void spawn_and_join_two(void)
