@@ -279,7 +279,8 @@ class KnownProgram(unittest.TestCase):
         m = v["malloc"]
         self.assertEqual(sorted(m), sorted([
             "allocator", "in_use_bytes", "free_bytes", "mmapped_bytes",
-            "arena_bytes", "arenas", "releasable_bytes"]))
+            "arena_bytes", "arenas", "releasable_bytes", "age_seconds"]))
+        self.assertGreaterEqual(m["age_seconds"], 0)
         self.assertEqual(m["allocator"], "glibc")
         self.assertEqual(m["in_use_bytes"] + m["free_bytes"], m["arena_bytes"])
         self.assertGreaterEqual(m["arenas"], 1)
