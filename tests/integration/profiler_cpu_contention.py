@@ -26,34 +26,21 @@ import tempfile
 import threading
 import time
 import unittest
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "profiler"))
-from testlib import Program, get, pprof  # noqa: E402
+from testlib import BUILD, LIB, Program, get, pprof, pprof_top  # noqa: E402
 
-BUILD = os.environ.get("BUILD", "build")
-LIB = os.path.abspath(f"{BUILD}/lib/libnprof.so")
 WORKLOAD = f"{BUILD}/test/bin/workload_program"
 NPROF = f"{BUILD}/bin/nprof"
 TMP = tempfile.mkdtemp(prefix="nprof-cpu-it-")
 SIGPROF = 27
 
 
-
-
 def pprof_cum(path, sample_index, unit):
     """{function: cum} from `pprof -top` in `unit` (ms, count)."""
-    text = pprof(f"-unit={unit}", "-top", "-nodecount=1000",
-                 f"-sample_index={sample_index}", path)
-    values = {}
-    for line in text.splitlines():
-        m = re.match(r"\s*(-?[\d.]+)\w*\s+\S+%\s+\S+%\s+(-?[\d.]+)\w*\s+"
-                     r"\S+%\s+(.+)$", line)
-        if m:
-            values[m.group(3).strip()] = float(m.group(2))
-    return values, text
+    values, text = pprof_top(path, sample_index, unit)
+    return {fn: cum for fn, (_, cum) in values.items()}, text
 
 
 def nprof_top(path):

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,19 +21,11 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "profiler"))
-from testlib import get, pprof  # noqa: E402
+from testlib import BUILD, LIB, free_port, get, pprof  # noqa: E402
 
-BUILD = os.environ.get("BUILD", "build")
-LIB = os.path.abspath(f"{BUILD}/lib/libnprof.so")
 PROGRAM = f"{BUILD}/test/bin/heap_grow_program"
 MIB = 1 << 20
 SITE = "grow_heap_here"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Grower:

@@ -8,7 +8,6 @@ Run from the top folder after `make` (tests/run.sh does). Every server this
 starts listens on a port the OS picked, every wait has a deadline, and every
 process is killed at the end.
 """
-import http.client
 import json
 import os
 import re
@@ -20,35 +19,27 @@ import tempfile
 import threading
 import time
 import unittest
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "profiler"))
-from testlib import GO_ENV, Program, free_port, get, pprof  # noqa: E402
+from testlib import (BUILD, GO_ENV, LIB, Program, free_port, get,  # noqa: E402
+                     pprof, pprof_top)
 
-BUILD = os.environ.get("BUILD", "build")
-LIB = os.path.abspath(f"{BUILD}/lib/libnprof.so")
 KNOWN = f"{BUILD}/test/bin/known_program"
 HOST = f"{BUILD}/test/bin/host_program"
 TEST_LIB = f"{BUILD}/test/lib"
 TMP = tempfile.mkdtemp(prefix="nprof-it-")
 
 
-
-
 def pprof_values(path, sample_index):
     """{function: (flat, cum)} in bytes or counts from `pprof -top`."""
-    text = pprof("-unit=B" if "space" in sample_index else "-unit=count",
-                 "-top", "-nodecount=1000", f"-sample_index={sample_index}",
-                 path)
-    values = {}
-    for line in text.splitlines():
-        m = re.match(r"\s*(-?\d+)\w*\s+\S+%\s+\S+%\s+(-?\d+)\w*\s+\S+%\s+(.+)$",
-                     line)
-        if m:
-            values[m.group(3).strip()] = (int(m.group(1)), int(m.group(2)))
-    return values
+    return pprof_top(path, sample_index,
+                     "B" if "space" in sample_index else "count")[0]
+
+
+def heap_leaves(text):
+    """The leaf function of each record of a heap profile's debug=1 text."""
+    return re.findall(r"\] @ 0x[0-9a-f]+.*\n#\t0x[0-9a-f]+\t([^+]+)\+", text)
 
 
 def pprof_traces(path):
@@ -500,8 +491,7 @@ class Preload(unittest.TestCase):
             self.assertNotIn("_ZN2ns3Box", text)
             # Allocation wrappers are not the leaf: with_new is.
             self.assertIn("@ ", text)
-            leaves = re.findall(r"\] @ 0x[0-9a-f]+.*\n#\t0x[0-9a-f]+\t([^+]+)\+",
-                                text)
+            leaves = heap_leaves(text)
             self.assertIn("(anonymous namespace)::with_new", leaves)
             self.assertNotIn("operator new[]", leaves)
         finally:
@@ -516,8 +506,7 @@ class Preload(unittest.TestCase):
         try:
             proc.read_until("ready")
             text = get(addr, "/debug/pprof/heap?debug=1")[2].decode()
-            leaves = re.findall(r"\] @ 0x[0-9a-f]+.*\n#\t0x[0-9a-f]+\t([^+]+)\+",
-                                text)
+            leaves = heap_leaves(text)
             self.assertIn("(anonymous namespace)::anon", leaves)
             self.assertNotIn("ns::Box<char>::make", leaves)
         finally:

@@ -21,7 +21,6 @@ the test instead of hanging it), every process is killed at the end.
 import json
 import os
 import random
-import re
 import shutil
 import signal
 import subprocess
@@ -33,10 +32,8 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "profiler"))
-from testlib import Program, free_port, get  # noqa: E402
+from testlib import BUILD, LIB, Program, free_port, get  # noqa: E402
 
-BUILD = os.environ.get("BUILD", "build")
-LIB = os.path.abspath(f"{BUILD}/lib/libnprof.so")
 HOST = f"{BUILD}/test/bin/host_program"
 TMP = tempfile.mkdtemp(prefix="nprof-safety-")
 

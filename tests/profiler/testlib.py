@@ -1,8 +1,10 @@
-"""Helpers shared by the profiler's integration tests: a free port, one
-HTTP request, a test program that serves, and the real `go tool pprof` with
-its caches in a temporary folder."""
+"""Helpers shared by the profiler's integration tests: where the build is,
+a free port, one HTTP request, a test program that serves, and the real
+`go tool pprof` with its caches in a temporary folder, its -top table read
+back."""
 import atexit
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -10,6 +12,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+
+BUILD = os.environ.get("BUILD", "build")
+LIB = os.path.abspath(f"{BUILD}/lib/libnprof.so")
 
 GO_HOME = tempfile.mkdtemp(prefix="nprof-go-")
 atexit.register(shutil.rmtree, GO_HOME, True)
@@ -77,3 +82,22 @@ def pprof(*args, timeout=120):
     if out.returncode != 0:
         raise AssertionError(f"go tool pprof {args} failed: {out.stderr}")
     return out.stdout
+
+
+def _number(text):
+    return float(text) if "." in text else int(text)
+
+
+def pprof_top(path, sample_index, unit):
+    """`pprof -top` of every node in `unit` (B, ms, count...): returns
+    ({function: (flat, cum)}, the table's text)."""
+    text = pprof(f"-unit={unit}", "-top", "-nodecount=1000",
+                 f"-sample_index={sample_index}", path)
+    values = {}
+    for line in text.splitlines():
+        m = re.match(r"\s*(-?[\d.]+)\w*\s+\S+%\s+\S+%\s+(-?[\d.]+)\w*\s+"
+                     r"\S+%\s+(.+)$", line)
+        if m:
+            values[m.group(3).strip()] = (_number(m.group(1)),
+                                          _number(m.group(2)))
+    return values, text
