@@ -11,62 +11,15 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "notifier_fake_stream.h"
 
-/* A stream whose transport completes every send at once (auto) or never
- * (a stalled consumer). */
-typedef struct fake {
-  pthread_mutex_t lock;
-  bool stall;
-  uint64_t *ids;
-  size_t nids, cap;
-  ntf_stream s; /* last */
-} fake;
-
-static fake *of(ntf_stream *s)
-{
-  return (fake *)(void *)((char *)s - offsetof(fake, s));
-}
-
-static int fake_send(ntf_stream *s, ntf_note *n)
-{
-  fake *f = of(s);
-  pthread_mutex_lock(&f->lock);
-  if (f->nids == f->cap) {
-    f->cap = f->cap ? f->cap * 2 : 16;
-    f->ids = realloc(f->ids, f->cap * sizeof *f->ids);
-  }
-  f->ids[f->nids++] = n->id;
-  bool stall = f->stall;
-  pthread_mutex_unlock(&f->lock);
-  ntf_note_unref(n);
-  if (!stall)
-    ntf_stream_sent(s, true); /* recursion bounded by the queue depth */
-  return 0;
-}
-static void fake_finish(ntf_stream *s)
-{
-  (void)s;
-}
-static void fake_release(ntf_stream *s)
-{
-  fake *f = of(s);
-  pthread_mutex_destroy(&f->lock);
-  free(f->ids);
-  free(f);
-}
-static const ntf_stream_ops ops = {fake_send, fake_finish, fake_release};
-
+/* A registered stream whose transport completes every send at once, or
+ * never (`stall`: a stalled consumer), its headers done. */
 static fake *mk(ntf_registry *r, const char *user, uint32_t depth, bool stall)
 {
-  size_t len = strlen(user);
-  fake *f = calloc(1, offsetof(fake, s) + ntf_stream_size(len));
-  assert_non_null(f);
-  pthread_mutex_init(&f->lock, NULL);
-  f->stall = stall;
-  assert_int_equal(ntf_stream_init(&f->s, user, len, depth, &ops), 0);
+  fake *f = fake_new(user, depth, !stall);
   assert_int_equal(ntf_registry_add(r, &f->s, NULL), 0);
-  ntf_stream_sent(&f->s, true); /* "headers" done: token free */
+  fake_complete(f, true); /* "headers" done: token free */
   return f;
 }
 

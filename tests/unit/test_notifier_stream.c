@@ -10,63 +10,11 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
-
-typedef struct fake {
-  int inflight;     /* sends started and not yet completed */
-  int max_inflight; /* never above 1 */
-  uint64_t ids[64];
-  int nids;
-  int finishes;
-  int releases;
-  int fail_sends; /* the next sends return an error */
-  ntf_stream s;   /* last */
-} fake;
-
-static fake *of(ntf_stream *s)
-{
-  return (fake *)(void *)((char *)s - offsetof(fake, s));
-}
-
-static int fake_send(ntf_stream *s, ntf_note *n)
-{
-  fake *f = of(s);
-  if (f->fail_sends > 0) {
-    f->fail_sends--;
-    return NTF_EGRPC;
-  }
-  f->inflight++;
-  if (f->inflight > f->max_inflight)
-    f->max_inflight = f->inflight;
-  f->ids[f->nids++] = n->id;
-  ntf_note_unref(n);
-  return 0;
-}
-static void fake_finish(ntf_stream *s)
-{
-  of(s)->finishes++;
-}
-static void fake_release(ntf_stream *s)
-{
-  of(s)->releases++;
-}
-static const ntf_stream_ops ops = {fake_send, fake_finish, fake_release};
-
-/* Completes the in-flight send (or headers) as the transport would. */
-static void complete(fake *f, bool ok)
-{
-  if (f->inflight > 0)
-    f->inflight--;
-  ntf_stream_sent(&f->s, ok);
-}
+#include "notifier_fake_stream.h"
 
 static fake *new_fake(uint32_t depth)
 {
-  fake *f = calloc(1, offsetof(fake, s) + ntf_stream_size(5));
-  assert_non_null(f);
-  assert_int_equal(ntf_stream_init(&f->s, "alice", 5, depth, &ops), 0);
-  assert_string_equal(f->s.user_id, "alice");
-  return f;
+  return fake_new("alice", depth, false);
 }
 
 static void offer_id(fake *f, uint64_t id, ntf_offer want)
@@ -79,54 +27,56 @@ static void offer_id(fake *f, uint64_t id, ntf_offer want)
 static void test_headers_hold_token_then_fifo(void **state)
 {
   (void)state;
+  int released = fake_releases;
   fake *f = new_fake(8);
   offer_id(f, 1, NTF_OFFER_QUEUED);
   offer_id(f, 2, NTF_OFFER_QUEUED);
   assert_int_equal(f->nids, 0); /* headers still in flight */
-  complete(f, true);            /* headers done: 1 goes */
+  fake_complete(f, true);       /* headers done: 1 goes */
   assert_int_equal(f->nids, 1);
   offer_id(f, 3, NTF_OFFER_QUEUED);
   assert_int_equal(f->nids, 1); /* 1 still in flight */
-  complete(f, true);
-  complete(f, true);
+  fake_complete(f, true);
+  fake_complete(f, true);
   assert_int_equal(f->nids, 3);
   assert_int_equal(f->ids[0], 1);
   assert_int_equal(f->ids[1], 2);
   assert_int_equal(f->ids[2], 3);
-  complete(f, true); /* queue empty: token released */
+  fake_complete(f, true); /* queue empty: token released */
   assert_false(f->s.sending);
   offer_id(f, 4, NTF_OFFER_QUEUED); /* idle: sent at once */
   assert_int_equal(f->nids, 4);
   assert_int_equal(f->max_inflight, 1);
-  complete(f, true);
+  fake_complete(f, true);
   ntf_stream_close(&f->s);
   ntf_stream_unref(&f->s);
-  assert_int_equal(f->releases, 1);
-  free(f);
+  assert_int_equal(fake_releases, released + 1);
 }
 
 static void test_slow_consumer_drops_oldest(void **state)
 {
   (void)state;
+  int released = fake_releases;
   fake *f = new_fake(2);
   offer_id(f, 1, NTF_OFFER_QUEUED);
   offer_id(f, 2, NTF_OFFER_QUEUED);
   offer_id(f, 3, NTF_OFFER_DROPPED);
   offer_id(f, 4, NTF_OFFER_DROPPED);
   assert_int_equal(f->s.dropped, 2);
-  complete(f, true);
-  complete(f, true);
-  complete(f, true);
+  fake_complete(f, true);
+  fake_complete(f, true);
+  fake_complete(f, true);
   assert_int_equal(f->nids, 2);
   assert_int_equal(f->ids[0], 3); /* the freshest survive */
   assert_int_equal(f->ids[1], 4);
   ntf_stream_unref(&f->s);
-  free(f);
+  assert_int_equal(fake_releases, released + 1);
 }
 
 static void test_close_refuses_and_drops_queue(void **state)
 {
   (void)state;
+  int released = fake_releases;
   fake *f = new_fake(8);
   ntf_note *n = ntf_note_new(1, "p", 1);
   assert_int_equal(ntf_stream_offer(&f->s, n), NTF_OFFER_QUEUED);
@@ -135,26 +85,27 @@ static void test_close_refuses_and_drops_queue(void **state)
   assert_false(ntf_stream_close(&f->s));
   assert_int_equal(atomic_load(&n->refs), 1); /* queue released it */
   assert_int_equal(ntf_stream_offer(&f->s, n), NTF_OFFER_CLOSED);
-  complete(f, true); /* headers complete after close: nothing sent */
+  fake_complete(f, true); /* headers complete after close: nothing sent */
   assert_int_equal(f->nids, 0);
   assert_false(f->s.sending);
   ntf_note_unref(n);
   ntf_stream_unref(&f->s);
-  free(f);
+  assert_int_equal(fake_releases, released + 1);
 }
 
 static void test_failed_send_closes(void **state)
 {
   (void)state;
+  int released = fake_releases;
   fake *f = new_fake(8);
   offer_id(f, 1, NTF_OFFER_QUEUED);
   offer_id(f, 2, NTF_OFFER_QUEUED);
-  complete(f, false); /* the call died under the headers */
+  fake_complete(f, false); /* the call died under the headers */
   assert_int_equal(f->nids, 0);
   offer_id(f, 3, NTF_OFFER_CLOSED);
 
   fake *g = new_fake(8);
-  complete(g, true);
+  fake_complete(g, true);
   g->fail_sends = 1; /* transport refuses the batch */
   offer_id(g, 1, NTF_OFFER_QUEUED);
   assert_true(g->s.closed);
@@ -162,47 +113,46 @@ static void test_failed_send_closes(void **state)
   offer_id(g, 2, NTF_OFFER_CLOSED);
   ntf_stream_unref(&f->s);
   ntf_stream_unref(&g->s);
-  free(f);
-  free(g);
+  assert_int_equal(fake_releases, released + 2);
 }
 
 static void test_finish_waits_for_inflight_send(void **state)
 {
   (void)state;
+  int released = fake_releases;
   fake *f = new_fake(8);
-  complete(f, true);
+  fake_complete(f, true);
   offer_id(f, 1, NTF_OFFER_QUEUED); /* in flight */
   offer_id(f, 2, NTF_OFFER_QUEUED); /* queued: dropped by finish */
   ntf_stream_finish(&f->s);
   assert_int_equal(f->finishes, 0);
   ntf_stream_finish(&f->s); /* idempotent */
-  complete(f, true);
+  fake_complete(f, true);
   assert_int_equal(f->finishes, 1);
   assert_int_equal(f->nids, 1);
   offer_id(f, 3, NTF_OFFER_CLOSED);
 
   fake *g = new_fake(8);
-  complete(g, true); /* idle */
+  fake_complete(g, true); /* idle */
   ntf_stream_finish(&g->s);
   assert_int_equal(g->finishes, 1);
   ntf_stream_finish(&g->s);
   assert_int_equal(g->finishes, 1);
   ntf_stream_unref(&f->s);
   ntf_stream_unref(&g->s);
-  free(f);
-  free(g);
+  assert_int_equal(fake_releases, released + 2);
 }
 
 static void test_release_on_last_ref(void **state)
 {
   (void)state;
+  int released = fake_releases;
   fake *f = new_fake(4);
   ntf_stream_ref(&f->s);
   ntf_stream_unref(&f->s);
-  assert_int_equal(f->releases, 0);
+  assert_int_equal(fake_releases, released);
   ntf_stream_unref(&f->s);
-  assert_int_equal(f->releases, 1);
-  free(f);
+  assert_int_equal(fake_releases, released + 1);
 }
 
 static void test_init_rejects_long_id(void **state)
@@ -212,8 +162,8 @@ static void test_init_rejects_long_id(void **state)
   fake *f = calloc(1, offsetof(fake, s) + ntf_stream_size(len));
   char *id = malloc(len);
   memset(id, 'a', len);
-  assert_int_equal(ntf_stream_init(&f->s, id, len, 4, &ops), NTF_EINVAL);
-  assert_int_equal(ntf_stream_init(&f->s, id, 4, 0, &ops), NTF_EINVAL);
+  assert_int_equal(ntf_stream_init(&f->s, id, len, 4, &fake_ops), NTF_EINVAL);
+  assert_int_equal(ntf_stream_init(&f->s, id, 4, 0, &fake_ops), NTF_EINVAL);
   free(id);
   free(f);
 }
