@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "endpoint_helper.h"
+
 #include "../profiler/testprog.h"
 
 /* The record whose stack holds a frame in `fn`, summed over records. */
@@ -159,10 +161,7 @@ static void endpoints_serve_both_profiles(void **state)
   waited_5ms();
   const char *names[] = {"mutex", "block"};
   for (int i = 0; i < 2; i++) {
-    nprof__request req = {.name = names[i], .debug = "1"};
-    nprof__response res = {.status = 0};
-    nprof__buf_init(&res.body, 1 << 24);
-    nprof__endpoint_profile(&req, &res);
+    nprof__response res = serve(names[i], "1", NULL);
     assert_int_equal(res.status, 200);
     assert_string_equal(res.content_type, "text/plain; charset=utf-8");
     assert_true(strncmp(res.body.data, i ? "--- contention:\n" : "--- mutex:\n",
@@ -173,23 +172,15 @@ static void endpoints_serve_both_profiles(void **state)
       assert_non_null(strstr(res.body.data, "\twaited_5ms+0x"));
     }
     nprof__buf_free(&res.body);
-    req.debug = NULL;
-    nprof__buf_init(&res.body, 1 << 24);
-    nprof__endpoint_profile(&req, &res);
+    res = serve(names[i], NULL, NULL);
     assert_int_equal(res.status, 200);
     assert_string_equal(res.disposition, names[i]);
     assert_int_equal((unsigned char)res.body.data[0], 0x1f);
     nprof__buf_free(&res.body);
   }
   /* Delta profiles, as Go allows for mutex and block. */
-  nprof__request req = {.name = "mutex", .seconds = "1", .debug = "1"};
-  nprof__response res = {.status = 0};
-  nprof__buf_init(&res.body, 1 << 24);
-  nprof__endpoint_profile(&req, &res);
-  assert_int_equal(res.status, 400);
-  assert_string_equal(res.body.data,
-                      "seconds and debug params are incompatible\n");
-  nprof__buf_free(&res.body);
+  expect_go_error("mutex", "1", "1", 400,
+                  "seconds and debug params are incompatible\n");
 }
 
 #ifndef NPROF_SANITIZED

@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "endpoint_helper.h"
+
 #include "../profiler/testprog.h"
 
 /* Burners whose CPU time stays at an exact ratio (burn_turn: quanta of
@@ -147,47 +149,31 @@ static void threads_started_during_the_profile_are_sampled(void **state)
   nprof__cpu_data_free(&d);
 }
 
-static nprof__response serve(const char *name, const char *seconds)
-{
-  nprof__request req = {.name = name, .seconds = seconds};
-  nprof__response res = {.status = 0};
-  nprof__buf_init(&res.body, 1 << 26);
-  nprof__endpoint_profile(&req, &res);
-  return res;
-}
-
-static void expect_error(const char *name, const char *seconds, int status,
-                         const char *text)
-{
-  nprof__response res = serve(name, seconds);
-  assert_int_equal(res.status, status);
-  assert_true(res.go_error);
-  assert_string_equal(res.body.data, text);
-  nprof__buf_free(&res.body);
-}
-
 static void one_profile_at_a_time_with_gos_errors(void **state)
 {
   (void)state;
-  expect_error("profile", "abc", 400,
-               "invalid value for \"seconds\" - must be a positive integer\n");
-  expect_error("profile", "0", 400,
-               "invalid value for \"seconds\" - must be a positive integer\n");
-  expect_error("profile", "999999", 400,
-               "profile duration exceeds server's WriteTimeout\n");
-  expect_error("trace", "-1", 400,
-               "invalid value for \"seconds\" - must be a positive number\n");
+  expect_go_error(
+      "profile", NULL, "abc", 400,
+      "invalid value for \"seconds\" - must be a positive integer\n");
+  expect_go_error(
+      "profile", NULL, "0", 400,
+      "invalid value for \"seconds\" - must be a positive integer\n");
+  expect_go_error("profile", NULL, "999999", 400,
+                  "profile duration exceeds server's WriteTimeout\n");
+  expect_go_error(
+      "trace", NULL, "-1", 400,
+      "invalid value for \"seconds\" - must be a positive number\n");
   assert_int_equal(nprof__cpu_start(100), 0);
   assert_int_equal(nprof__cpu_start(100), NPROF_EBUSY);
-  expect_error("profile", "1", 500,
-               "Could not enable CPU profiling: cpu profiling already in "
-               "use\n");
-  expect_error("trace", "1", 500,
-               "Could not enable tracing: cpu profiling already in use\n");
+  expect_go_error("profile", NULL, "1", 500,
+                  "Could not enable CPU profiling: cpu profiling already in "
+                  "use\n");
+  expect_go_error("trace", NULL, "1", 500,
+                  "Could not enable tracing: cpu profiling already in use\n");
   nprof__cpu_stop(NULL, NULL);
   assert_int_equal(nprof__cpu_start(0), NPROF_EINVAL);
   /* And a real one: protobuf, an attachment named "profile". */
-  nprof__response res = serve("profile", "1");
+  nprof__response res = serve("profile", NULL, "1");
   assert_int_equal(res.status, 200);
   assert_false(res.go_error);
   assert_string_equal(res.content_type, "application/octet-stream");
@@ -210,7 +196,7 @@ static void application_sigprof_handler_is_left_alone(void **state)
   sa.sa_handler = app_sigprof;
   assert_int_equal(sigaction(SIGPROF, &sa, &old), 0);
   assert_int_equal(nprof__cpu_start(100), NPROF_ESIGNAL);
-  nprof__response res = serve("profile", "1");
+  nprof__response res = serve("profile", NULL, "1");
   assert_int_equal(res.status, 500);
   assert_non_null(strstr(res.body.data, "Could not enable CPU profiling: "
                                         "the application installed its own "

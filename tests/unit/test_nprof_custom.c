@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "endpoint_helper.h"
+
 #include "fork_helper.h"
 
 static void profile_names_are_checked(void **state)
@@ -68,10 +70,7 @@ static void custom_profile_is_served(void **state)
   volatile int n = 3; /* one call site: no unrolling */
   for (int i = 0; i < n; i++)
     open_connection(p, &k[i]);
-  nprof__request req = {.name = "widgets", .debug = "1"};
-  nprof__response res = {.status = 0};
-  nprof__buf_init(&res.body, 1 << 20);
-  nprof__endpoint_profile(&req, &res);
+  nprof__response res = serve("widgets", "1", NULL);
   assert_int_equal(res.status, 200);
   assert_true(strncmp(res.body.data, "widgets profile: total 3\n3 @ 0x", 31) ==
               0);

@@ -12,26 +12,7 @@
 
 #include <cmocka.h>
 
-static nprof__response serve(const char *name, const char *debug,
-                             const char *seconds)
-{
-  nprof__request req = {.name = name, .debug = debug, .seconds = seconds};
-  nprof__response res = {.status = 0};
-  nprof__buf_init(&res.body, 1 << 26);
-  nprof__endpoint_profile(&req, &res);
-  return res;
-}
-
-static void expect_go_error(const char *name, const char *debug,
-                            const char *seconds, int status, const char *text)
-{
-  nprof__response res = serve(name, debug, seconds);
-  assert_int_equal(res.status, status);
-  assert_true(res.go_error);
-  assert_string_equal(res.content_type, "text/plain; charset=utf-8");
-  assert_string_equal(res.body.data, text);
-  nprof__buf_free(&res.body);
-}
+#include "endpoint_helper.h"
 
 static void errors_match_go(void **state)
 {

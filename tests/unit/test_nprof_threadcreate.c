@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "endpoint_helper.h"
+
 #include "../profiler/testprog.h"
 
 /* How many live creation stacks hold a frame in `fn`. */
@@ -97,10 +99,7 @@ static void live_threads_show_their_creation_site(void **state)
   /* Joined threads ran their key destructors: gone. */
   assert_int_equal(created_from("spawn_and_join_two"), 0);
 
-  nprof__request req = {.name = "threadcreate", .debug = "1"};
-  nprof__response res = {.status = 0};
-  nprof__buf_init(&res.body, 1 << 24);
-  nprof__endpoint_profile(&req, &res);
+  nprof__response res = serve("threadcreate", "1", NULL);
   assert_int_equal(res.status, 200);
   assert_true(strncmp(res.body.data, "threadcreate profile: total ", 28) == 0);
   assert_non_null(strstr(res.body.data, "\n3 @ 0x"));

@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "endpoint_helper.h"
+
 /* A strict JSON syntax check (RFC 8259), enough to know a parser takes it. */
 typedef struct json {
   const char *p;
@@ -191,10 +193,7 @@ static void json_names_threads_and_places_events(void **state)
 static void endpoint_serves_json(void **state)
 {
   (void)state;
-  nprof__request req = {.name = "trace", .seconds = "0.2"};
-  nprof__response res = {.status = 0};
-  nprof__buf_init(&res.body, 1 << 26);
-  nprof__endpoint_profile(&req, &res);
+  nprof__response res = serve("trace", NULL, "0.2");
   assert_int_equal(res.status, 200);
   assert_string_equal(res.content_type, "application/json");
   assert_true(valid_json(res.body.data));
@@ -202,12 +201,8 @@ static void endpoint_serves_json(void **state)
   nprof__buf_free(&res.body);
   /* A trace already running: Go's words. */
   assert_int_equal(nprof__contention_trace_begin(16), 0);
-  nprof__buf_init(&res.body, 1 << 20);
-  nprof__endpoint_profile(&req, &res);
-  assert_int_equal(res.status, 500);
-  assert_string_equal(res.body.data,
-                      "Could not enable tracing: tracing is already enabled\n");
-  nprof__buf_free(&res.body);
+  expect_go_error("trace", NULL, "0.2", 500,
+                  "Could not enable tracing: tracing is already enabled\n");
   nprof__wait_event *ev;
   nprof__contention_trace_end(&ev, NULL);
   free(ev);
@@ -220,10 +215,7 @@ static void oversized_trace_is_refused(void **state)
   (void)state;
   size_t saved = nprof__trace_max_bytes;
   nprof__trace_max_bytes = 200; /* the header alone is longer */
-  nprof__request req = {.name = "trace", .seconds = "0.1"};
-  nprof__response res = {.status = 0};
-  nprof__buf_init(&res.body, 1 << 26);
-  nprof__endpoint_profile(&req, &res);
+  nprof__response res = serve("trace", NULL, "0.1");
   nprof__trace_max_bytes = saved;
   assert_int_equal(res.status, 500);
   assert_true(res.go_error);

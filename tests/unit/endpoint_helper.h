@@ -1,0 +1,36 @@
+/* One request to libnprof's endpoints without the HTTP layer
+ * (nprof__endpoint_profile), for the unit tests of the profiles it serves:
+ * the response to /debug/pprof/NAME?debug=D&seconds=S (NULL: absent), and
+ * a Go error checked word for word. Include it after <cmocka.h>. */
+#ifndef NPROF_TESTS_ENDPOINT_HELPER_H
+#define NPROF_TESTS_ENDPOINT_HELPER_H
+
+#include "internal.h"
+
+/* The body (caller frees: nprof__buf_free(&res.body)) is capped as the
+ * server caps it. */
+static inline nprof__response serve(const char *name, const char *debug,
+                                    const char *seconds)
+{
+  nprof__request req = {.name = name, .debug = debug, .seconds = seconds};
+  nprof__response res = {.status = 0};
+  nprof__buf_init(&res.body, 1 << 26);
+  nprof__endpoint_profile(&req, &res);
+  return res;
+}
+
+/* The request is answered as Go's net/http/pprof answers it: `status`,
+ * plain text, exactly `text`. */
+static inline void expect_go_error(const char *name, const char *debug,
+                                   const char *seconds, int status,
+                                   const char *text)
+{
+  nprof__response res = serve(name, debug, seconds);
+  assert_int_equal(res.status, status);
+  assert_true(res.go_error);
+  assert_string_equal(res.content_type, "text/plain; charset=utf-8");
+  assert_string_equal(res.body.data, text);
+  nprof__buf_free(&res.body);
+}
+
+#endif
