@@ -1,7 +1,7 @@
 # Shared by tests/integration/cli_*.sh (sourced, from the repository top).
 # Sets NPROF, TMP (removed on exit), GOENV; defines fail, check_run,
-# make_go_profiles and named; cleanup_hooks+=("CMD") runs CMD on exit, on
-# every path (stop what the test started there).
+# wait_until, make_go_profiles and named; cleanup_hooks+=("CMD") runs CMD on
+# exit, on every path (stop what the test started there).
 set -u
 BUILD=${BUILD:-build}
 NPROF=$BUILD/bin/nprof
@@ -40,6 +40,20 @@ check_run() {
     return 1
   fi
   return 0
+}
+
+# wait_until PID TRIES CMD...: runs CMD every 0.2 s until it succeeds, at
+# most TRIES times (a bounded wait for a server the test started), giving
+# up at once when process PID has exited. Returns 0 when CMD succeeded.
+wait_until() {
+  local pid=$1 tries=$2
+  shift 2
+  for _ in $(seq "$tries"); do
+    "$@" && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.2
+  done
+  return 1
 }
 
 # Writes heap.pb.gz, allocs.pb.gz and goroutine.pb.gz from a real Go

@@ -57,16 +57,11 @@ debuginfod -d "$TMP/debuginfod.sqlite" -p "$port" -F -t 0 -g 0 "$TMP/debug" \
 server=$!
 cleanup_hooks+=("kill $server 2>/dev/null; wait $server 2>/dev/null")
 url=http://127.0.0.1:$port
-ready=
-for _ in $(seq 150); do # its first scan: bounded at 30 s
-  if [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/buildid/$build_id/debuginfo")" = 200 ]; then
-    ready=1
-    break
-  fi
-  kill -0 "$server" 2>/dev/null || break
-  sleep 0.2
-done
-[ -n "$ready" ] || { echo "FAIL: debuginfod did not serve $build_id: $(tail -5 "$TMP/debuginfod.log")"; exit 1; }
+serves_debuginfo() {
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "$url/buildid/$build_id/debuginfo")" = 200 ]
+}
+wait_until "$server" 150 serves_debuginfo || # its first scan: at most 30 s
+  { echo "FAIL: debuginfod did not serve $build_id: $(tail -5 "$TMP/debuginfod.log")"; exit 1; }
 
 export DEBUGINFOD_URLS=$url
 check_run 0 '' "$NPROF" top -n 5 "$run/plateau.heap.pb.gz"

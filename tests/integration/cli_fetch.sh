@@ -14,12 +14,8 @@ heap=$TMP/go/heap.pb.gz
   >"$TMP/fixture.log" 2>&1 &
 fixture=$!
 cleanup_hooks+=("kill $fixture 2>/dev/null; wait $fixture 2>/dev/null")
-for _ in $(seq 100); do
-  [ -s "$TMP/port" ] && break
-  kill -0 "$fixture" 2>/dev/null || break
-  sleep 0.1
-done
-[ -s "$TMP/port" ] || { echo "FAIL: fixture did not start: $(cat "$TMP/fixture.log")"; exit 1; }
+wait_until "$fixture" 50 test -s "$TMP/port" ||
+  { echo "FAIL: fixture did not start: $(cat "$TMP/fixture.log")"; exit 1; }
 base=http://127.0.0.1:$(cat "$TMP/port")
 
 mkdir -p "$TMP/out.d"

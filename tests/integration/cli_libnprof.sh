@@ -29,16 +29,8 @@ time.sleep(60)
 target=$!
 cleanup_hooks+=("kill $target 2>/dev/null; wait $target 2>/dev/null")
 
-ready=
-for _ in $(seq 50); do
-  if "$NPROF" fetch --timeout 2 "$base/" -o "$TMP/index.html" 2>/dev/null; then
-    ready=1
-    break
-  fi
-  kill -0 "$target" 2>/dev/null || break
-  sleep 0.2
-done
-[ -n "$ready" ] || { echo "FAIL: no server on $port: $(cat "$TMP/target.log")"; exit 1; }
+wait_until "$target" 50 "$NPROF" fetch --timeout 2 "$base/" -o "$TMP/index.html" 2>/dev/null ||
+  { echo "FAIL: no server on $port: $(cat "$TMP/target.log")"; exit 1; }
 
 for name in heap allocs goroutine; do
   file=$TMP/$name.pb.gz
