@@ -43,10 +43,6 @@ const char *ntf_strerror(int err);
  * never per message. */
 void ntf_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Wall-clock and monotonic time in nanoseconds. */
-int64_t ntf_now_unix_nanos(void);
-int64_t ntf_now_mono_nanos(void);
-
 /* --- config.c --- */
 
 #define NTF_USER_ID_MAX 256        /* bytes in a user_id */

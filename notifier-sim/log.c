@@ -1,24 +1,10 @@
-/* Lifecycle logging and clocks. */
+/* Lifecycle logging. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
-
-int64_t ntf_now_unix_nanos(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int64_t ntf_now_mono_nanos(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 void ntf_log(const char *fmt, ...)
 {

@@ -143,11 +143,11 @@ int main(int argc, char **argv)
 
   pthread_sigmask(SIG_UNBLOCK, &stop, NULL);
   uint64_t ticks = 0;
-  int64_t next_tick = ntf_now_mono_nanos() + cfg.tick_interval_ms * 1000000;
+  int64_t next_tick = npc_mono_ns() + cfg.tick_interval_ms * 1000000;
   for (;;) {
     int timeout = -1;
     if (cfg.tick_interval_ms > 0) {
-      int64_t left = (next_tick - ntf_now_mono_nanos()) / 1000000;
+      int64_t left = (next_tick - npc_mono_ns()) / 1000000;
       timeout = left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
     }
     struct pollfd pfd = {.fd = stop_pipe[0], .events = POLLIN};
@@ -161,8 +161,8 @@ int main(int argc, char **argv)
       ntf_server_broadcast(srv, payload, (size_t)len);
       /* A broadcast longer than the interval skips ticks, not piles up. */
       next_tick += cfg.tick_interval_ms * 1000000;
-      if (next_tick < ntf_now_mono_nanos())
-        next_tick = ntf_now_mono_nanos() + cfg.tick_interval_ms * 1000000;
+      if (next_tick < npc_mono_ns())
+        next_tick = npc_mono_ns() + cfg.tick_interval_ms * 1000000;
     }
   }
   int sig = stop_signal;

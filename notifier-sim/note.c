@@ -11,7 +11,7 @@ ntf_note *ntf_note_new(uint64_t id, const void *payload, size_t len)
     return NULL;
   atomic_init(&n->refs, 1);
   n->id = id;
-  n->publish_mono_ns = ntf_now_mono_nanos();
+  n->publish_mono_ns = npc_mono_ns();
   n->len = len;
   if (len > 0)
     memcpy(n->payload, payload, len);

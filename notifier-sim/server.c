@@ -405,7 +405,7 @@ static int conn_send(ntf_stream *s, ntf_note *n)
   m.user_id = s->user_id;
   m.payload.data = n->payload;
   m.payload.len = n->len;
-  m.sent_unix_nanos = ntf_now_unix_nanos();
+  m.sent_unix_nanos = npc_wall_ns();
   size_t size = notifier__notification__get_packed_size(&m);
   grpc_slice slice = grpc_slice_malloc(size);
   notifier__notification__pack(&m, GRPC_SLICE_START_PTR(slice));
@@ -910,8 +910,8 @@ int ntf_server_shutdown(ntf_server *srv, int64_t grace_ms)
   pthread_mutex_unlock(&srv->lock);
   /* Completions already queued may start one last batch each (a stream's
    * status after its in-flight send): wait for every call object to go. */
-  int64_t until = ntf_now_mono_nanos() + 1000 * 1000000LL;
-  while (atomic_load(&live_objects) > 0 && ntf_now_mono_nanos() < until) {
+  int64_t until = npc_mono_ns() + 1000 * 1000000LL;
+  while (atomic_load(&live_objects) > 0 && npc_mono_ns() < until) {
     struct timespec pause = {0, 2000000};
     nanosleep(&pause, NULL);
   }

@@ -1,10 +1,11 @@
 /*
  * npc: the helpers every program of the project shares (the nprof CLI, the
  * loadgen, the notifier), one home per job: atomic file writes, capped file
- * reads, one duration syntax, capped HTTP fetches, one-line logging, and the
- * layout of a load test's run folder. Built as build/lib/libnpc.a; libnprof
- * (which lives in other people's processes) does not link it, and compiles
- * in file.c (for its heap dumps) and log.c alone (hidden).
+ * reads, one duration syntax, capped HTTP fetches, one-line logging, the
+ * clocks, and the layout of a load test's run folder. Built as
+ * build/lib/libnpc.a; libnprof (which lives in other people's processes)
+ * does not link it, and compiles in file.c (for its heap dumps), log.c and
+ * clock.c alone (hidden).
  *
  * Every function returns 0 on success or a negative errno value (-EINVAL,
  * -EFBIG, ...) on failure, as libuv does: strerror(-rc) describes it. On
@@ -63,6 +64,13 @@ int npc_duration_parse(const char *s, int64_t *ns);
 /* Formats `ns` the way Go's Duration.String does ("1.5s", "2m30s", "250ms")
  * into buf (at least 32 bytes for any value). Returns buf. */
 char *npc_duration_format(int64_t ns, char *buf, size_t size);
+
+/* ---- clock.c: the monotonic and wall clocks, in nanoseconds ---- */
+
+/* CLOCK_MONOTONIC: for intervals and deadlines. Async-signal-safe. */
+int64_t npc_mono_ns(void);
+/* CLOCK_REALTIME since the Unix epoch: for timestamps. Async-signal-safe. */
+int64_t npc_wall_ns(void);
 
 /* ---- log.c: one line on stderr ---- */
 

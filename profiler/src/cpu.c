@@ -28,6 +28,7 @@
  * still running drain out and the previous disposition comes back.
  */
 #include "internal.h"
+#include "npc.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -118,7 +119,7 @@ static void on_sigprof(int sig, siginfo_t *info, void *uc)
     }
     if (slot) {
       slot->s.tid = (pid_t)syscall(SYS_gettid);
-      slot->s.time_ns = nprof__now_ns();
+      slot->s.time_ns = npc_mono_ns();
       if (in_profiler) {
         /* Do not unwind again (libunwind may be mid-update): keep the
          * exact pc. */
@@ -223,7 +224,7 @@ static void scan_tasks(void)
   }
   pthread_mutex_unlock(&timers_lock);
   free(tids);
-  last_scan_ns = nprof__now_ns();
+  last_scan_ns = npc_mono_ns();
 }
 
 void nprof__cpu_thread_started(void)
@@ -294,7 +295,7 @@ fail:
 
 void nprof__cpu_poll(nprof__cpu_sink_fn fn, void *arg)
 {
-  if (nprof__now_ns() - last_scan_ns >= POLL_NS)
+  if (npc_mono_ns() - last_scan_ns >= POLL_NS)
     scan_tasks();
   drain(fn, arg);
 }
@@ -322,8 +323,8 @@ void nprof__cpu_stop(nprof__cpu_sink_fn fn, void *arg)
   bool mine = nprof__signal_is(&cur, on_sigprof);
   if (mine)
     sigaction(SIGPROF, &ign, NULL);
-  int64_t deadline = nprof__now_ns() + 1000000000LL;
-  while (atomic_load(&inflight) && nprof__now_ns() < deadline) {
+  int64_t deadline = npc_mono_ns() + 1000000000LL;
+  while (atomic_load(&inflight) && npc_mono_ns() < deadline) {
     struct timespec ts = {0, 100000};
     nanosleep(&ts, NULL);
   }
@@ -499,11 +500,11 @@ int nprof__cpu_run(long hz, int64_t duration_ns, nprof__cpu_data *d)
   if (rc)
     return rc;
   d->hz = hz;
-  d->start_ns = nprof__now_ns();
+  d->start_ns = npc_mono_ns();
   int64_t end = d->start_ns + duration_ns;
   bool stopped = false;
   for (;;) {
-    int64_t left = end - nprof__now_ns();
+    int64_t left = end - npc_mono_ns();
     if (left <= 0)
       break;
     if (!nprof__server_sleep_ns(left < POLL_NS ? left : POLL_NS)) {
@@ -513,7 +514,7 @@ int nprof__cpu_run(long hz, int64_t duration_ns, nprof__cpu_data *d)
     nprof__cpu_poll(nprof__cpu_data_add, d);
   }
   nprof__cpu_stop(nprof__cpu_data_add, d);
-  d->duration_ns = nprof__now_ns() - d->start_ns;
+  d->duration_ns = npc_mono_ns() - d->start_ns;
   d->lost = nprof__cpu_lost();
   if (stopped)
     return NPROF_ECANCELED;

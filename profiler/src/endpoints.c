@@ -12,6 +12,7 @@
  * trace), endpoint_index.c (the index, symbol, cmdline, vars).
  */
 #include "internal.h"
+#include "npc.h"
 
 #include <limits.h>
 #include <math.h>
@@ -138,7 +139,7 @@ int nprof__delta(const nprof__delta_ops *ops, long seconds, void **after,
   long n0 = ops->snapshot(&before);
   if (n0 < 0)
     return (int)n0;
-  int64_t t0 = nprof__now_ns();
+  int64_t t0 = npc_mono_ns();
   if (!nprof__server_sleep_ns(seconds * 1000000000LL)) {
     free(before);
     return NPROF_ECANCELED;
@@ -161,7 +162,7 @@ int nprof__delta(const nprof__delta_ops *ops, long seconds, void **after,
   free(before);
   *after = recs;
   *n = n1;
-  *duration_ns = nprof__now_ns() - t0;
+  *duration_ns = npc_mono_ns() - t0;
   return 0;
 }
 

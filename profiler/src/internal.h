@@ -82,10 +82,6 @@ bool nprof__name_valid(const char *name);
  * address and the clock: fast, not for secrets. Async-signal-safe. */
 uint64_t nprof__rand(void);
 
-/* Monotonic and wall clocks in nanoseconds. */
-int64_t nprof__now_ns(void);
-int64_t nprof__wall_ns(void);
-
 /* Makes `m` taken across fork() (before it, released after on both sides),
  * so that a child never inherits it held by a thread it does not have.
  * Call once per lock (from a pthread_once), before the lock is first used;
@@ -428,7 +424,7 @@ int nprof__custom_stacks(const char *name, nprof__count_stack **out);
 typedef struct nprof__cpu_sample {
   pid_t tid;
   int depth;
-  int64_t time_ns; /* nprof__now_ns() at the signal */
+  int64_t time_ns; /* npc_mono_ns() at the signal */
   uintptr_t pcs[NPROF_MAX_DEPTH];
 } nprof__cpu_sample;
 

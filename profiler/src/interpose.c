@@ -18,6 +18,7 @@
  * Left out of sanitizer builds, whose runtimes intercept these functions.
  */
 #include "internal.h"
+#include "npc.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -135,9 +136,9 @@ EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
   int r = REAL(real_mutex_trylock)(m);
   if (r != EBUSY)
     return r;
-  int64_t t0 = nprof__now_ns();
+  int64_t t0 = npc_mono_ns();
   r = real_mutex_lock(m);
-  nprof__contention_record(NPROF__WAIT_MUTEX, t0, nprof__now_ns() - t0, 0);
+  nprof__contention_record(NPROF__WAIT_MUTEX, t0, npc_mono_ns() - t0, 0);
   return r;
 }
 
@@ -148,9 +149,9 @@ EXPORT int pthread_rwlock_rdlock(pthread_rwlock_t *l)
   int r = REAL(real_tryrdlock)(l);
   if (r != EBUSY)
     return r;
-  int64_t t0 = nprof__now_ns();
+  int64_t t0 = npc_mono_ns();
   r = real_rdlock(l);
-  nprof__contention_record(NPROF__WAIT_RWLOCK, t0, nprof__now_ns() - t0, 0);
+  nprof__contention_record(NPROF__WAIT_RWLOCK, t0, npc_mono_ns() - t0, 0);
   return r;
 }
 
@@ -161,9 +162,9 @@ EXPORT int pthread_rwlock_wrlock(pthread_rwlock_t *l)
   int r = REAL(real_trywrlock)(l);
   if (r != EBUSY)
     return r;
-  int64_t t0 = nprof__now_ns();
+  int64_t t0 = npc_mono_ns();
   r = real_wrlock(l);
-  nprof__contention_record(NPROF__WAIT_RWLOCK, t0, nprof__now_ns() - t0, 0);
+  nprof__contention_record(NPROF__WAIT_RWLOCK, t0, npc_mono_ns() - t0, 0);
   return r;
 }
 
@@ -173,9 +174,9 @@ EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
   if (nprof__likely(!sampling()))
     return REAL(real_cond_wait)(c, m);
-  int64_t t0 = nprof__now_ns();
+  int64_t t0 = npc_mono_ns();
   int r = REAL(real_cond_wait)(c, m);
-  nprof__contention_record(NPROF__WAIT_COND, t0, nprof__now_ns() - t0, 0);
+  nprof__contention_record(NPROF__WAIT_COND, t0, npc_mono_ns() - t0, 0);
   return r;
 }
 
@@ -184,8 +185,8 @@ EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
 {
   if (nprof__likely(!sampling()))
     return REAL(real_cond_timedwait)(c, m, abstime);
-  int64_t t0 = nprof__now_ns();
+  int64_t t0 = npc_mono_ns();
   int r = REAL(real_cond_timedwait)(c, m, abstime);
-  nprof__contention_record(NPROF__WAIT_COND, t0, nprof__now_ns() - t0, 0);
+  nprof__contention_record(NPROF__WAIT_COND, t0, npc_mono_ns() - t0, 0);
   return r;
 }

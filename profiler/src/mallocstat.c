@@ -33,6 +33,7 @@
  * trim would first consolidate into bigger ones are counted as they are.
  */
 #include "internal.h"
+#include "npc.h"
 
 #include <dlfcn.h>
 #include <malloc.h>
@@ -173,13 +174,13 @@ void nprof__malloc_stats_read(nprof__malloc_stats *ms)
   pthread_once(&cache_once, cache_init);
   nprof__t_internal++;
   pthread_mutex_lock(&cache_lock);
-  int64_t now = nprof__now_ns();
+  int64_t now = npc_mono_ns();
   if (!cached || now - cache_end_ns >= (WALK_DUTY - 1) * cache_cost_ns) {
     int64_t walks = cache.walks;
     walk(&cache);
     cache.glibc = true;
     cache.walks = walks + 1;
-    cache_end_ns = nprof__now_ns();
+    cache_end_ns = npc_mono_ns();
     cache_cost_ns = cache_end_ns - now;
     cached = true;
     now = cache_end_ns;

@@ -8,6 +8,7 @@
  * writes the gzip container.
  */
 #include "internal.h"
+#include "npc.h"
 
 #include "profile.pb-c.h"
 
@@ -224,7 +225,7 @@ nprof__pprof *nprof__pprof_new(const char *const *types, int ntypes)
     m->filename = str_id(b, b->maps[i].path);
     m->build_id = str_id(b, b->maps[i].build_id);
   }
-  b->p.time_nanos = nprof__wall_ns();
+  b->p.time_nanos = npc_wall_ns();
   return b;
 fail:
   nprof__pprof_free(b);

@@ -25,6 +25,7 @@
  * arrives late must never meet the default action (which would kill it).
  */
 #include "internal.h"
+#include "npc.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -233,8 +234,8 @@ long nprof__threads_capture(nprof__thread **out)
   }
   /* Wait for the answers: a thread runs its handler as soon as it is
    * scheduled. Bounded: 200 ms plus 1 ms per hundred threads. */
-  int64_t deadline = nprof__now_ns() + (200 + n / 100) * 1000000LL;
-  while (pending && nprof__now_ns() < deadline) {
+  int64_t deadline = npc_mono_ns() + (200 + n / 100) * 1000000LL;
+  while (pending && npc_mono_ns() < deadline) {
     size_t done = 0;
     for (long i = 0; i < n; i++)
       if (c->slots[i].tid && c->slots[i].tid != self &&
@@ -248,8 +249,8 @@ long nprof__threads_capture(nprof__thread **out)
   atomic_store(&current, NULL);
   /* A handler that read `current` before the store may still write its
    * slot; wait for it (bounded) before the capture goes. */
-  int64_t drain = nprof__now_ns() + 1000000000LL;
-  while (send && atomic_load(&inflight) && nprof__now_ns() < drain) {
+  int64_t drain = npc_mono_ns() + 1000000000LL;
+  while (send && atomic_load(&inflight) && npc_mono_ns() < drain) {
     struct timespec ts = {0, 100000};
     nanosleep(&ts, NULL);
   }

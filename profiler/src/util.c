@@ -172,20 +172,6 @@ bool nprof__name_valid(const char *name)
   return true;
 }
 
-int64_t nprof__now_ns(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int64_t nprof__wall_ns(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 void *nprof__pages_alloc(size_t size)
 {
   int saved = errno;
@@ -237,7 +223,7 @@ uint64_t nprof__rand(void)
 {
   if (nprof__unlikely(t_rand == 0)) {
     t_rand = ((uint64_t)(uintptr_t)&t_rand * 0x9e3779b97f4a7c15ULL) ^
-             (uint64_t)nprof__now_ns();
+             (uint64_t)npc_mono_ns();
     if (t_rand == 0)
       t_rand = 1;
   }

@@ -3,6 +3,7 @@
  * handler left alone, and no late SIGPROF after the end. Runs as its own
  * process: it installs signal handlers. */
 #include "internal.h"
+#include "npc.h"
 
 #include <pthread.h>
 #include <setjmp.h>
@@ -132,8 +133,8 @@ static void threads_started_during_the_profile_are_sampled(void **state)
   burner b = full_burner(&stop, q);
   pthread_t t;
   assert_int_equal(pthread_create(&t, NULL, late_thread_main, &b), 0);
-  int64_t end = nprof__now_ns() + 1000000000LL;
-  while (nprof__now_ns() < end) {
+  int64_t end = npc_mono_ns() + 1000000000LL;
+  while (npc_mono_ns() < end) {
     nap_us(20000);
     nprof__cpu_poll(nprof__cpu_data_add, &d);
   }
@@ -248,8 +249,8 @@ static void no_late_sigprof_after_the_end(void **state)
   nprof__cpu_data d;
   memset(&d, 0, sizeof(d));
   /* Long enough for the burner's 1 ms timer to fire while blocked. */
-  int64_t end = nprof__now_ns() + 300000000LL;
-  while (nprof__now_ns() < end) {
+  int64_t end = npc_mono_ns() + 300000000LL;
+  while (npc_mono_ns() < end) {
     nap_us(20000);
     nprof__cpu_poll(nprof__cpu_data_add, &d);
   }

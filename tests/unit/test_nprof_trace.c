@@ -1,6 +1,7 @@
 /* The trace endpoint's Chrome Trace Event JSON (trace.c): well-formed,
  * threads named, CPU samples and waits placed on their threads. */
 #include "internal.h"
+#include "npc.h"
 
 #include <pthread.h>
 #include <setjmp.h>
@@ -147,7 +148,7 @@ static void json_names_threads_and_places_events(void **state)
   memset(&d, 0, sizeof(d));
   d.keep_events = true;
   d.hz = 100;
-  d.start_ns = nprof__now_ns();
+  d.start_ns = npc_mono_ns();
   nprof__cpu_sample s;
   memset(&s, 0, sizeof(s));
   s.tid = (pid_t)syscall(SYS_gettid);

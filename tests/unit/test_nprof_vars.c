@@ -1,6 +1,7 @@
 /* /debug/vars (vars.c) and the /proc readers behind its figures
  * (procstat.c). */
 #include "internal.h"
+#include "npc.h"
 
 #include <malloc.h>
 #include <setjmp.h>
@@ -215,19 +216,19 @@ static void arena_walks_take_at_most_a_percent_of_the_time(void **state)
   nprof__malloc_stats ms;
   nprof__malloc_stats_read(&ms);
   int64_t walks0 = ms.walks, inside = 0, longest = 0, reads = 0;
-  int64_t start = nprof__now_ns();
+  int64_t start = npc_mono_ns();
   bool stale_seen = false;
-  while (nprof__now_ns() - start < 1000 * 1000000LL) {
-    int64_t t = nprof__now_ns();
+  while (npc_mono_ns() - start < 1000 * 1000000LL) {
+    int64_t t = npc_mono_ns();
     nprof__malloc_stats_read(&ms);
-    int64_t d = nprof__now_ns() - t;
+    int64_t d = npc_mono_ns() - t;
     inside += d;
     longest = d > longest ? d : longest;
     reads++;
     stale_seen |= ms.age_ns > 0;
     usleep(1000);
   }
-  int64_t elapsed = nprof__now_ns() - start;
+  int64_t elapsed = npc_mono_ns() - start;
   int64_t walks = ms.walks - walks0;
   print_message("# %lld reads, %lld walks (longest read %.2f ms), %.3f%% of "
                 "%lld ms inside\n",
