@@ -29,7 +29,8 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "profiler"))
-from testlib import BUILD, LIB, Program, get, pprof, pprof_top  # noqa: E402
+from testlib import (BUILD, LIB, Program, fetch, get, pprof,  # noqa: E402
+                     pprof_top)
 
 WORKLOAD = f"{BUILD}/test/bin/workload_program"
 NPROF = f"{BUILD}/bin/nprof"
@@ -81,13 +82,7 @@ class Workload(Program):
         super().__init__([WORKLOAD, mode], env=env)
 
     def fetch(self, path, name, timeout=60):
-        status, headers, body = get(self.addr, path, timeout=timeout)
-        if status != 200:
-            raise AssertionError(f"{path}: {status} {body[:300]!r}")
-        out = os.path.join(TMP, name)
-        with open(out, "wb") as f:
-            f.write(body)
-        return out, headers
+        return fetch(self.addr, path, os.path.join(TMP, name), timeout)
 
 
 class Cpu(unittest.TestCase):
@@ -325,12 +320,9 @@ class Preload(unittest.TestCase):
                              stderr=subprocess.PIPE, text=True)
         try:
             self.assertEqual(p.stdout.readline().strip(), "ready")
-            status, _, body = get(f"127.0.0.1:{port}",
-                                  "/debug/pprof/profile?seconds=2")
-            self.assertEqual(status, 200, body[:300])
-            path = os.path.join(TMP, "python-cpu.pb.gz")
-            with open(path, "wb") as f:
-                f.write(body)
+            path, _ = fetch(f"127.0.0.1:{port}",
+                            "/debug/pprof/profile?seconds=2",
+                            os.path.join(TMP, "python-cpu.pb.gz"))
             cum, text = pprof_cum(path, "cpu", "ms")
             total = float(re.search(r"Total samples = ([\d.]+)(m?s)",
                                     text)[1])

@@ -21,7 +21,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "profiler"))
-from testlib import BUILD, LIB, free_port, get, pprof  # noqa: E402
+from testlib import BUILD, LIB, fetch, free_port, get, pprof  # noqa: E402
 
 PROGRAM = f"{BUILD}/test/bin/heap_grow_program"
 MIB = 1 << 20
@@ -161,11 +161,8 @@ class Dumps(unittest.TestCase):
         self.assertGreater(v["dump_next_rss_bytes"], 16 * MIB)
         # The same profile /debug/pprof/heap serves (nothing allocated
         # since): the same in-use figure for the site.
-        status, _, served = get(addr, "/debug/pprof/heap")
-        self.assertEqual(status, 200)
-        served_path = os.path.join(self.work, "served.pb.gz")
-        with open(served_path, "wb") as f:
-            f.write(served)
+        served_path, _ = fetch(addr, "/debug/pprof/heap",
+                               os.path.join(self.work, "served.pb.gz"))
 
         def site_bytes(path):
             text = pprof("-top", "-unit=B", "-sample_index=inuse_space",

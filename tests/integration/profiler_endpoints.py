@@ -22,8 +22,8 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "profiler"))
-from testlib import (BUILD, GO_ENV, LIB, Program, free_port, get,  # noqa: E402
-                     pprof, pprof_top)
+from testlib import (BUILD, GO_ENV, LIB, Program, fetch,  # noqa: E402
+                     free_port, get, pprof, pprof_top)
 
 KNOWN = f"{BUILD}/test/bin/known_program"
 HOST = f"{BUILD}/test/bin/host_program"
@@ -118,12 +118,7 @@ class KnownProgram(unittest.TestCase):
         cls.proc.close()
 
     def fetch(self, path, name):
-        status, headers, body = get(self.addr, path)
-        self.assertEqual(status, 200, body[:200])
-        out = os.path.join(self.dir, name)
-        with open(out, "wb") as f:
-            f.write(body)
-        return out, headers
+        return fetch(self.addr, path, os.path.join(self.dir, name))
 
     def assertNear(self, got, want, tol, what):
         self.assertTrue(abs(got - want) <= tol * want,
@@ -353,11 +348,8 @@ class KnownProgramDefaultRate(unittest.TestCase):
                                      if k != "NPROF_HEAP_RATE"})
         try:
             addr = proc.read_until("listening on ")[-1].split()[-1]
-            status, _, body = get(addr, "/debug/pprof/heap")
-            self.assertEqual(status, 200)
-            path = os.path.join(TMP, "default.pb.gz")
-            with open(path, "wb") as f:
-                f.write(body)
+            path, _ = fetch(addr, "/debug/pprof/heap",
+                            os.path.join(TMP, "default.pb.gz"))
             inuse = pprof_values(path, "inuse_space")
             # ~77 samples of 16 KiB blocks: sd ~11%; 4.5 sd.
             want = 40_960_000
@@ -382,11 +374,8 @@ class StrippedCode(unittest.TestCase):
         proc = Process([HOST, "stripped"], env=env)
         try:
             addr = proc.read_until("listening on ")[-1].split()[-1]
-            status, _, body = get(addr, "/debug/pprof/heap")
-            self.assertEqual(status, 200)
-            path = os.path.join(TMP, "stripped.pb.gz")
-            with open(path, "wb") as f:
-                f.write(body)
+            path, _ = fetch(addr, "/debug/pprof/heap",
+                            os.path.join(TMP, "stripped.pb.gz"))
             status, _, text = get(addr, "/debug/pprof/heap?debug=1")
         finally:
             proc.close()
@@ -455,11 +444,8 @@ class Preload(unittest.TestCase):
                                     stdin=subprocess.PIPE)
         try:
             proc.read_until("ready")
-            status, _, body = get(addr, "/debug/pprof/heap")
-            self.assertEqual(status, 200)
-            path = os.path.join(TMP, "python.pb.gz")
-            with open(path, "wb") as f:
-                f.write(body)
+            path, _ = fetch(addr, "/debug/pprof/heap",
+                            os.path.join(TMP, "python.pb.gz"))
             top = pprof("-unit=B", "-top", "-sample_index=inuse_space", path)
             total = int(re.search(r"of (\d+)B total", top)[1])
             self.assertTrue(50_000_000 < total < 80_000_000, top[:500])

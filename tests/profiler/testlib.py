@@ -74,6 +74,17 @@ def get(addr, path, timeout=60, data=None, method=None):
         return e.code, e.headers, e.read()
 
 
+def fetch(addr, path, out, timeout=60):
+    """GETs `path` into the file `out`; returns (out, headers). Anything but
+    200 fails the test with the status and the start of the body."""
+    status, headers, body = get(addr, path, timeout=timeout)
+    if status != 200:
+        raise AssertionError(f"{path}: {status} {body[:300]!r}")
+    with open(out, "wb") as f:
+        f.write(body)
+    return out, headers
+
+
 def pprof(*args, timeout=120):
     """Runs go tool pprof -symbolize=none ARGS; its stdout, or raises."""
     out = subprocess.run(["go", "tool", "pprof", "-symbolize=none", *args],
