@@ -290,40 +290,43 @@ bad:
   return NULL;
 }
 
+static bool is_digit(const struct parser *ps, const char *q)
+{
+  return q < ps->end && *q >= '0' && *q <= '9';
+}
+
+/* Past the run of digits at q, of which JSON wants at least one; NULL
+ * (and ps failed with `what`) when there is none. */
+static const char *digits(struct parser *ps, const char *q, const char *what)
+{
+  if (!is_digit(ps, q)) {
+    fail(ps, what);
+    return NULL;
+  }
+  while (is_digit(ps, q))
+    q++;
+  return q;
+}
+
 static struct cli_json *parse_number(struct parser *ps)
 {
   const char *q = ps->p;
 
   if (q < ps->end && *q == '-')
     q++;
-  if (q >= ps->end || !(*q >= '0' && *q <= '9')) {
-    fail(ps, "unexpected character");
+  /* An integer part of 0 alone, or digits not starting with 0. */
+  if (is_digit(ps, q) && *q == '0')
+    q++;
+  else if ((q = digits(ps, q, "unexpected character")) == NULL)
     return NULL;
-  }
-  if (*q == '0')
-    q++;
-  else
-    while (q < ps->end && *q >= '0' && *q <= '9')
-      q++;
-  if (q < ps->end && *q == '.') {
-    q++;
-    if (q >= ps->end || !(*q >= '0' && *q <= '9')) {
-      fail(ps, "bad number");
-      return NULL;
-    }
-    while (q < ps->end && *q >= '0' && *q <= '9')
-      q++;
-  }
+  if (q < ps->end && *q == '.' && (q = digits(ps, q + 1, "bad number")) == NULL)
+    return NULL;
   if (q < ps->end && (*q == 'e' || *q == 'E')) {
     q++;
     if (q < ps->end && (*q == '+' || *q == '-'))
       q++;
-    if (q >= ps->end || !(*q >= '0' && *q <= '9')) {
-      fail(ps, "bad number");
+    if ((q = digits(ps, q, "bad number")) == NULL)
       return NULL;
-    }
-    while (q < ps->end && *q >= '0' && *q <= '9')
-      q++;
   }
   char buf[64], *end;
   size_t n = (size_t)(q - ps->p);

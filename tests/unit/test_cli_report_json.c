@@ -89,6 +89,21 @@ static void test_json_strings(void **state)
   cli_json_free(j);
 }
 
+static void test_json_numbers(void **state)
+{
+  static const double want[] = {0, -12, -0.5e-3, 1e2, 2.5, 1e-2, 314};
+  struct cli_json *j = parse_ok("[0, -12, -0.5e-3, 1E+2, 2.5, 10e-3, 3.14e2]");
+
+  (void)state;
+  assert_int_equal(j->count, sizeof(want) / sizeof(want[0]));
+  size_t i = 0;
+  for (const struct cli_json *c = j->child; c != NULL; c = c->next, i++) {
+    assert_int_equal(c->type, CLI_JSON_NUMBER);
+    assert_true(c->number == want[i]);
+  }
+  cli_json_free(j);
+}
+
 static void expect_bad(const char *text, size_t len, const char *msg)
 {
   struct cli_json *j = (struct cli_json *)0x1;
@@ -118,6 +133,10 @@ static void test_json_errors(void **state)
   expect_bad("\"\\u12G4\"", 8, "bad \\u escape");
   expect_bad("01", 2, "trailing characters");
   expect_bad("1.", 2, "bad number");
+  expect_bad("1.e5", 4, "bad number");
+  expect_bad("1e", 2, "bad number");
+  expect_bad("1e+", 3, "bad number");
+  expect_bad("-x", 2, "unexpected character");
   expect_bad("-", 1, "unexpected character");
   expect_bad("tru", 3, "unexpected word");
   expect_bad("{} x", 4, "trailing characters");
@@ -157,9 +176,8 @@ static void test_json_load(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_json_vars),
-      cmocka_unit_test(test_json_strings),
-      cmocka_unit_test(test_json_errors),
+      cmocka_unit_test(test_json_vars),    cmocka_unit_test(test_json_strings),
+      cmocka_unit_test(test_json_numbers), cmocka_unit_test(test_json_errors),
       cmocka_unit_test(test_json_load),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
