@@ -17,26 +17,27 @@
 static void errors_match_go(void **state)
 {
   (void)state;
-  expect_go_error("nosuch", NULL, NULL, 404, "Unknown profile\n");
-  expect_go_error("heap", NULL, "abc", 400,
-                  "invalid value for \"seconds\" - must be a positive "
-                  "integer\n");
-  expect_go_error("heap", NULL, "0", 400,
-                  "invalid value for \"seconds\" - must be a positive "
-                  "integer\n");
-  expect_go_error("heap", NULL, "-5", 400,
-                  "invalid value for \"seconds\" - must be a positive "
-                  "integer\n");
-  expect_go_error("heap", NULL, "99999999999999999999999", 400,
-                  "invalid value for \"seconds\" - must be a positive "
-                  "integer\n");
-  expect_go_error("heap", NULL, "1000000", 400,
-                  "profile duration exceeds server's WriteTimeout\n");
-  expect_go_error("heap", "1", "5", 400,
-                  "seconds and debug params are incompatible\n");
-  expect_go_error("goroutine", NULL, "5", 400,
-                  "\"seconds\" parameter is not supported for this profile "
-                  "type\n");
+  static const char positive[] =
+      "invalid value for \"seconds\" - must be a positive integer\n";
+  static const struct {
+    const char *name, *debug, *seconds;
+    int status;
+    const char *text;
+  } cases[] = {
+      {"nosuch", NULL, NULL, 404, "Unknown profile\n"},
+      {"heap", NULL, "abc", 400, positive},
+      {"heap", NULL, "0", 400, positive},
+      {"heap", NULL, "-5", 400, positive},
+      {"heap", NULL, "99999999999999999999999", 400, positive},
+      {"heap", NULL, "1000000", 400,
+       "profile duration exceeds server's WriteTimeout\n"},
+      {"heap", "1", "5", 400, "seconds and debug params are incompatible\n"},
+      {"goroutine", NULL, "5", 400,
+       "\"seconds\" parameter is not supported for this profile type\n"},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    expect_go_error(cases[i].name, cases[i].debug, cases[i].seconds,
+                    cases[i].status, cases[i].text);
 }
 
 static void heap_text_has_go_header_and_memory_section(void **state)
