@@ -57,12 +57,7 @@ __attribute__((noinline)) static void contend(void)
   }
 }
 
-static void *busy_main(void *arg)
-{
-  (void)arg;
-  contend();
-  return NULL;
-}
+THREAD_MAIN(contend)
 
 __attribute__((noinline)) static void wait_for_signals(void)
 {
@@ -81,12 +76,7 @@ __attribute__((noinline)) static void wait_for_signals(void)
   }
 }
 
-static void *sigwaiter_main(void *arg)
-{
-  (void)arg;
-  wait_for_signals();
-  return NULL;
-}
+THREAD_MAIN(wait_for_signals)
 
 __attribute__((noinline)) static void sleep_blocked(void)
 {
@@ -97,12 +87,7 @@ __attribute__((noinline)) static void sleep_blocked(void)
     nap_us(20000);
 }
 
-static void *blocker_main(void *arg)
-{
-  (void)arg;
-  sleep_blocked();
-  return NULL;
-}
+THREAD_MAIN(sleep_blocked)
 
 static void app_handler(int sig)
 {
@@ -141,13 +126,13 @@ int main(int argc, char **argv)
     nprof_mutex_rate_set(1);
     nprof_block_rate_set(1);
     for (int i = 0; i < BUSY_THREADS; i++)
-      start_thread(busy_main, NULL, "busy");
+      start_thread(contend_main, NULL, "busy");
   } else if (strcmp(mode, "signals") == 0) {
     sigwait_got = nprof_var_new_int("sigwait.got");
     sigwait_last = nprof_var_new_int("sigwait.last");
     handler_calls = nprof_var_new_int("app.handler_calls");
-    start_thread(sigwaiter_main, NULL, "sigwaiter");
-    start_thread(blocker_main, NULL, "blocker");
+    start_thread(wait_for_signals_main, NULL, "sigwaiter");
+    start_thread(sleep_blocked_main, NULL, "blocker");
   } else {
     fprintf(stderr, "usage: %s idle|busy|signals|stripped\n", argv[0]);
     return 2;

@@ -2,9 +2,10 @@
  * What libnprof's test programs (known_, workload_ and host_program.c in
  * tests/profiler/) and the unit tests of its CPU, thread and contention
  * profiles share: a thread's CPU clock and short naps, CPU burned in quanta of
- * that clock, threads parked on a pipe, named detached threads, and the debug
- * server started the way every test program starts it. Included by the files
- * that need them; all static inline, so a file pays only for what it uses.
+ * that clock, threads parked on a pipe, start routines for named functions,
+ * named detached threads, and the debug server started the way every test
+ * program starts it. Included by the files that need them; all static
+ * inline (or a macro), so a file pays only for what it uses.
  */
 #ifndef NPROF_TESTS_PROFILER_TESTPROG_H
 #define NPROF_TESTS_PROFILER_TESTPROG_H
@@ -65,6 +66,16 @@ static inline void *park_main(void *read_fd)
     ;
   return NULL;
 }
+
+/* THREAD_MAIN(fn) defines fn_main, a start routine that runs fn(): the
+ * thread's work stays in fn (noinline), which stacks then name. */
+#define THREAD_MAIN(fn)                                                        \
+  static void *fn##_main(void *arg)                                            \
+  {                                                                            \
+    (void)arg;                                                                 \
+    fn();                                                                      \
+    return NULL;                                                               \
+  }
 
 /* A detached thread running fn(arg), named `name` unless NULL. */
 static inline void start_thread(void *(*fn)(void *), void *arg,

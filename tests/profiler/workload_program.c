@@ -56,19 +56,8 @@ __attribute__((noinline)) static void burn_thirty(void)
   }
 }
 
-static void *burn70_main(void *arg)
-{
-  (void)arg;
-  burn_seventy();
-  return NULL;
-}
-
-static void *burn30_main(void *arg)
-{
-  (void)arg;
-  burn_thirty();
-  return NULL;
-}
+THREAD_MAIN(burn_seventy)
+THREAD_MAIN(burn_thirty)
 
 /* ---- locks ---- */
 
@@ -132,13 +121,6 @@ __attribute__((noinline)) static void wait_on_cond(void)
   pthread_mutex_unlock(&cond_lock);
 }
 
-#define THREAD_MAIN(fn)                                                        \
-  static void *fn##_main(void *arg)                                            \
-  {                                                                            \
-    (void)arg;                                                                 \
-    fn();                                                                      \
-    return NULL;                                                               \
-  }
 THREAD_MAIN(hold_lock)
 THREAD_MAIN(wait_for_lock)
 THREAD_MAIN(hold_rwlock)
@@ -152,9 +134,8 @@ static void *quick_main(void *arg)
 
 __attribute__((noinline)) static void spawn_workers(void)
 {
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < 3; i++)
     start_thread(park_main, &park_pipe[0], "worker");
-  }
 }
 
 __attribute__((noinline)) static void spawn_and_join(void)
@@ -192,8 +173,8 @@ int main(int argc, char **argv)
   if (pipe(park_pipe) != 0)
     return 1;
   if (strcmp(mode, "cpu") == 0) {
-    start_thread(burn70_main, NULL, "burn70");
-    start_thread(burn30_main, NULL, "burn30");
+    start_thread(burn_seventy_main, NULL, "burn70");
+    start_thread(burn_thirty_main, NULL, "burn30");
   } else if (strcmp(mode, "locks") == 0) {
     nprof_mutex_rate_set(1);
     nprof_block_rate_set(1);

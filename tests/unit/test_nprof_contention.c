@@ -197,12 +197,7 @@ __attribute__((noipa)) static void queue_for_the_mutex(void)
   pthread_mutex_unlock(&held);
 }
 
-static void *mutex_waiter_main(void *arg)
-{
-  (void)arg;
-  queue_for_the_mutex();
-  return NULL;
-}
+THREAD_MAIN(queue_for_the_mutex)
 
 __attribute__((noipa)) static void queue_for_the_rwlock(void)
 {
@@ -211,12 +206,7 @@ __attribute__((noipa)) static void queue_for_the_rwlock(void)
   pthread_rwlock_unlock(&rw);
 }
 
-static void *rwlock_waiter_main(void *arg)
-{
-  (void)arg;
-  queue_for_the_rwlock();
-  return NULL;
-}
+THREAD_MAIN(queue_for_the_rwlock)
 
 /* Holds the lock 60 ms after the waiter announced itself: the waiter's
  * stack shows a wait of about that long (lower bound: it may announce and
@@ -229,7 +219,7 @@ static void held_lock_shows_waiter_and_delay(void **state)
   pthread_t t;
   pthread_mutex_lock(&held);
   atomic_store(&waiter_ready, 0);
-  assert_int_equal(pthread_create(&t, NULL, mutex_waiter_main, NULL), 0);
+  assert_int_equal(pthread_create(&t, NULL, queue_for_the_mutex_main, NULL), 0);
   while (!atomic_load(&waiter_ready))
     nap_us(500);
   nap_us(60000);
@@ -245,7 +235,8 @@ static void held_lock_shows_waiter_and_delay(void **state)
 
   pthread_rwlock_wrlock(&rw);
   atomic_store(&waiter_ready, 0);
-  assert_int_equal(pthread_create(&t, NULL, rwlock_waiter_main, NULL), 0);
+  assert_int_equal(pthread_create(&t, NULL, queue_for_the_rwlock_main, NULL),
+                   0);
   while (!atomic_load(&waiter_ready))
     nap_us(500);
   nap_us(60000);
