@@ -54,7 +54,8 @@ INTEGRATION_TESTS += tests/integration/cli_top.sh tests/integration/cli_errors.s
 $(FUZZ_DIR)/obj/profiler/cli/%.o: FUZZ_EXTRA = $(CLI_CFLAGS)
 $(eval $(call fuzzer,profile_decode,$(addprefix $(FUZZ_DIR)/obj/,\
   profiler/cli/decode.o profiler/cli/units.o profiler/cli/top.o profiler/cli/json.o \
-  profiler/cli/symbols.o profiler/cli/options.o common/file.o gen/profile.pb-c.o),\
+  profiler/cli/symbols.o profiler/cli/options.o common/file.o common/clock.o \
+  gen/profile.pb-c.o),\
   $(CLI_LIBS),$(CLI_CFLAGS),$(BUILD)/gen/profile.pb-c.h))
 $(eval $(call fuzzer,report_json,$(addprefix $(FUZZ_DIR)/obj/,\
   profiler/cli/json.o profiler/cli/vars.o profiler/cli/loadgen.o \

@@ -34,7 +34,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <elfutils/debuginfod.h>
@@ -42,6 +41,7 @@
 #include <gelf.h>
 
 #include "cli.h"
+#include "npc.h"
 
 #define SYM_MAX_FILES 4096
 #define SYM_PAGE 4096
@@ -225,9 +225,7 @@ static bool find_local(struct cli_symbolizer *s, struct symfile *f)
 
 static int64_t now_ms(void)
 {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+  return npc_mono_ns() / 1000000;
 }
 
 /* Called by libdebuginfod about once a second while a lookup runs, also
