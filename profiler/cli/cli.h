@@ -198,7 +198,7 @@ int cli_profile_name_frame(struct cli_profile *p, size_t i,
 int cli_profile_sample_index(const struct cli_profile *p, const char *spec,
                              char *err, size_t errlen);
 
-/* ---- units.c: pprof's value and percentage formatting ---- */
+/* ---- units.c: pprof's value formatting, and figures for people ---- */
 
 /* Values are scaled as pprof's measurement package does: bytes as
  * B/kB/MB/GB/TB/PB (1024 steps), nanoseconds (also "ns", "us", "ms", "s",
@@ -228,6 +228,26 @@ int cli_format_value(int64_t value, const char *unit, const char *to, char *buf,
  * 100 +- 0.05, "%5.2f%%" from 1%, "%5.2g%%" below; "0%" of a zero total
  * reads "    0%". Returns the length written. */
 int cli_format_percent(int64_t value, int64_t total, char *buf, size_t len);
+
+/* For people: IEC bytes, counts, durations. */
+
+/* "512 B", "31.2 KiB", "1.5 MiB"; "+" in front when `sign` and the value
+ * is positive; "n/a" for NAN. Returns buf. */
+const char *cli_fmt_bytes(double v, bool sign, char *buf, size_t len);
+
+/* "1000", "+3", "n/a"; rounded to whole numbers. Returns buf. */
+const char *cli_fmt_count(double v, bool sign, char *buf, size_t len);
+
+/* Milliseconds scaled for reading: "850 us", "1.25 ms", "2.40 s";
+ * "n/a" for NAN. Returns buf. */
+const char *cli_fmt_ms(double ms, char *buf, size_t len);
+
+/* A percentage with one decimal and a sign: "+12.5%", "-3.0%", "n/a". */
+const char *cli_fmt_pct(double pct, char *buf, size_t len);
+
+/* "32768", "32K", "32KiB", "1.5M", "2GB": bytes (1024 steps) into *out.
+ * Returns 0 or CLI_EUSAGE. */
+int cli_parse_size(const char *s, double *out);
 
 /* ---- top.c ---- */
 
@@ -524,26 +544,6 @@ cli_symbolizer_stats(const struct cli_symbolizer *s);
  * debuginfod server (see symbols.c). NULL `s` does nothing. Returns the
  * number of frames named, or CLI_ENOMEM. */
 long cli_symbolize(struct cli_symbolizer *s, struct cli_profile *p);
-
-/* ---- units.c, for people: IEC bytes, counts, durations ---- */
-
-/* "512 B", "31.2 KiB", "1.5 MiB"; "+" in front when `sign` and the value
- * is positive; "n/a" for NAN. Returns buf. */
-const char *cli_fmt_bytes(double v, bool sign, char *buf, size_t len);
-
-/* "1000", "+3", "n/a"; rounded to whole numbers. Returns buf. */
-const char *cli_fmt_count(double v, bool sign, char *buf, size_t len);
-
-/* Milliseconds scaled for reading: "850 us", "1.25 ms", "2.40 s";
- * "n/a" for NAN. Returns buf. */
-const char *cli_fmt_ms(double ms, char *buf, size_t len);
-
-/* A percentage with one decimal and a sign: "+12.5%", "-3.0%", "n/a". */
-const char *cli_fmt_pct(double pct, char *buf, size_t len);
-
-/* "32768", "32K", "32KiB", "1.5M", "2GB": bytes (1024 steps) into *out.
- * Returns 0 or CLI_EUSAGE. */
-int cli_parse_size(const char *s, double *out);
 
 /* ---- vars.c: one /debug/vars object as figures ---- */
 
