@@ -323,6 +323,30 @@ static bool read_message(grpc_byte_buffer *bb, grpc_slice *out)
   return ok;
 }
 
+/* The call's request message, decoded and checked as `what` into *req
+ * (free with ntf_request_free). A missing or bad one rejects the call with
+ * INVALID_ARGUMENT and returns false. Destroys `payload`. */
+static bool take_request(grpc_call *call, grpc_byte_buffer *payload,
+                         ntf_request_kind what, ntf_request *req)
+{
+  grpc_slice in;
+  if (!read_message(payload, &in)) {
+    reject(call, GRPC_STATUS_INVALID_ARGUMENT,
+           what == NTF_REQUEST_CONNECT ? "missing ConnectRequest"
+                                       : "missing PublishRequest");
+    return false;
+  }
+  const char *why;
+  int rc = ntf_request_decode(what, GRPC_SLICE_START_PTR(in),
+                              GRPC_SLICE_LENGTH(in), req, &why);
+  grpc_slice_unref(in);
+  if (rc < 0) {
+    reject(call, GRPC_STATUS_INVALID_ARGUMENT, why);
+    return false;
+  }
+  return true;
+}
+
 static grpc_byte_buffer *slice_buffer(grpc_slice s)
 {
   grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
@@ -475,20 +499,9 @@ static void on_conn_closed(struct tag *t, bool ok)
 static void handle_connect(ntf_server *srv, grpc_call *call,
                            grpc_byte_buffer *payload)
 {
-  grpc_slice in;
-  if (!read_message(payload, &in)) {
-    reject(call, GRPC_STATUS_INVALID_ARGUMENT, "missing ConnectRequest");
-    return;
-  }
   ntf_request req;
-  const char *why;
-  int drc = ntf_request_decode(NTF_REQUEST_CONNECT, GRPC_SLICE_START_PTR(in),
-                               GRPC_SLICE_LENGTH(in), &req, &why);
-  grpc_slice_unref(in);
-  if (drc < 0) {
-    reject(call, GRPC_STATUS_INVALID_ARGUMENT, why);
+  if (!take_request(call, payload, NTF_REQUEST_CONNECT, &req))
     return;
-  }
   size_t idlen = req.user_id_len;
   conn_call *c =
       calloc(1, offsetof(conn_call, stream) + ntf_stream_size(idlen));
@@ -578,22 +591,11 @@ static void on_published(void *ctx, int status, uint64_t id, uint64_t delivered,
 static void handle_publish(ntf_server *srv, grpc_call *call,
                            grpc_byte_buffer *payload)
 {
-  grpc_slice in;
-  if (!read_message(payload, &in)) {
-    reject(call, GRPC_STATUS_INVALID_ARGUMENT, "missing PublishRequest");
-    return;
-  }
   ntf_request req;
-  const char *why;
-  int rc = ntf_request_decode(NTF_REQUEST_PUBLISH, GRPC_SLICE_START_PTR(in),
-                              GRPC_SLICE_LENGTH(in), &req, &why);
-  grpc_slice_unref(in);
-  if (rc < 0) {
-    reject(call, GRPC_STATUS_INVALID_ARGUMENT, why);
+  if (!take_request(call, payload, NTF_REQUEST_PUBLISH, &req))
     return;
-  }
-  rc = ntf_fanout_submit(&srv->fanout, req.user_id, req.user_id_len,
-                         req.payload, req.payload_len, on_published, call);
+  int rc = ntf_fanout_submit(&srv->fanout, req.user_id, req.user_id_len,
+                             req.payload, req.payload_len, on_published, call);
   ntf_request_free(&req);
   switch (rc) {
   case 0:
