@@ -7,16 +7,16 @@
 
 #include "internal.h"
 
-/* The body (caller frees: nprof__buf_free(&res.body)) is capped as the
- * server caps it. */
-static inline nprof__response serve(const char *name, const char *debug,
-                                    const char *seconds)
+/* Fills *res (a response points into itself: fill the caller's, never
+ * return one by value). The body (caller frees: nprof__buf_free(&res->body))
+ * is capped as the server caps it. */
+static inline void serve(nprof__response *res, const char *name,
+                         const char *debug, const char *seconds)
 {
   nprof__request req = {.name = name, .debug = debug, .seconds = seconds};
-  nprof__response res = {.status = 0};
-  nprof__buf_init(&res.body, 1 << 26);
-  nprof__endpoint_profile(&req, &res);
-  return res;
+  *res = (nprof__response){.status = 0};
+  nprof__buf_init(&res->body, 1 << 26);
+  nprof__endpoint_profile(&req, res);
 }
 
 /* The request is answered as Go's net/http/pprof answers it: `status`,
@@ -25,7 +25,8 @@ static inline void expect_go_error(const char *name, const char *debug,
                                    const char *seconds, int status,
                                    const char *text)
 {
-  nprof__response res = serve(name, debug, seconds);
+  nprof__response res;
+  serve(&res, name, debug, seconds);
   assert_int_equal(res.status, status);
   assert_true(res.go_error);
   assert_string_equal(res.content_type, "text/plain; charset=utf-8");

@@ -161,7 +161,8 @@ static void endpoints_serve_both_profiles(void **state)
   waited_5ms();
   const char *names[] = {"mutex", "block"};
   for (int i = 0; i < 2; i++) {
-    nprof__response res = serve(names[i], "1", NULL);
+    nprof__response res;
+    serve(&res, names[i], "1", NULL);
     assert_int_equal(res.status, 200);
     assert_string_equal(res.content_type, "text/plain; charset=utf-8");
     assert_true(strncmp(res.body.data, i ? "--- contention:\n" : "--- mutex:\n",
@@ -172,7 +173,7 @@ static void endpoints_serve_both_profiles(void **state)
       assert_non_null(strstr(res.body.data, "\twaited_5ms+0x"));
     }
     nprof__buf_free(&res.body);
-    res = serve(names[i], NULL, NULL);
+    serve(&res, names[i], NULL, NULL);
     assert_int_equal(res.status, 200);
     assert_string_equal(res.disposition, names[i]);
     assert_int_equal((unsigned char)res.body.data[0], 0x1f);

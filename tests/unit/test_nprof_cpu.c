@@ -174,7 +174,8 @@ static void one_profile_at_a_time_with_gos_errors(void **state)
   nprof__cpu_stop(NULL, NULL);
   assert_int_equal(nprof__cpu_start(0), NPROF_EINVAL);
   /* And a real one: protobuf, an attachment named "profile". */
-  nprof__response res = serve("profile", NULL, "1");
+  nprof__response res;
+  serve(&res, "profile", NULL, "1");
   assert_int_equal(res.status, 200);
   assert_false(res.go_error);
   assert_string_equal(res.content_type, "application/octet-stream");
@@ -197,7 +198,8 @@ static void application_sigprof_handler_is_left_alone(void **state)
   sa.sa_handler = app_sigprof;
   assert_int_equal(sigaction(SIGPROF, &sa, &old), 0);
   assert_int_equal(nprof__cpu_start(100), NPROF_ESIGNAL);
-  nprof__response res = serve("profile", NULL, "1");
+  nprof__response res;
+  serve(&res, "profile", NULL, "1");
   assert_int_equal(res.status, 500);
   assert_non_null(strstr(res.body.data, "Could not enable CPU profiling: "
                                         "the application installed its own "

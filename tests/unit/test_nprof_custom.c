@@ -70,7 +70,8 @@ static void custom_profile_is_served(void **state)
   volatile int n = 3; /* one call site: no unrolling */
   for (int i = 0; i < n; i++)
     open_connection(p, &k[i]);
-  nprof__response res = serve("widgets", "1", NULL);
+  nprof__response res;
+  serve(&res, "widgets", "1", NULL);
   assert_int_equal(res.status, 200);
   assert_true(strncmp(res.body.data, "widgets profile: total 3\n3 @ 0x", 31) ==
               0);

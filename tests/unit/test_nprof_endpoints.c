@@ -43,7 +43,8 @@ static void errors_match_go(void **state)
 static void heap_text_has_go_header_and_memory_section(void **state)
 {
   (void)state;
-  nprof__response res = serve("heap", "1", NULL);
+  nprof__response res;
+  serve(&res, "heap", "1", NULL);
   assert_int_equal(res.status, 200);
   assert_false(res.go_error);
   assert_string_equal(res.content_type, "text/plain; charset=utf-8");
@@ -61,7 +62,8 @@ static void binary_profiles_are_attachments(void **state)
   /* Junk debug values mean 0, as strconv.Atoi's error is ignored in Go. */
   const char *names[] = {"heap", "allocs", "goroutine"};
   for (int i = 0; i < 3; i++) {
-    nprof__response res = serve(names[i], "zz", NULL);
+    nprof__response res;
+    serve(&res, names[i], "zz", NULL);
     assert_int_equal(res.status, 200);
     assert_string_equal(res.content_type, "application/octet-stream");
     assert_string_equal(res.disposition, names[i]);
@@ -74,12 +76,13 @@ static void binary_profiles_are_attachments(void **state)
 static void goroutine_texts(void **state)
 {
   (void)state;
-  nprof__response res = serve("goroutine", "1", NULL);
+  nprof__response res;
+  serve(&res, "goroutine", "1", NULL);
   assert_int_equal(res.status, 200);
   assert_true(strncmp(res.body.data, "goroutine profile: total ", 25) == 0);
   assert_non_null(strstr(res.body.data, "goroutine_texts"));
   nprof__buf_free(&res.body);
-  res = serve("goroutine", "2", NULL);
+  serve(&res, "goroutine", "2", NULL);
   assert_int_equal(res.status, 200);
   assert_true(strncmp(res.body.data, "thread ", 7) == 0);
   assert_non_null(strstr(res.body.data, "[running]:\n"));

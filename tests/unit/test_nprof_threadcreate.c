@@ -99,7 +99,8 @@ static void live_threads_show_their_creation_site(void **state)
   /* Joined threads ran their key destructors: gone. */
   assert_int_equal(created_from("spawn_and_join_two"), 0);
 
-  nprof__response res = serve("threadcreate", "1", NULL);
+  nprof__response res;
+  serve(&res, "threadcreate", "1", NULL);
   assert_int_equal(res.status, 200);
   assert_true(strncmp(res.body.data, "threadcreate profile: total ", 28) == 0);
   assert_non_null(strstr(res.body.data, "\n3 @ 0x"));

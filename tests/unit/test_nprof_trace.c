@@ -194,7 +194,8 @@ static void json_names_threads_and_places_events(void **state)
 static void endpoint_serves_json(void **state)
 {
   (void)state;
-  nprof__response res = serve("trace", NULL, "0.2");
+  nprof__response res;
+  serve(&res, "trace", NULL, "0.2");
   assert_int_equal(res.status, 200);
   assert_string_equal(res.content_type, "application/json");
   assert_true(valid_json(res.body.data));
@@ -216,7 +217,8 @@ static void oversized_trace_is_refused(void **state)
   (void)state;
   size_t saved = nprof__trace_max_bytes;
   nprof__trace_max_bytes = 200; /* the header alone is longer */
-  nprof__response res = serve("trace", NULL, "0.1");
+  nprof__response res;
+  serve(&res, "trace", NULL, "0.1");
   nprof__trace_max_bytes = saved;
   assert_int_equal(res.status, 500);
   assert_true(res.go_error);
