@@ -104,6 +104,18 @@ int lg__tls_ctx_new(const char *cacert, bool insecure, SSL_CTX **out, char *err,
   /* Each user is its own client: no resumption across users, and no
    * session kept per connection beyond the one in use. */
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  /* OpenSSL's own groups, P-256 moved first: it sends a key share for the
+   * first only, and gRPC core's servers (C++, Python, Ruby, PHP...) accept
+   * P-256 alone, so leading with X25519 costs every connection a
+   * HelloRetryRequest, one more round trip and a second key. Servers that
+   * prefer X25519 still take the P-256 share offered (OpenSSL, BoringSSL,
+   * Go all use a share the client sent rather than ask again). */
+  if (SSL_CTX_set1_groups_list(ctx, "P-256:X25519:X448:P-521:P-384:"
+                                    "ffdhe2048:ffdhe3072:ffdhe4096:"
+                                    "ffdhe6144:ffdhe8192") != 1) {
+    rc = LG_ENOMEM;
+    goto out;
+  }
   static const unsigned char alpn[] = {2, 'h', '2'};
   if (SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn) != 0) {
     rc = LG_ENOMEM;

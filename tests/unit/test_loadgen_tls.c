@@ -245,6 +245,32 @@ static void test_trusted(void **state)
   pair_free(&p);
 }
 
+/* A server that takes P-256 only, as gRPC core's do: the client's first
+ * flight already carries a P-256 key share, so the handshake ends without a
+ * HelloRetryRequest (one round trip, one key pair). */
+static void test_p256_first(void **state)
+{
+  (void)state;
+  pair p;
+  char err[256];
+  server_alpn = "h2";
+  pair_new(&p, leaf, ca_path, false, "localhost");
+  assert_int_equal(SSL_set1_groups_list(p.srv, "P-256"), 1);
+  int flights = 0, rc = 1;
+  while (rc == 1 && flights < 10) {
+    client_feed(&p);
+    rc = lg__tls_handshake(p.cli, err, sizeof err);
+    flights++;
+    if (rc == 1)
+      server_turn(&p);
+  }
+  assert_int_equal(rc, 0);
+  /* ClientHello, then the server's whole flight: no second ClientHello */
+  assert_int_equal(flights, 2);
+  assert_int_equal(SSL_get_negotiated_group(p.cli), NID_X9_62_prime256v1);
+  pair_free(&p);
+}
+
 static void test_not_verified(void **state)
 {
   (void)state;
@@ -345,9 +371,9 @@ static void test_bad_cacert(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_trusted),    cmocka_unit_test(test_not_verified),
-      cmocka_unit_test(test_alpn),       cmocka_unit_test(test_not_tls),
-      cmocka_unit_test(test_bad_cacert),
+      cmocka_unit_test(test_trusted),      cmocka_unit_test(test_p256_first),
+      cmocka_unit_test(test_not_verified), cmocka_unit_test(test_alpn),
+      cmocka_unit_test(test_not_tls),      cmocka_unit_test(test_bad_cacert),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
