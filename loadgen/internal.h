@@ -459,6 +459,12 @@ void lg_pacer_advance(lg_pacer *p);
 /* Nanoseconds until the next call is due (0 if it is); UINT64_MAX when
  * every call has been started. */
 uint64_t lg_pacer_wait_ns(const lg_pacer *p, uint64_t now_ns);
+/* How long the worker sleeps before its next batch: the milliseconds to
+ * the next due call, rounded up, and at least 1 (a call that fell due
+ * while the last batch was going out waits for the next tick with the ones
+ * due by then, instead of a wake and a write of its own); UINT64_MAX when
+ * every call has been started. */
+uint64_t lg_pacer_sleep_ms(const lg_pacer *p, uint64_t now_ns);
 /* This worker's calls due before stop_ns (at most count). */
 uint64_t lg_pacer_due_before(const lg_pacer *p, uint64_t stop_ns);
 

@@ -4,10 +4,12 @@
  * worker thread alone, and the histograms are read after the join.
  *
  * For unary methods the worker also runs its share of the call schedule
- * (pacer.c): a timer wakes it when the next call is due, and every due call
- * goes out at once on the next connection that can carry it, as long as a
- * slot of the --concurrency pool is free. A call that waits for a slot or a
- * connection keeps its due time, so the wait is in its latency. */
+ * (pacer.c): a timer wakes it at the millisecond tick when the next call is
+ * due, and every call due by then goes out at once on the next connection
+ * that can carry it, as long as a slot of the --concurrency pool is free,
+ * with one write per connection per tick. A call that waits for a slot, a
+ * connection or the tick keeps its due time, so the wait is in its
+ * latency. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -195,13 +197,14 @@ static void dispatch(lg_worker *w)
     lg__conn_flush(w->dirty[i]);
   w->ndirty = 0;
   /* Due now but held up (no slot, no connection): what frees one calls
-   * dispatch again. Otherwise the timer, for when the next is due (at
-   * once if it fell due while these went out). */
-  uint64_t wait = lg_pacer_wait_ns(&w->pacer, lg_now_ns());
-  if (wait == UINT64_MAX)
+   * dispatch again. Otherwise the timer, for the next millisecond tick at
+   * which a call is due (the next tick if one fell due while these went
+   * out: lg_pacer_sleep_ms). */
+  uint64_t ms = lg_pacer_sleep_ms(&w->pacer, lg_now_ns());
+  if (ms == UINT64_MAX)
     check_calls_done(w);
   else if (!w->calls_blocked)
-    uv_timer_start(&w->call_timer, on_call_timer, (wait + 999999) / 1000000, 0);
+    uv_timer_start(&w->call_timer, on_call_timer, ms, 0);
 }
 
 static void on_sweep(uv_timer_t *t)

@@ -103,6 +103,32 @@ static void test_no_drift(void **state)
   assert_int_equal(lg_pacer_due_ns(&p, 3) - T0, 6000000000ull);
 }
 
+/* The worker's sleep between batches: to the tick of the next due call,
+ * rounded up, never 0 (a call that fell due while a batch went out joins
+ * the next tick's), and UINT64_MAX once every call has started. */
+static void test_sleep(void **state)
+{
+  (void)state;
+  lg_pacer p;
+  lg_pacer_init(&p, 20000, 3, 0, 1, T0); /* 50 us apart */
+  uint64_t due;
+  assert_true(lg_pacer_ready(&p, T0, &due));
+  lg_pacer_advance(&p);
+  /* the next is due 50 us on: one tick */
+  assert_int_equal(lg_pacer_sleep_ms(&p, T0), 1);
+  /* it fell due while the batch went out: still the next tick, not 0 */
+  assert_int_equal(lg_pacer_wait_ns(&p, T0 + 80000), 0);
+  assert_int_equal(lg_pacer_sleep_ms(&p, T0 + 80000), 1);
+  lg_pacer_advance(&p);
+  lg_pacer_advance(&p);
+  assert_int_equal(lg_pacer_sleep_ms(&p, T0 + 80000), UINT64_MAX);
+  /* a slow rate: rounded up to the tick of the due time */
+  lg_pacer_init(&p, 100, 2, 0, 1, T0); /* 10 ms apart */
+  lg_pacer_advance(&p);
+  assert_int_equal(lg_pacer_sleep_ms(&p, T0 + 700000), 10);
+  assert_int_equal(lg_pacer_sleep_ms(&p, T0 + 1000000), 9);
+}
+
 static void test_due_before(void **state)
 {
   (void)state;
@@ -137,9 +163,8 @@ static void test_due_before(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_one_worker),
-      cmocka_unit_test(test_split),
-      cmocka_unit_test(test_no_drift),
+      cmocka_unit_test(test_one_worker), cmocka_unit_test(test_split),
+      cmocka_unit_test(test_no_drift),   cmocka_unit_test(test_sleep),
       cmocka_unit_test(test_due_before),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
