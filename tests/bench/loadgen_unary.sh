@@ -10,7 +10,9 @@
 #   - saturated (loadgen asked for far more than it can send; h2load
 #     unlimited): calls per second achieved, and CPU per call
 # Alternating pairs, BENCH_ROUNDS (5) of each, medians; figures in
-# build/bench/loadgen_unary.json.
+# build/bench/loadgen_unary.json. LOADGEN_BASE=PATH (another build of the
+# loadgen, e.g. main's) runs in the same rounds, next to each loadgen run,
+# for before/after ratios.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/loadgen/lib.sh
@@ -21,6 +23,8 @@ ROUNDS=${BENCH_ROUNDS:-5}
 OUT=build/bench/loadgen_unary.json
 mkdir -p build/bench
 [ -x "$LOADGEN" ] || fail "$LOADGEN not built"
+BASE=${LOADGEN_BASE:-}
+[ -z "$BASE" ] || [ -x "$BASE" ] || fail "LOADGEN_BASE=$BASE is not a program"
 [ -x "$SERVER" ] || fail "$SERVER not built (make $SERVER)"
 command -v h2load >/dev/null || fail "h2load missing (nghttp2-client)"
 
@@ -33,9 +37,10 @@ URL=http://127.0.0.1:$PORT/notifier.Notifier/Publish
 $PY -c 'import struct, sys; m = b"\x0a\x04abcd"
 sys.stdout.buffer.write(b"\x00" + struct.pack(">I", len(m)) + m)' >"$TMP/body.bin"
 
-# run_loadgen NAME RPS: writes NAME.json and NAME.time (user sys wall)
+# run_loadgen NAME RPS [PROGRAM]: writes NAME.json and NAME.time (user sys
+# wall)
 run_loadgen() {
-  /usr/bin/time -f "%U %S %e" -o "$TMP/$1.time" timeout 120 "$LOADGEN" \
+  /usr/bin/time -f "%U %S %e" -o "$TMP/$1.time" timeout 120 "${3:-$LOADGEN}" \
     --target 127.0.0.1:$PORT --call notifier.Notifier/Publish \
     --data 'user_id: "abcd"' --rps "$2" --duration ${SECS}s --threads 1 \
     --streams 4 --concurrency 400 --settle 0 --max-errors 100 \
@@ -55,14 +60,16 @@ run_h2load() {
 for r in $(seq "$ROUNDS"); do
   note "round $r of $ROUNDS: $RPS calls/s for ${SECS}s, then saturated"
   run_loadgen "lg_rate_$r" "$RPS"
+  [ -z "$BASE" ] || run_loadgen "base_rate_$r" "$RPS" "$BASE"
   run_h2load "h2_rate_$r" --rps $((RPS / 4))
   run_h2load "h2_sat_$r"
+  [ -z "$BASE" ] || run_loadgen "base_sat_$r" $((RPS * 20)) "$BASE"
   run_loadgen "lg_sat_$r" $((RPS * 20))
 done
 
-$PY - "$TMP" "$ROUNDS" "$RPS" "$OUT" <<'PYEOF'
+$PY - "$TMP" "$ROUNDS" "$RPS" "$OUT" "$BASE" <<'PYEOF'
 import json, re, statistics, sys
-tmp, rounds, rps, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+tmp, rounds, rps, out, base = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 def cpu(name):
     u, s, e = open("%s/%s.time" % (tmp, name)).read().split()
     return float(u) + float(s), float(e)
@@ -72,7 +79,7 @@ def lg(name):
     ok = j["calls"]["ok"]
     return {"ok": ok, "ok_per_s": j["calls"]["ok_per_s"], "cpu_s": c,
             "cpu_us_per_call": c * 1e6 / ok if ok else None,
-            "p99_ms": j["call_ms"]["p99"],
+            "p50_ms": j["call_ms"]["p50"], "p99_ms": j["call_ms"]["p99"],
             "failed": j["calls"]["failed"], "not_sent": j["calls"]["not_sent"]}
 def h2(name):
     t = open("%s/%s.out" % (tmp, name)).read()
@@ -82,8 +89,9 @@ def h2(name):
     return {"ok": ok, "ok_per_s": rate, "cpu_s": c,
             "cpu_us_per_call": c * 1e6 / ok if ok else None}
 res = {"rounds": rounds, "rate": rps, "runs": {}}
-for kind in ("lg_rate", "h2_rate", "lg_sat", "h2_sat"):
-    f = lg if kind.startswith("lg") else h2
+kinds = ("lg_rate", "h2_rate", "lg_sat", "h2_sat") + (("base_rate", "base_sat") if base else ())
+for kind in kinds:
+    f = h2 if kind.startswith("h2") else lg
     res["runs"][kind] = [f("%s_%d" % (kind, r)) for r in range(1, rounds + 1)]
 med = lambda kind, k: statistics.median(x[k] for x in res["runs"][kind])
 res["median"] = {kind: {k: med(kind, k) for k in ("ok_per_s", "cpu_us_per_call")}
@@ -92,7 +100,6 @@ m = res["median"]
 res["ratio_cpu_per_call_at_rate"] = m["lg_rate"]["cpu_us_per_call"] / m["h2_rate"]["cpu_us_per_call"]
 res["ratio_cpu_per_call_saturated"] = m["lg_sat"]["cpu_us_per_call"] / m["h2_sat"]["cpu_us_per_call"]
 res["ratio_calls_per_s_saturated"] = m["lg_sat"]["ok_per_s"] / m["h2_sat"]["ok_per_s"]
-json.dump(res, open(out, "w"), indent=1)
 print("\n%-44s %12s %12s %8s" % ("medians of %d alternating rounds" % rounds, "loadgen", "h2load", "ratio"))
 print("%-44s %12.0f %12.0f" % ("calls/s at %d/s asked" % rps, m["lg_rate"]["ok_per_s"], m["h2_rate"]["ok_per_s"]))
 print("%-44s %12.1f %12.1f %7.2fx" % ("client CPU us per call at %d/s" % rps, m["lg_rate"]["cpu_us_per_call"],
@@ -103,8 +110,22 @@ print("%-44s %12.1f %12.1f %7.2fx" % ("client CPU us per call saturated", m["lg_
       m["h2_sat"]["cpu_us_per_call"], res["ratio_cpu_per_call_saturated"]))
 print("%-44s %12.0f %12.0f" % ("calls per client CPU-second, saturated",
       1e6 / m["lg_sat"]["cpu_us_per_call"], 1e6 / m["h2_sat"]["cpu_us_per_call"]))
+if base:
+    res["baseline"] = base
+    res["ratio_cpu_per_call_at_rate_vs_base"] = m["lg_rate"]["cpu_us_per_call"] / m["base_rate"]["cpu_us_per_call"]
+    res["ratio_cpu_per_call_saturated_vs_base"] = m["lg_sat"]["cpu_us_per_call"] / m["base_sat"]["cpu_us_per_call"]
+    res["median"]["lg_rate"]["p50_ms"] = med("lg_rate", "p50_ms")
+    res["median"]["base_rate"]["p50_ms"] = med("base_rate", "p50_ms")
+    print("\n%-44s %12s %12s %8s" % ("against LOADGEN_BASE (%s)" % base[-30:], "loadgen", "base", "ratio"))
+    print("%-44s %12.1f %12.1f %7.2fx" % ("client CPU us per call at %d/s" % rps, m["lg_rate"]["cpu_us_per_call"],
+          m["base_rate"]["cpu_us_per_call"], res["ratio_cpu_per_call_at_rate_vs_base"]))
+    print("%-44s %12.3f %12.3f" % ("call p50 ms at %d/s" % rps, m["lg_rate"]["p50_ms"], m["base_rate"]["p50_ms"]))
+    print("%-44s %12.1f %12.1f %7.2fx" % ("client CPU us per call saturated", m["lg_sat"]["cpu_us_per_call"],
+          m["base_sat"]["cpu_us_per_call"], res["ratio_cpu_per_call_saturated_vs_base"]))
+    print("%-44s %12.0f %12.0f" % ("calls/s saturated", m["lg_sat"]["ok_per_s"], m["base_sat"]["ok_per_s"]))
 bad = [x for x in res["runs"]["lg_rate"] if x["failed"] or x["not_sent"]]
 print("loadgen at %d/s: %s" % (rps, "every call sent and ok in every round" if not bad
       else "%d round(s) fell behind or failed" % len(bad)))
+json.dump(res, open(out, "w"), indent=1)
 print("figures in %s" % out)
 PYEOF
