@@ -193,7 +193,8 @@ int lg_call_prepare(lg_options *o, char *err, size_t errlen)
   }
   if (rc != 0)
     goto out;
-  s->body_max = 5 + lg_template_size(s->tmpl, o->streams - 1);
+  /* The largest number renders the largest request (digits, varints). */
+  s->body_max = 5 + lg_template_size(s->tmpl, o->user_first + o->streams - 1);
   o->spec = s;
   s = NULL;
 out:

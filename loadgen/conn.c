@@ -1004,12 +1004,14 @@ static void conn_start(lg_conn *c)
   c->state = LG_CONN_CONNECTING;
   w->live++;
   uv_tcp_nodelay(&c->tcp, 1);
-  if (w->naddrs > 1 && o->addr.ss_family == AF_INET) {
-    /* Spread over 127.0.0.1..N: each source address has its own ephemeral
-     * ports. IP_BIND_ADDRESS_NO_PORT defers the port choice to connect(),
-     * where the kernel can reuse a port for a different destination. */
+  if ((w->naddrs > 1 || o->source_first > 0) && o->addr.ss_family == AF_INET) {
+    /* Spread over 127.0.0.1..N (a shard: its own range of them): each
+     * source address has its own ephemeral ports. IP_BIND_ADDRESS_NO_PORT
+     * defers the port choice to connect(), where the kernel can reuse a
+     * port for a different destination. */
     struct sockaddr_in src = {.sin_family = AF_INET};
-    src.sin_addr.s_addr = htonl(0x7f000001u + c->index % w->naddrs);
+    src.sin_addr.s_addr =
+        htonl(0x7f000001u + o->source_first + c->index % w->naddrs);
     uv_os_fd_t fd;
     if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
       int one = 1;
@@ -1082,7 +1084,7 @@ lg_conn *lg__conn_new(lg_worker *w, uint32_t idx)
     lg_rpc *r = &c->streams[i].rpc;
     r->conn = c;
     r->kind = LG_RPC_STREAM;
-    r->user = (uint32_t)(first + i);
+    r->user = o->user_first + (uint32_t)(first + i); /* a shard's own */
     r->grpc_status = -1;
     lg_deframer_init(&r->deframer);
   }

@@ -16,6 +16,7 @@
  * ramp.c       token bucket for --rate and reconnect backoff
  * pacer.c      the open-model schedule of unary calls (--rps)
  * options.c    command-line flags, durations, the connection plan
+ * shard.c      one run over several processes: this shard's share
  * call.c       the method to call: descriptors, request template
  * tls.c        OpenSSL under nghttp2 (tls.h)
  * conn.c       one HTTP/2 connection (libuv + nghttp2) holding K users
@@ -23,6 +24,8 @@
  * publish.c    the notifier's Publish RPC, from the main thread
  * snapshot.c   profile snapshots over HTTP (libcurl)
  * timeline.c   /debug/vars and our counters sampled into timeline.jsonl
+ * barrier.c    the processes of a sharded run in step, by state files
+ * coordinate.c loadgen --coordinate: a sharded run's phases and snapshots
  * run.c        run.json, the run's parameters
  * report.c     progress line, human summary, --json
  * main.c       phases and their deadlines
@@ -42,6 +45,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/socket.h>
 
@@ -532,6 +536,15 @@ typedef struct {
   const char *users_var;
   const char *debug_url; /* the debug server as its user reaches it */
   uint64_t vars_interval_ns;
+  /* shards: several loadgen processes, one run (shard.c) */
+  uint32_t shard_index;
+  uint32_t shard_count;      /* 1: not sharded */
+  bool coordinate;           /* --coordinate: this process runs no users */
+  const char *run_id;        /* shared by every shard of a run */
+  uint64_t shard_timeout_ns; /* a silent shard or coordinator fails the run */
+  uint32_t streams_total;    /* --streams: every shard's users together */
+  uint32_t user_first;       /* this shard's first user number */
+  uint32_t source_first;     /* its source addresses: 127.0.0.(1 + this)... */
   /* derived */
   uint32_t conns;
   struct sockaddr_storage addr; /* resolved target */
@@ -561,6 +574,45 @@ uint32_t lg_plan_source_addrs(uint32_t conns, uint32_t ports_per_addr);
 int lg_plan_check_files(uint32_t streams, uint32_t per_conn, uint64_t nofile,
                         char *err, size_t errlen);
 #define LG_FD_RESERVE 64
+
+/* ---- shard.c: one run over several processes ------------------------- */
+
+#define LG_SHARD_MAX 1000
+#define LG_RUN_ID_MAX 64
+/* 127.0.0.1 .. 127.0.0.254: the source addresses a host's shards share. */
+#define LG_SOURCE_ADDRS_MAX 254
+
+/* What names this process's shard: the flags as given (NULL when absent)
+ * and the environment (NULL or "" when unset). */
+typedef struct {
+  const char *index_flag, *count_flag, *run_id_flag;
+  const char *index_env;  /* JOB_COMPLETION_INDEX (a Kubernetes Indexed Job) */
+  const char *count_env;  /* NPROF_SHARD_COUNT */
+  const char *run_id_env; /* NPROF_RUN_ID */
+} lg_shard_env;
+
+/* Users [*first, *first + *n) of `total` are shard `index` of `count`'s:
+ * index*total/count .. (index+1)*total/count - 1. */
+void lg_shard_users(uint32_t total, uint32_t index, uint32_t count,
+                    uint32_t *first, uint32_t *n);
+/* Settles shard_index, shard_count, run_id, streams_total and user_first
+ * from the flags and the environment (`in`), after the other flags are
+ * parsed, and takes this shard's share of --streams, --rate, --rps and
+ * --concurrency. Refuses a half-given pair, an index not below the count,
+ * a flag the environment contradicts, more shards than users, a sharded
+ * run without a run id, snapshots on a shard, and a coordinator without a
+ * count of 2 or more or a --run-dir. Returns 0 or LG_EINVAL (err says
+ * why). */
+int lg_shard_resolve(lg_options *o, const lg_shard_env *in, char *err,
+                     size_t errlen);
+/* 1..LG_RUN_ID_MAX of [A-Za-z0-9._-]: safe in a file and in a YAML. */
+bool lg_shard_run_id_valid(const char *id);
+/* Gives a shard on a loopback target its own range of source addresses:
+ * --source-addrs each (or what the largest shard needs at ports_per_addr
+ * ephemeral ports an address), shard I from 127.0.0.(1 + I * that).
+ * Returns 0, or LG_EINVAL when the ranges pass 127.0.0.254. */
+int lg_shard_source_plan(lg_options *o, uint32_t ports_per_addr, char *err,
+                         size_t errlen);
 
 /* ---- call.c: the method and its request ------------------------------ */
 
@@ -761,6 +813,78 @@ unsigned lg_timeline_stop(lg_timeline *t);
 int lg_timeline_line(FILE *f, double t, const lg_tl_sample *s, const char *vars,
                      size_t vars_len);
 
+/* ---- barrier.c: the processes of a sharded run in step --------------- */
+
+/* What a process of a sharded run says it is doing (see barrier.c). */
+typedef enum {
+  LG_BAR_START,     /* shard: waiting to connect; coordinator: baseline */
+  LG_BAR_RAMP,      /* connecting; coordinator: shards may connect */
+  LG_BAR_CONNECTED, /* shard: its ramp is over ("failed" if not all up) */
+  LG_BAR_CALLS,     /* unary calls under way (coordinator: start them) */
+  LG_BAR_HOLD,      /* coordinator: the plateau and hold of the streams */
+  LG_BAR_DRAIN,     /* draining (coordinator: drain now) */
+  LG_BAR_DONE,      /* finished; a shard's result is written */
+  LG_BAR_ABORT,     /* coordinator: the run failed (reason): drain now */
+  LG_BAR_COUNT
+} lg_bar_state;
+
+/* The heartbeat's ceiling; shorter for a short --shard-timeout. */
+#define LG_BAR_BEAT_NS 250000000ull
+
+const char *lg_bar_state_name(lg_bar_state s);
+
+/* One state file. */
+typedef struct {
+  char run_id[LG_RUN_ID_MAX + 1];
+  int32_t index;  /* the shard's, -1 for the coordinator */
+  uint32_t count; /* shards in the run */
+  uint64_t seq;   /* the heartbeat: rises with every write */
+  lg_bar_state state;
+  bool failed; /* the shard's goal is already missed (reason says why) */
+  char reason[200];
+  uint64_t users; /* the shard's users */
+  lg_tl_sample s; /* its counters (phase unused) */
+} lg_bar_record;
+
+/* Writes r as one line of JSON. */
+void lg_bar_record_write(FILE *f, const lg_bar_record *r);
+/* Parses what lg_bar_record_write wrote (at most 64 KiB, one JSON object
+ * with every member of the right type). Returns 0 with *out set, or
+ * LG_EPROTO (LG_ENOMEM); *out untouched then. */
+int lg_bar_record_parse(const char *text, size_t len, lg_bar_record *out);
+
+typedef struct lg_barrier lg_barrier;
+
+/* A peer as this process last read it. */
+typedef struct {
+  bool seen;          /* a state of this run has been read */
+  lg_bar_record rec;  /* the last one read */
+  uint64_t silent_ns; /* since its seq last changed (or the barrier began) */
+  bool dead;          /* silent for the timeout and not finished */
+  char problem[240];  /* its file is unreadable or another run's */
+} lg_bar_peer;
+
+/* Starts beating: a thread writes `mine` (a new seq each time, the
+ * counters from `source` for a shard; NULL for the coordinator) into
+ * DIR's state file for mine->index every min(timeout/8, 250 ms), and reads
+ * the peers: a coordinator (index -1) every shard's, a shard the
+ * coordinator's. Returns 0, LG_ENOMEM or a negative errno (the thread). */
+int lg_barrier_start(lg_barrier **out, const char *dir,
+                     const lg_bar_record *mine, uint64_t timeout_ns,
+                     lg_tl_source source, void *ud);
+/* Says a new state (written at once); `failed` sticks, the first non-empty
+ * reason stays. Thread-safe. */
+void lg_barrier_say(lg_barrier *b, lg_bar_state state, bool failed,
+                    const char *reason);
+/* Peer i: a coordinator's shard i, a shard's coordinator (i = 0). */
+void lg_barrier_peer(lg_barrier *b, unsigned i, lg_bar_peer *out);
+/* The coordinator's view of the shards' counters, summed. */
+void lg_barrier_sum(lg_barrier *b, lg_tl_sample *out);
+/* How many state writes failed, the first one's error into buf. */
+unsigned lg_barrier_write_errors(lg_barrier *b, char *buf, size_t size);
+/* Writes the last state, stops the thread, frees. NULL is a no-op. */
+void lg_barrier_stop(lg_barrier *b);
+
 /* ---- report.c -------------------------------------------------------- */
 
 enum {
@@ -823,6 +947,24 @@ void lg_report_summary(FILE *f, const lg_result *r);
 int lg_report_json(const char *path, const lg_result *r);
 /* Writes the JSON to f (tests). */
 void lg_report_json_write(FILE *f, const lg_result *r);
+/* "start", "baseline", ... "end": the names of the LG_PHASE_* marks. */
+const char *lg_phase_name(int phase);
+/* The marks reached, as the JSON member "phases" (no trailing comma). */
+void lg_report_phases(FILE *f, const lg_result *r);
+
+/* snapshot.c, with a result: marks phase `phase_idx` (LG_PHASE_*) in r and,
+ * when o->snapshot_url is set, takes its snapshot into o->snapshot_dir,
+ * counted in r (the first failure becomes r->reason). */
+void lg_snapshot_phase(const lg_options *o, lg_result *r, int phase_idx,
+                       const char *phase);
+
+/* ---- coordinate.c: loadgen --coordinate ------------------------------ */
+
+/* Runs a sharded run's phases for its shards (see coordinate.c) until it
+ * ends or *interrupted is set by a signal (the hold's end when forever).
+ * Returns the exit status: 0 when every shard and snapshot did its part,
+ * 1 when not. */
+int lg_coordinate(lg_options *o, volatile sig_atomic_t *interrupted);
 
 /* ---- run.c: run.json ------------------------------------------------- */
 
@@ -831,5 +973,10 @@ void lg_report_json_write(FILE *f, const lg_result *r);
 void lg_run_json_write(FILE *f, const lg_options *o, uint64_t started_unix);
 /* The same, atomically into DIR/run.json. Returns 0 or -errno. */
 int lg_run_json(const char *dir, const lg_options *o, uint64_t started_unix);
+/* Begins the run folder o->run_dir: the folder, run.json, and the
+ * timeline sampling o->snapshot_url's /debug/vars (none without one) and
+ * `source`. Returns 0, or a negative errno said on stderr. */
+int lg_run_begin(const lg_options *o, uint64_t started_unix,
+                 lg_tl_source source, void *ud, lg_timeline **tl);
 
 #endif

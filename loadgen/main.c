@@ -53,9 +53,11 @@ typedef struct {
   uint64_t last_rate_ns;
   double rate;
   const char *phase;
-  const char *hint;    /* appended to the progress line */
-  atomic_int tl_phase; /* lg_tl_phase, read by the timeline thread */
-  char fatal[256];     /* the first worker's fatal message */
+  const char *hint;       /* appended to the progress line */
+  atomic_int tl_phase;    /* lg_tl_phase, read by the timeline thread */
+  char fatal[256];        /* the first worker's fatal message */
+  lg_barrier *bar;        /* a shard of a coordinated run, else NULL */
+  char coord_reason[256]; /* why the coordinator ended our run, "" if not */
 } run_state;
 
 static uint64_t sum_counter(run_state *st, size_t offset)
@@ -141,11 +143,60 @@ static void nap(void)
   nanosleep(&ts, NULL);
 }
 
+/* A shard of a coordinated run: what the coordinator says now. Its
+ * silence, its abort or a folder of another run read as LG_BAR_ABORT, with
+ * the reason in st->coord_reason. */
+static lg_bar_state coordinator(run_state *st)
+{
+  lg_bar_peer p;
+  lg_barrier_peer(st->bar, 0, &p);
+  if (p.dead) {
+    if (st->coord_reason[0] == '\0')
+      snprintf(st->coord_reason, sizeof st->coord_reason,
+               p.seen ? "the coordinator went silent for %.1fs%s%s"
+                      : "no coordinator (loadgen --coordinate) reported "
+                        "within %.1fs%s%s",
+               (double)p.silent_ns / 1e9, p.problem[0] ? ": " : "", p.problem);
+    return LG_BAR_ABORT;
+  }
+  if (!p.seen)
+    return LG_BAR_START;
+  if (p.rec.state == LG_BAR_ABORT && st->coord_reason[0] == '\0')
+    snprintf(st->coord_reason, sizeof st->coord_reason,
+             "the coordinator ended the run: %.200s",
+             p.rec.reason[0] ? p.rec.reason : "no reason given");
+  return p.rec.state;
+}
+
+/* True when a coordinated shard must stop what it does and drain. */
+static bool told_to_drain(run_state *st)
+{
+  if (st->bar == NULL)
+    return false;
+  lg_bar_state s = coordinator(st);
+  return s == LG_BAR_DRAIN || s == LG_BAR_DONE || s == LG_BAR_ABORT;
+}
+
+/* Waits while the coordinator says `while_state`; returns what it says
+ * next (LG_BAR_ABORT on a signal). */
+static lg_bar_state await_coordinator(run_state *st, lg_bar_state while_state)
+{
+  lg_bar_state s;
+  while ((s = coordinator(st)) == while_state) {
+    if (interrupted)
+      return LG_BAR_ABORT;
+    progress(st, false);
+    nap();
+  }
+  return s;
+}
+
 /* Waits until the deadline while reporting progress; stops early on a
- * signal or a fatal failure. */
+ * signal, a fatal failure, or a coordinator that says drain. */
 static void wait_until(run_state *st, uint64_t deadline_ns)
 {
-  while (!interrupted && !fatal(st) && lg_now_ns() < deadline_ns) {
+  while (!interrupted && !fatal(st) && !told_to_drain(st) &&
+         lg_now_ns() < deadline_ns) {
     progress(st, false);
     nap();
   }
@@ -176,20 +227,7 @@ static bool delivered(void *ud, uint32_t seq, uint64_t deadline_ns)
 
 static void snapshot(run_state *st, int phase_idx, const char *phase)
 {
-  lg_result *r = st->r;
-  r->phase_unix_ns[phase_idx] = lg_unix_ns();
-  if (st->o->snapshot_url == NULL)
-    return;
-  lg_snapshot_result sr;
-  lg_snapshot_take(st->o->snapshot_url, st->o->snapshot_dir, phase, 10000, &sr);
-  r->snapshots_fetched += sr.fetched;
-  r->snapshots_failed += sr.failed;
-  if (sr.failed > 0) {
-    fprintf(stderr, "loadgen: %s snapshot: %s\n", phase, sr.error);
-    if (r->reason[0] == '\0')
-      snprintf(r->reason, sizeof r->reason, "%s snapshot failed: %s", phase,
-               sr.error);
-  }
+  lg_snapshot_phase(st->o, st->r, phase_idx, phase);
 }
 
 /* The timeline's view of the run (lg_tl_source): relaxed atomics only. */
@@ -251,6 +289,11 @@ static int plan(lg_options *o, char *err, size_t errlen)
   bool loopback4 =
       o->addr.ss_family == AF_INET &&
       (ntohl(((struct sockaddr_in *)&o->addr)->sin_addr.s_addr) >> 24) == 127;
+  /* Shards on one host spread over disjoint ranges of source addresses,
+   * as one process spreads over one. */
+  if (o->shard_count > 1 && loopback4 &&
+      lg_shard_source_plan(o, ports, err, errlen) != 0)
+    return -1;
   if (o->source_addrs == 0)
     o->source_addrs = need;
   if (o->source_addrs > 1 && !loopback4) {
@@ -286,7 +329,7 @@ static int prepare(lg_options *o)
   }
   if (rc == 0)
     rc = resolve(o, err, sizeof err);
-  if (rc == 0)
+  if (rc == 0 && !o->coordinate) /* it opens no users' connections */
     rc = plan(o, err, sizeof err);
   if (rc != 0) {
     fprintf(stderr, "loadgen: %s\n", err);
@@ -343,7 +386,8 @@ static void run_calls(run_state *st, uint64_t *plateau_start)
     print_live_commands(o);
   }
   uint64_t end = forever ? UINT64_MAX : start + o->duration_ns;
-  while (!interrupted && !fatal(st) && lg_now_ns() < end &&
+  while (!interrupted && !fatal(st) && !told_to_drain(st) &&
+         lg_now_ns() < end &&
          !all_flag(st, offsetof(lg_counters, calls_done))) {
     progress(st, false);
     nap();
@@ -382,8 +426,20 @@ int main(int argc, char **argv)
   }
   bool unary = lg_options_unary(&o);
   if (o.check) {
-    printf("loadgen: OK: %s (%s), %u users, %u connections\n", o.spec->path + 1,
-           unary ? "unary" : "server streaming", o.streams, o.conns);
+    if (o.coordinate)
+      printf("loadgen: OK: %s (%s), coordinating %u shards of %u users\n",
+             o.spec->path + 1, unary ? "unary" : "server streaming",
+             o.shard_count, o.streams_total);
+    else if (o.shard_count > 1)
+      printf("loadgen: OK: %s (%s), shard %u of %u: users %u..%u of %u, %u "
+             "connections\n",
+             o.spec->path + 1, unary ? "unary" : "server streaming",
+             o.shard_index, o.shard_count, o.user_first,
+             o.user_first + o.streams - 1, o.streams_total, o.conns);
+    else
+      printf("loadgen: OK: %s (%s), %u users, %u connections\n",
+             o.spec->path + 1, unary ? "unary" : "server streaming", o.streams,
+             o.conns);
     lg__tls_ctx_free(o.tls_ctx);
     lg_options_free(&o);
     return 0;
@@ -398,6 +454,12 @@ int main(int argc, char **argv)
   if ((o.snapshot_url != NULL || o.run_dir != NULL) && npc_http_init() != 0) {
     fprintf(stderr, "loadgen: cannot initialise libcurl\n");
     return 2;
+  }
+  if (o.coordinate) {
+    rc = lg_coordinate(&o, &interrupted);
+    lg__tls_ctx_free(o.tls_ctx);
+    lg_options_free(&o);
+    return rc;
   }
 
   lg_result *r = calloc(1, sizeof *r);
@@ -434,42 +496,48 @@ int main(int argc, char **argv)
   /* The run folder: its parameters before the first phase, and the
    * timeline from the start. */
   lg_timeline *tl = NULL;
-  if (o.run_dir != NULL) {
-    rc = npc_mkdirs(o.run_dir);
-    if (rc == 0)
-      rc = lg_run_json(o.run_dir, &o,
-                       r->phase_unix_ns[LG_PHASE_START] / 1000000000u);
-    if (rc != 0) {
-      fprintf(stderr, "loadgen: %s/%s: %s\n", o.run_dir, NPC_RUN_PARAMS,
-              strerror(-rc));
-      return 1;
-    }
-    char path[4200], vars[2100];
-    snprintf(path, sizeof path, "%s/%s", o.run_dir, NPC_RUN_TIMELINE);
-    if (o.snapshot_url != NULL) {
-      size_t n = strlen(o.snapshot_url);
-      while (n > 0 && o.snapshot_url[n - 1] == '/')
-        n--;
-      snprintf(vars, sizeof vars, "%.*s/debug/vars", (int)n, o.snapshot_url);
-    }
-    rc = lg_timeline_start(&tl, path, o.snapshot_url != NULL ? vars : NULL,
-                           o.vars_interval_ns, tl_source, &st);
-    if (rc != 0) {
-      fprintf(stderr, "loadgen: %s: %s\n", path, strerror(-rc));
-      return 1;
-    }
-  }
+  if (o.run_dir != NULL && o.shard_count == 1 &&
+      lg_run_begin(&o, r->phase_unix_ns[LG_PHASE_START] / 1000000000u,
+                   tl_source, &st, &tl) != 0)
+    return 1;
 
   /* baseline */
   snapshot(&st, LG_PHASE_BASELINE, "baseline");
   /* After the snapshot: libcurl's own memory is not the users' cost. */
   r->rss_baseline_kib = lg_rss_kib();
 
+  /* A shard sharing its run folder with a coordinator connects nobody
+   * before the coordinator's baseline is taken (it says "ramp"). */
+  bool go = true;
+  if (o.shard_count > 1 && o.run_dir != NULL) {
+    lg_bar_record me = {.index = (int32_t)o.shard_index,
+                        .count = o.shard_count,
+                        .state = LG_BAR_START,
+                        .users = o.streams};
+    snprintf(me.run_id, sizeof me.run_id, "%s", o.run_id);
+    rc = lg_barrier_start(&st.bar, o.run_dir, &me, o.shard_timeout_ns,
+                          tl_source, &st);
+    if (rc != 0) {
+      fprintf(stderr, "loadgen: %s: %s\n", o.run_dir, lg_strerror(rc));
+      return 1;
+    }
+    set_phase(&st, "waiting", LG_TL_BASELINE);
+    lg_bar_state s = await_coordinator(&st, LG_BAR_START);
+    go = s == LG_BAR_RAMP || s == LG_BAR_CALLS || s == LG_BAR_HOLD;
+    if (!go && r->reason[0] == '\0')
+      snprintf(r->reason, sizeof r->reason, "%s",
+               st.coord_reason[0] ? st.coord_reason
+               : interrupted      ? "interrupted"
+                                  : "the coordinator ended the run before "
+                                    "this shard connected");
+    lg_barrier_say(st.bar, LG_BAR_RAMP, !go, r->reason);
+  }
+
   /* connect */
   set_phase(&st, "connect", LG_TL_RAMP);
   uint64_t start = lg_now_ns();
   r->phase_unix_ns[LG_PHASE_CONNECT] = lg_unix_ns();
-  for (uint32_t i = 0; i < o.threads; i++) {
+  for (uint32_t i = 0; go && i < o.threads; i++) {
     rc = lg_worker_start(w[i]);
     if (rc != 0) {
       fprintf(stderr, "loadgen: thread: %s\n", lg_strerror(rc));
@@ -479,7 +547,8 @@ int main(int argc, char **argv)
   double ramp_s = o.rate > 0 ? (double)o.streams / o.rate : 0;
   uint64_t deadline = start + (uint64_t)(ramp_s * 1e9) + o.ramp_timeout_ns;
   uint64_t all_at = 0;
-  while (!interrupted && !fatal(&st) && lg_now_ns() < deadline) {
+  while (go && !interrupted && !fatal(&st) && !told_to_drain(&st) &&
+         lg_now_ns() < deadline) {
     uint64_t est = SUM(&st, established);
     if (est > r->established_peak)
       r->established_peak = est;
@@ -499,6 +568,13 @@ int main(int argc, char **argv)
     r->established_peak = est_now;
   r->connect_seconds = (double)((all_at ? all_at : lg_now_ns()) - start) / 1e9;
   progress(&st, true);
+  if (st.bar != NULL && go) {
+    char why[96] = "";
+    if (est_now < o.streams)
+      snprintf(why, sizeof why, "%" PRIu64 " of %u users connected", est_now,
+               o.streams);
+    lg_barrier_say(st.bar, LG_BAR_CONNECTED, why[0] != '\0', why);
+  }
   bool ramp_interrupted = interrupted;
   /* What the ramp allocated and freed (TLS handshakes above all: ~100 KB
    * each, most of it transient) goes back to the kernel, so the client's
@@ -509,15 +585,30 @@ int main(int argc, char **argv)
   set_phase(&st, "plateau", LG_TL_PLATEAU);
   uint64_t plateau_start = lg_now_ns();
   bool forever = o.hold_ns == LG_HOLD_FOREVER;
-  if (unary && !interrupted && !fatal(&st)) {
+  bool coordinated = st.bar != NULL;
+  if (coordinated && go && !interrupted && !fatal(&st)) {
+    /* Every shard's ramp must end before the coordinator's plateau: it
+     * says "calls" (unary) or "hold" (streams, its snapshot taken). */
+    lg_bar_state s = await_coordinator(&st, LG_BAR_RAMP);
+    plateau_start = lg_now_ns();
+    if (unary && s == LG_BAR_CALLS) {
+      lg_barrier_say(st.bar, LG_BAR_CALLS, false, NULL);
+      run_calls(&st, &plateau_start);
+    } else if (!unary && s == LG_BAR_HOLD) {
+      r->phase_unix_ns[LG_PHASE_PLATEAU] = lg_unix_ns();
+      r->rss_plateau_kib = lg_rss_kib();
+      /* The coordinator's broadcasts: each reaches every held stream. */
+      r->notifications_expected = SUM(&st, established) * o.publish;
+    }
+  } else if (unary && !coordinated && !interrupted && !fatal(&st)) {
     run_calls(&st, &plateau_start);
-  } else if (!unary) {
+  } else if (!unary && !coordinated) {
     wait_until(&st, plateau_start + o.settle_ns);
     r->rss_plateau_kib = lg_rss_kib();
     snapshot(&st, LG_PHASE_PLATEAU, "plateau");
   }
 
-  if (o.publish > 0 && !interrupted && !fatal(&st)) {
+  if (o.publish > 0 && !coordinated && !interrupted && !fatal(&st)) {
     st.phase = "publish";
     uint64_t held = SUM(&st, established);
     uint64_t base = SUM(&st, messages);
@@ -541,7 +632,12 @@ int main(int argc, char **argv)
   bool held_forever = false;
   if (!unary) {
     set_phase(&st, "hold", LG_TL_HOLD);
-    if (forever && !interrupted && !fatal(&st)) {
+    if (coordinated) {
+      /* The coordinator times the hold, forever included. */
+      if (go)
+        wait_until(&st, UINT64_MAX);
+      held_forever = forever && interrupted && !ramp_interrupted;
+    } else if (forever && !interrupted && !fatal(&st)) {
       st.hint = "  (holding until Ctrl-C)";
       print_live_commands(&o);
       wait_until(&st, UINT64_MAX);
@@ -560,11 +656,13 @@ int main(int argc, char **argv)
 
   /* drain */
   set_phase(&st, "drain", LG_TL_DRAIN);
-  for (uint32_t i = 0; i < o.threads; i++)
+  if (st.bar != NULL)
+    lg_barrier_say(st.bar, LG_BAR_DRAIN, false, NULL);
+  for (uint32_t i = 0; go && i < o.threads; i++)
     lg_worker_drain(w[i]);
   uint64_t join_deadline = lg_unix_ns() + o.drain_timeout_ns;
   bool joined = true;
-  for (uint32_t i = 0; i < o.threads; i++) {
+  for (uint32_t i = 0; go && i < o.threads; i++) {
     if (lg_worker_join(w[i], join_deadline) != 0) {
       joined = false;
       fprintf(stderr, "loadgen: worker %u did not drain in time\n", i);
@@ -621,6 +719,8 @@ int main(int argc, char **argv)
   /* verdict */
   if (fatal(&st) && r->reason[0] == '\0')
     snprintf(r->reason, sizeof r->reason, "%s", st.fatal);
+  if (st.coord_reason[0] != '\0' && r->reason[0] == '\0')
+    snprintf(r->reason, sizeof r->reason, "%s", st.coord_reason);
   if (interrupted && !held_forever && r->reason[0] == '\0')
     snprintf(r->reason, sizeof r->reason, "interrupted");
   if (r->established < o.streams && r->reason[0] == '\0')
@@ -657,6 +757,11 @@ int main(int argc, char **argv)
       fprintf(stderr, "loadgen: %s: %s\n", o.json_path, strerror(-rc));
       r->ok = false;
     }
+  }
+  if (st.bar != NULL) {
+    /* "done" once the result is on disk: the coordinator may merge. */
+    lg_barrier_say(st.bar, LG_BAR_DONE, !r->ok, r->reason);
+    lg_barrier_stop(st.bar);
   }
   int code = r->ok ? 0 : 1;
   if (!joined)

@@ -96,6 +96,25 @@ void lg_options_usage(FILE *f)
         "  --users-var NAME        the service's /debug/vars count of users "
         "(run.json)\n"
         "  --run-mode M, --run-service CMD, --debug-url URL  for run.json\n"
+        "Shards (one run over several processes; see README):\n"
+        "  --shard-index I         this process is shard I (default: "
+        "$JOB_COMPLETION_INDEX)\n"
+        "  --shard-count N         of N (default: $NPROF_SHARD_COUNT); it "
+        "takes users\n"
+        "                          I*S/N..(I+1)*S/N-1 of --streams S and that "
+        "share of\n"
+        "                          --rate, --rps and --concurrency\n"
+        "  --run-id ID             the run's id, the same in every shard "
+        "($NPROF_RUN_ID)\n"
+        "  --coordinate            run no users: with the shards' shared "
+        "--run-dir, take\n"
+        "                          the snapshots, the timeline and "
+        "--publish once for\n"
+        "                          the run, the shards in step at each "
+        "phase\n"
+        "  --shard-timeout D       a shard or coordinator silent this long "
+        "fails the run\n"
+        "                          (default 30s)\n"
         "  --json FILE             machine-readable result\n"
         "  --check                 validate every flag (protoc included), "
         "run nothing\n"
@@ -193,6 +212,9 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
   o->call_timeout_ns = 10000000000ull;
   o->max_errors_pct = -1;
   o->vars_interval_ns = 500000000ull;
+  o->shard_timeout_ns = 30000000000ull;
+  o->shard_count = 1;
+  lg_shard_env shard = {0};
 
   enum {
     O_TARGET = 256,
@@ -243,7 +265,12 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
     O_USERS_VAR,
     O_DEBUG_URL,
     O_VARS_INTERVAL,
-    O_CHECK
+    O_CHECK,
+    O_SHARD_INDEX,
+    O_SHARD_COUNT,
+    O_RUN_ID,
+    O_COORDINATE,
+    O_SHARD_TIMEOUT
   };
   static const struct option longopts[] = {
       {"target", required_argument, NULL, O_TARGET},
@@ -295,6 +322,11 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
       {"debug-url", required_argument, NULL, O_DEBUG_URL},
       {"vars-interval", required_argument, NULL, O_VARS_INTERVAL},
       {"check", no_argument, NULL, O_CHECK},
+      {"shard-index", required_argument, NULL, O_SHARD_INDEX},
+      {"shard-count", required_argument, NULL, O_SHARD_COUNT},
+      {"run-id", required_argument, NULL, O_RUN_ID},
+      {"coordinate", no_argument, NULL, O_COORDINATE},
+      {"shard-timeout", required_argument, NULL, O_SHARD_TIMEOUT},
       {NULL, 0, NULL, 0}};
 
   optind = 0; /* reset getopt: tests parse several argument vectors */
@@ -484,6 +516,21 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
     case O_CHECK:
       o->check = true;
       break;
+    case O_SHARD_INDEX:
+      shard.index_flag = a;
+      break;
+    case O_SHARD_COUNT:
+      shard.count_flag = a;
+      break;
+    case O_RUN_ID:
+      shard.run_id_flag = a;
+      break;
+    case O_COORDINATE:
+      o->coordinate = true;
+      break;
+    case O_SHARD_TIMEOUT:
+      dur = &o->shard_timeout_ns;
+      break;
     case 'h':
     case O_HELP:
       lg_options_usage(stdout);
@@ -510,7 +557,7 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
     return fail(err, errlen, "--snapshot-url %s: expected http://HOST:PORT",
                 o->snapshot_url);
   if (o->connect_timeout_ns == 0 || o->drain_timeout_ns == 0 ||
-      o->call_timeout_ns == 0)
+      o->call_timeout_ns == 0 || o->shard_timeout_ns == 0)
     return fail(err, errlen, "timeouts must be positive");
   if (o->connect_timeout_ns == LG_HOLD_FOREVER)
     return fail(err, errlen, "timeouts must be durations");
@@ -544,12 +591,27 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
   rc = split_target(o, err, errlen);
   if (rc != 0)
     return rc;
+  shard.index_env = getenv("JOB_COMPLETION_INDEX");
+  shard.count_env = getenv("NPROF_SHARD_COUNT");
+  shard.run_id_env = getenv("NPROF_RUN_ID");
+  rc = lg_shard_resolve(o, &shard, err, errlen);
+  if (rc != 0)
+    return rc;
   if (o->run_dir != NULL) {
     if (o->snapshot_dir == NULL && o->snapshot_url != NULL)
       o->snapshot_dir = o->run_dir;
     if (o->json_path == NULL) {
+      /* A shard's result beside the others' for nprof merge; the
+       * coordinator's beside them; one process's is the run's. */
+      char name[64];
+      if (o->coordinate)
+        snprintf(name, sizeof name, "%s", NPC_RUN_COORDINATOR);
+      else if (o->shard_count > 1)
+        snprintf(name, sizeof name, NPC_RUN_SHARD_FMT, o->shard_index);
+      else
+        snprintf(name, sizeof name, "%s", NPC_RUN_LOADGEN);
       if ((size_t)snprintf(o->json_buf, sizeof o->json_buf, "%s/%s", o->run_dir,
-                           NPC_RUN_LOADGEN) >= sizeof o->json_buf)
+                           name) >= sizeof o->json_buf)
         return fail(err, errlen, "--run-dir: path too long");
       o->json_path = o->json_buf;
     }

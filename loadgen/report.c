@@ -62,6 +62,25 @@ static const char *const phase_names[LG_PHASE_COUNT] = {
     "start",     "baseline", "connect", "plateau",
     "published", "hold_end", "drained", "end"};
 
+const char *lg_phase_name(int phase)
+{
+  return phase >= 0 && phase < LG_PHASE_COUNT ? phase_names[phase] : "unknown";
+}
+
+void lg_report_phases(FILE *f, const lg_result *r)
+{
+  fputs("  \"phases\": {", f);
+  bool first = true;
+  for (int i = 0; i < LG_PHASE_COUNT; i++) {
+    if (r->phase_unix_ns[i] == 0)
+      continue;
+    fprintf(f, "%s\"%s\": %.3f", first ? "" : ", ", phase_names[i],
+            (double)r->phase_unix_ns[i] / 1e9);
+    first = false;
+  }
+  fputc('}', f);
+}
+
 static double ms(uint64_t us)
 {
   return (double)us / 1000.0;
@@ -104,6 +123,10 @@ void lg_report_summary(FILE *f, const lg_result *r)
           "%u threads)\n",
           o->target, call, o->tls ? " over TLS" : "", o->streams,
           o->streams_per_conn, o->conns, o->threads);
+  if (o->shard_count > 1)
+    fprintf(f, "  shard     %u of %u (run %s): users %u..%u of %u\n",
+            o->shard_index, o->shard_count, o->run_id, o->user_first,
+            o->user_first + o->streams - 1, o->streams_total);
   fprintf(f,
           "  held      %" PRIu64 "/%u %s at the end (peak %" PRIu64 ", %" PRIu64
           " establishments)\n",
@@ -121,6 +144,11 @@ void lg_report_summary(FILE *f, const lg_result *r)
         r->calls_ok, r->calls_failed, r->calls_sent, r->calls_scheduled, o->rps,
         r->calls_seconds > 0 ? (double)r->calls_ok / r->calls_seconds : 0.0);
     summary_hist(f, "call", &r->call);
+  } else if (o->publish > 0 && o->shard_count > 1) {
+    fprintf(f,
+            "  publish   %u broadcasts, the coordinator's; received %" PRIu64
+            "/%" PRIu64 " notifications\n",
+            o->publish, r->messages, r->notifications_expected);
   } else if (o->publish > 0) {
     fprintf(f,
             "  publish   %u/%u calls ok, server queued %" PRIu64
@@ -216,7 +244,18 @@ static void json_hist_full(FILE *f, const char *name, const lg_histogram *h,
 void lg_report_json_write(FILE *f, const lg_result *r)
 {
   const lg_options *o = r->o;
-  fputs("{\n  \"target\": ", f);
+  fputs("{\n", f);
+  if (o->shard_count > 1) {
+    /* Which part of which run this is, for nprof merge. */
+    fputs("  \"run_id\": ", f);
+    lg_json_string(f, o->run_id);
+    fprintf(f,
+            ",\n  \"shard\": {\"index\": %u, \"count\": %u, \"users\": "
+            "[%u, %u]},\n",
+            o->shard_index, o->shard_count, o->user_first,
+            o->user_first + o->streams - 1);
+  }
+  fputs("  \"target\": ", f);
   lg_json_string(f, o->target);
   fputs(",\n  \"call\": ", f);
   lg_json_string(f, o->spec != NULL ? o->spec->path + 1 : LG_NOTIFIER_CALL);
@@ -278,17 +317,10 @@ void lg_report_json_write(FILE *f, const lg_result *r)
     if (r->grpc_codes[i] > 0)
       fprintf(f, ", \"%s\": %" PRIu64, lg_grpc_status_name(i),
               r->grpc_codes[i]);
-  fputs("},\n  \"phases\": {", f);
-  bool first = true;
-  for (int i = 0; i < LG_PHASE_COUNT; i++) {
-    if (r->phase_unix_ns[i] == 0)
-      continue;
-    fprintf(f, "%s\"%s\": %.3f", first ? "" : ", ", phase_names[i],
-            (double)r->phase_unix_ns[i] / 1e9);
-    first = false;
-  }
+  fputs("},\n", f);
+  lg_report_phases(f, r);
   fprintf(f,
-          "},\n  \"client_rss_kib\": {\"baseline\": %" PRIu64
+          ",\n  \"client_rss_kib\": {\"baseline\": %" PRIu64
           ", \"plateau\": %" PRIu64 "},\n",
           r->rss_baseline_kib, r->rss_plateau_kib);
   fprintf(f, "  \"client_rss_bytes_per_stream\": %.1f,\n",

@@ -62,7 +62,38 @@ void lg_run_json_write(FILE *f, const lg_options *o, uint64_t started_unix)
   lg_json_string(f, o->run_service);
   fputs(",\n  \"users_var\": ", f);
   lg_json_string(f, o->users_var);
-  fputs(",\n  \"shard_count\": 1\n}\n", f);
+  fprintf(f, ",\n  \"shard_count\": %u", o->shard_count);
+  if (o->run_id != NULL) {
+    fputs(",\n  \"run_id\": ", f);
+    lg_json_string(f, o->run_id);
+  }
+  fputs("\n}\n", f);
+}
+
+int lg_run_begin(const lg_options *o, uint64_t started_unix,
+                 lg_tl_source source, void *ud, lg_timeline **tl)
+{
+  int rc = npc_mkdirs(o->run_dir);
+  if (rc == 0)
+    rc = lg_run_json(o->run_dir, o, started_unix);
+  if (rc != 0) {
+    fprintf(stderr, "loadgen: %s/%s: %s\n", o->run_dir, NPC_RUN_PARAMS,
+            strerror(-rc));
+    return rc;
+  }
+  char path[4200], vars[2100];
+  snprintf(path, sizeof path, "%s/%s", o->run_dir, NPC_RUN_TIMELINE);
+  if (o->snapshot_url != NULL) {
+    size_t n = strlen(o->snapshot_url);
+    while (n > 0 && o->snapshot_url[n - 1] == '/')
+      n--;
+    snprintf(vars, sizeof vars, "%.*s/debug/vars", (int)n, o->snapshot_url);
+  }
+  rc = lg_timeline_start(tl, path, o->snapshot_url != NULL ? vars : NULL,
+                         o->vars_interval_ns, source, ud);
+  if (rc != 0)
+    fprintf(stderr, "loadgen: %s: %s\n", path, strerror(-rc));
+  return rc;
 }
 
 int lg_run_json(const char *dir, const lg_options *o, uint64_t started_unix)

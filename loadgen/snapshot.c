@@ -55,3 +55,21 @@ int lg_snapshot_take(const char *base_url, const char *dir, const char *phase,
   }
   return res->failed == 0 ? 0 : -1;
 }
+
+void lg_snapshot_phase(const lg_options *o, lg_result *r, int phase_idx,
+                       const char *phase)
+{
+  r->phase_unix_ns[phase_idx] = lg_unix_ns();
+  if (o->snapshot_url == NULL)
+    return;
+  lg_snapshot_result sr;
+  lg_snapshot_take(o->snapshot_url, o->snapshot_dir, phase, 10000, &sr);
+  r->snapshots_fetched += sr.fetched;
+  r->snapshots_failed += sr.failed;
+  if (sr.failed > 0) {
+    fprintf(stderr, "loadgen: %s snapshot: %s\n", phase, sr.error);
+    if (r->reason[0] == '\0')
+      snprintf(r->reason, sizeof r->reason, "%s snapshot failed: %s", phase,
+               sr.error);
+  }
+}

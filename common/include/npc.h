@@ -130,6 +130,15 @@ void npc_http_first_line(const npc_http_response *res, char *out, size_t size);
 #define NPC_RUN_TIMELINE "timeline.jsonl" /* /debug/vars sampled in the run */
 #define NPC_RUN_REPORT_MD "report.md"
 #define NPC_RUN_REPORT_HTML "report.html"
+/* A run over several loadgen processes (shards) also holds each shard's
+ * result, which `nprof merge` turns into NPC_RUN_LOADGEN, the
+ * coordinator's (loadgen --coordinate: the phases, snapshots and
+ * broadcasts of the whole run), and while it runs the state files that
+ * keep the processes in step (loadgen/barrier.c). */
+#define NPC_RUN_SHARD_FMT "shard-%u.json" /* printf, the index */
+#define NPC_RUN_COORDINATOR "coordinator.json"
+#define NPC_RUN_SHARD_STATE_FMT "shard-%u.state"
+#define NPC_RUN_COORDINATOR_STATE "coordinator.state"
 
 typedef enum npc_phase {
   NPC_PHASE_BASELINE = 0, /* before the first user */

@@ -112,6 +112,35 @@ static void test_json_fields(void **state)
   free(r);
 }
 
+/* A shard says which run and which users it is, for nprof merge; one
+ * process's result is as it always was. */
+static void test_shard_fields(void **state)
+{
+  (void)state;
+  lg_options o;
+  lg_result *r = sample(&o);
+  char *s = render(r, true);
+  assert_null(strstr(s, "\"shard\""));
+  assert_null(strstr(s, "\"run_id\""));
+  free(s);
+  o.shard_count = 4;
+  o.shard_index = 2;
+  o.user_first = 20;
+  o.streams_total = 40;
+  o.run_id = "20261201T120000Z-40";
+  s = render(r, true);
+  assert_non_null(strstr(s, "{\n  \"run_id\": \"20261201T120000Z-40\",\n"
+                            "  \"shard\": {\"index\": 2, \"count\": 4, "
+                            "\"users\": [20, 29]},\n"));
+  free(s);
+  s = render(r, false);
+  assert_non_null(strstr(s, "shard     2 of 4 (run 20261201T120000Z-40): "
+                            "users 20..29 of 40"));
+  assert_non_null(strstr(s, "the coordinator's"));
+  free(s);
+  free(r);
+}
+
 /* The full histogram adds bucket by bucket: rebuilding one from the JSON's
  * buckets gives the same quantiles as the histogram itself. */
 static void test_histogram_buckets_roundtrip(void **state)
@@ -195,6 +224,7 @@ int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_json_fields),
+      cmocka_unit_test(test_shard_fields),
       cmocka_unit_test(test_histogram_buckets_roundtrip),
       cmocka_unit_test(test_summary),
       cmocka_unit_test(test_cause_names),
