@@ -54,7 +54,7 @@ const char *lg_bar_state_name(lg_bar_state s)
 void lg_bar_record_write(FILE *f, const lg_bar_record *r)
 {
   fputs("{\"run_id\": ", f);
-  lg_json_string(f, r->run_id);
+  npc_json_string(f, r->run_id);
   fprintf(f, ", \"role\": \"%s\"", r->index < 0 ? "coordinator" : "shard");
   if (r->index >= 0)
     fprintf(f, ", \"index\": %d", r->index);
@@ -63,7 +63,7 @@ void lg_bar_record_write(FILE *f, const lg_bar_record *r)
           "\"reason\": ",
           r->count, (unsigned long long)r->seq, lg_bar_state_name(r->state),
           r->failed ? "true" : "false");
-  lg_json_string(f, r->reason);
+  npc_json_string(f, r->reason);
   fprintf(f,
           ", \"users\": %llu, \"connected\": %llu, \"established_total\": "
           "%llu, \"messages\": %llu, \"errors\": %llu, \"client_rss_bytes\": "

@@ -294,11 +294,11 @@ static void write_json(FILE *f, coord *c)
   const lg_options *o = c->o;
   const lg_result *r = c->r;
   fputs("{\n  \"role\": \"coordinator\",\n  \"run_id\": ", f);
-  lg_json_string(f, o->run_id);
+  npc_json_string(f, o->run_id);
   fprintf(f, ",\n  \"shard_count\": %u,\n  \"target\": ", o->shard_count);
-  lg_json_string(f, o->target);
+  npc_json_string(f, o->target);
   fputs(",\n  \"call\": ", f);
-  lg_json_string(f, o->spec->path + 1);
+  npc_json_string(f, o->spec->path + 1);
   fprintf(f,
           ",\n  \"method_kind\": \"%s\",\n  \"streams_requested\": %u,\n"
           "  \"notifications_expected\": %" PRIu64 ",\n",
@@ -325,11 +325,11 @@ static void write_json(FILE *f, coord *c)
             i ? "," : "", i, p.seen ? "true" : "false",
             p.seen ? lg_bar_state_name(p.rec.state) : "none",
             p.rec.failed ? "true" : "false", (double)p.silent_ns / 1e9);
-    lg_json_string(f, p.seen ? p.rec.reason : p.problem);
+    npc_json_string(f, p.seen ? p.rec.reason : p.problem);
     fputc('}', f);
   }
   fprintf(f, "\n  ],\n  \"ok\": %s,\n  \"reason\": ", r->ok ? "true" : "false");
-  lg_json_string(f, r->reason);
+  npc_json_string(f, r->reason);
   fputs("\n}\n", f);
 }
 

@@ -940,8 +940,6 @@ uint64_t lg_now_ns(void);
 uint64_t lg_unix_ns(void);
 /* VmRSS of this process in KiB, 0 if unknown. Safe from any thread. */
 uint64_t lg_rss_kib(void);
-/* Writes s as a JSON string (quotes, escapes) to f; NULL as null. */
-void lg_json_string(FILE *f, const char *s);
 void lg_report_summary(FILE *f, const lg_result *r);
 /* Writes the result as JSON to path atomically. Returns 0 or -errno. */
 int lg_report_json(const char *path, const lg_result *r);

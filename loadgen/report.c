@@ -192,24 +192,6 @@ void lg_report_summary(FILE *f, const lg_result *r)
           r->reason[0] ? ": " : "", r->reason);
 }
 
-void lg_json_string(FILE *f, const char *s)
-{
-  if (s == NULL) {
-    fputs("null", f);
-    return;
-  }
-  fputc('"', f);
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p == '"' || *p == '\\')
-      fprintf(f, "\\%c", *p);
-    else if (*p < 0x20)
-      fprintf(f, "\\u%04x", *p);
-    else
-      fputc(*p, f);
-  }
-  fputc('"', f);
-}
-
 static void json_hist(FILE *f, const char *name, const lg_histogram *h)
 {
   fprintf(f,
@@ -248,7 +230,7 @@ void lg_report_json_write(FILE *f, const lg_result *r)
   if (o->shard_count > 1) {
     /* Which part of which run this is, for nprof merge. */
     fputs("  \"run_id\": ", f);
-    lg_json_string(f, o->run_id);
+    npc_json_string(f, o->run_id);
     fprintf(f,
             ",\n  \"shard\": {\"index\": %u, \"count\": %u, \"users\": "
             "[%u, %u]},\n",
@@ -256,9 +238,9 @@ void lg_report_json_write(FILE *f, const lg_result *r)
             o->user_first + o->streams - 1);
   }
   fputs("  \"target\": ", f);
-  lg_json_string(f, o->target);
+  npc_json_string(f, o->target);
   fputs(",\n  \"call\": ", f);
-  lg_json_string(f, o->spec != NULL ? o->spec->path + 1 : LG_NOTIFIER_CALL);
+  npc_json_string(f, o->spec != NULL ? o->spec->path + 1 : LG_NOTIFIER_CALL);
   fprintf(f, ",\n  \"method_kind\": \"%s\",\n",
           unary(r) ? "unary" : "server_streaming");
   fprintf(f, "  \"tls\": %s,\n", o->tls ? "true" : "false");
@@ -334,9 +316,9 @@ void lg_report_json_write(FILE *f, const lg_result *r)
   json_hist_full(f, "broadcast_ms", &r->broadcast, false);
   json_hist_full(f, "call_ms", &r->call, true);
   fputs("  },\n  \"last_error\": ", f);
-  lg_json_string(f, r->detail);
+  npc_json_string(f, r->detail);
   fprintf(f, ",\n  \"ok\": %s,\n  \"reason\": ", r->ok ? "true" : "false");
-  lg_json_string(f, r->reason);
+  npc_json_string(f, r->reason);
   fputs("\n}\n", f);
 }
 

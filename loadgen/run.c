@@ -14,9 +14,9 @@ static void duration(FILE *f, uint64_t ns)
 {
   char buf[40];
   if (ns == LG_HOLD_FOREVER)
-    lg_json_string(f, "forever");
+    npc_json_string(f, "forever");
   else
-    lg_json_string(f, npc_duration_format((int64_t)ns, buf, sizeof buf));
+    npc_json_string(f, npc_duration_format((int64_t)ns, buf, sizeof buf));
 }
 
 void lg_run_json_write(FILE *f, const lg_options *o, uint64_t started_unix)
@@ -28,15 +28,15 @@ void lg_run_json_write(FILE *f, const lg_options *o, uint64_t started_unix)
   gmtime_r(&t, &tm);
   strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", &tm);
   fprintf(f, "{\n  \"schema\": 1,\n  \"started\": ");
-  lg_json_string(f, started);
+  npc_json_string(f, started);
   fputs(",\n  \"target\": ", f);
-  lg_json_string(f, o->target);
+  npc_json_string(f, o->target);
   fputs(",\n  \"call\": ", f);
-  lg_json_string(f, s != NULL ? s->path + 1 : LG_NOTIFIER_CALL);
+  npc_json_string(f, s != NULL ? s->path + 1 : LG_NOTIFIER_CALL);
   fputs(",\n  \"method_kind\": ", f);
-  lg_json_string(f, s != NULL && s->unary ? "unary" : "server_streaming");
+  npc_json_string(f, s != NULL && s->unary ? "unary" : "server_streaming");
   fputs(",\n  \"proto\": ", f);
-  lg_json_string(f, o->proto != NULL ? o->proto : o->protoset);
+  npc_json_string(f, o->proto != NULL ? o->proto : o->protoset);
   fprintf(f, ",\n  \"test_count\": %u,\n  \"streams_per_conn\": %u", o->streams,
           o->streams_per_conn);
   fputs(",\n  \"hold\": ", f);
@@ -52,20 +52,20 @@ void lg_run_json_write(FILE *f, const lg_options *o, uint64_t started_unix)
   for (unsigned i = 0; i < o->metadata.n; i++) {
     if (i > 0)
       fputs(", ", f);
-    lg_json_string(f, o->metadata.name[i]);
+    npc_json_string(f, o->metadata.name[i]);
   }
   fputs("],\n  \"debug_url\": ", f);
-  lg_json_string(f, o->debug_url);
+  npc_json_string(f, o->debug_url);
   fputs(",\n  \"mode\": ", f);
-  lg_json_string(f, o->run_mode);
+  npc_json_string(f, o->run_mode);
   fputs(",\n  \"service\": ", f);
-  lg_json_string(f, o->run_service);
+  npc_json_string(f, o->run_service);
   fputs(",\n  \"users_var\": ", f);
-  lg_json_string(f, o->users_var);
+  npc_json_string(f, o->users_var);
   fprintf(f, ",\n  \"shard_count\": %u", o->shard_count);
   if (o->run_id != NULL) {
     fputs(",\n  \"run_id\": ", f);
-    lg_json_string(f, o->run_id);
+    npc_json_string(f, o->run_id);
   }
   fputs("\n}\n", f);
 }

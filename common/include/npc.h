@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* ---- file.c: files written and read whole ---- */
 
@@ -120,6 +121,13 @@ void npc_http_response_free(npc_http_response *res);
 /* The first line of an error body, made printable (pprof endpoints answer
  * errors with one line of text), into out. */
 void npc_http_first_line(const npc_http_response *res, char *out, size_t size);
+
+/* ---- json.c: JSON strings ---- */
+
+/* Writes `s` as a JSON string to f: quotes, backslash and control
+ * characters escaped, bytes from 0x80 as they are (UTF-8 passes through);
+ * NULL as null. */
+void npc_json_string(FILE *f, const char *s);
 
 /* ---- run.c: the layout of a load test's run folder ---- */
 
