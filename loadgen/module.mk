@@ -51,6 +51,12 @@ $(foreach t,$(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_loadgen_
   $(eval $(call unit_test,$(t),$(LOADGEN_A) $(NPC_A),$(LOADGEN_LIBS) $(NPC_LIBS),\
     $(LOADGEN_CFLAGS),$(LOADGEN_GEN_H))))
 
+# nprof merge against the loadgen's own histograms and JSON: the merged
+# percentiles must be those of one histogram of every shard's raw values.
+$(eval $(call unit_test,cli_merge,$(CLI_A) $(LOADGEN_A) $(NPC_A),\
+  $(CLI_LIBS) $(LOADGEN_LIBS) $(NPC_LIBS),$(CLI_CFLAGS) $(LOADGEN_CFLAGS),\
+  $(LOADGEN_GEN_H) $(BUILD)/gen/profile.pb-c.h))
+
 # Fuzz targets: tests/fuzz/fuzz_loadgen_<name>.c against every parser of
 # what a server (or a user's file) sends: the framing, the response scan,
 # the gRPC headers, descriptor sets and the request template's walk.

@@ -25,6 +25,7 @@
  *  - report.c    `nprof report`: a run folder as report.md and a
  *                self-contained report.html.
  *  - compare.c   `nprof compare`: two runs side by side, for CI gates.
+ *  - merge.c     `nprof merge`: a sharded run's results as one, exactly.
  *  - options.c   what the verbs' command lines share.
  *  - main.c      verb dispatch and usage.
  *
@@ -991,11 +992,32 @@ double cli_nice_step(double range, int ticks);
 int cli_option_common(const char *verb, int c, char **argv,
                       void (*usage)(FILE *), struct cli_symbolize_options *so);
 
+/* ---- merge.c: the shards of one run as one result ---- */
+
+/* One parsed input of nprof merge and the name it is known by. */
+struct cli_merge_input {
+  const char *name;
+  const struct cli_json *json;
+};
+
+/* Merges n shard results of one run (loadgen --shard-index I --shard-count
+ * N, each with "run_id", "shard" and full "histograms") and, when not
+ * NULL, the coordinator's result, writing one loadgen.json to `out`:
+ * counts summed, histograms added bucket by bucket, percentiles from the
+ * sum, each shard's figures under "shards". Returns 0, CLI_EINVALID (the
+ * inputs are refused: different runs, a shard twice or missing, users that
+ * do not tile the run, another layout...; err says which), CLI_ENOMEM or
+ * CLI_EIO. */
+int cli_merge(const struct cli_merge_input *in, size_t n,
+              const struct cli_merge_input *coordinator, FILE *out, char *err,
+              size_t errlen);
+
 /* ---- verbs: argv[0] is the verb name; return a CLI_EXIT_* code ---- */
 int cli_top_main(int argc, char **argv);
 int cli_fetch_main(int argc, char **argv);
 int cli_diff_main(int argc, char **argv);
 int cli_report_main(int argc, char **argv);
 int cli_compare_main(int argc, char **argv);
+int cli_merge_main(int argc, char **argv);
 
 #endif /* NPROF_CLI_H */

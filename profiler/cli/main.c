@@ -21,6 +21,7 @@ static const struct verb verbs[] = {
     {"report", cli_report_main, "load test report: report RUN_DIR"},
     {"compare", cli_compare_main,
      "two load test runs: compare BASE_RUN NEW_RUN [--max-increase PCT]"},
+    {"merge", cli_merge_main, "a sharded run: merge -o OUT.json SHARD.json..."},
 };
 
 static void usage(FILE *f)

@@ -10,7 +10,7 @@ CLI_PB_OBJ := $(BUILD)/obj/gen/profile.pb-c.o
 
 # Modules without main(), archived: the binary and the unit tests link them.
 CLI_MODULES := decode symbols units top fetch diff json vars timeline loadgen \
-	analysis threshold doc chart flame html report compare options
+	analysis threshold doc chart flame html report compare merge options
 CLI_A := $(BUILD)/ar/libnprofcli.a
 $(CLI_A): $(CLI_MODULES:%=$(BUILD)/obj/profiler/cli/%.o) $(CLI_PB_OBJ)
 CLI_LINK := $(CLI_A) $(NPC_A) $(CLI_LIBS) $(NPC_LIBS)
@@ -27,7 +27,9 @@ $(BUILD)/bin/nprof: $(BUILD)/obj/profiler/cli/main.o $(CLI_A) $(NPC_A)
 BINS += $(BUILD)/bin/nprof
 
 # ---- unit tests (cmocka): tests/unit/test_cli_<module>.c ----
-$(foreach t,$(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_cli_*.c)),\
+# (test_cli_merge also links the loadgen, whose histograms it merges: it is
+# declared in loadgen/module.mk.)
+$(foreach t,$(filter-out cli_merge,$(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_cli_*.c))),\
   $(eval $(call unit_test,$(t),$(CLI_A) $(NPC_A),$(CLI_LIBS) $(NPC_LIBS),\
     $(CLI_CFLAGS),$(BUILD)/gen/profile.pb-c.h)))
 
@@ -60,6 +62,12 @@ $(eval $(call fuzzer,profile_decode,$(addprefix $(FUZZ_DIR)/obj/,\
 $(eval $(call fuzzer,report_json,$(addprefix $(FUZZ_DIR)/obj/,\
   profiler/cli/json.o profiler/cli/vars.o profiler/cli/loadgen.o \
   profiler/cli/timeline.o common/file.o),-lm,$(CLI_CFLAGS)))
+# nprof merge on shard results another host wrote.
+$(eval $(call fuzzer,cli_merge,$(addprefix $(FUZZ_DIR)/obj/,\
+  profiler/cli/merge.o profiler/cli/json.o profiler/cli/loadgen.o \
+  profiler/cli/options.o profiler/cli/html.o profiler/cli/decode.o \
+  profiler/cli/symbols.o gen/profile.pb-c.o common/file.o common/json.o),\
+  $(CLI_LIBS),$(CLI_CFLAGS),$(BUILD)/gen/profile.pb-c.h))
 
 # The known profile of tests/cli/testprof.h, written to a file.
 $(BUILD)/obj/tests/cli/%.o: EXTRA_CFLAGS = $(CLI_CFLAGS)
