@@ -163,6 +163,7 @@ INTEGRATION_TESTS += tests/integration/workflow_native.sh \
 
 .PHONY: all deps help clean format test test-unit test-integration test-sanitize \
 	fuzz bench local clean-local notifier-load-test load-test docker-base test-docker \
+	k8s-manifests \
 	format-check
 
 all: $(LIBS) $(BINS) ## build the library, the CLI and the programs into build/
@@ -205,7 +206,8 @@ WORKFLOW_VARS := TEST_COUNT HOLD RATE PUBLISH STREAMS_PER_CONN MAX_BYTES_PER_USE
 	MAX_RETAINED_BYTES LOCAL_MODE LOADGEN_THREADS GRPC_PORT DEBUG_PORT DEBUG_URL \
 	TARGET CALL PROTO PROTOSET IMPORT_PATH DATA DATA_FILE RPS DURATION CONCURRENCY \
 	MAX_ERRORS LATENCY_FIELD USERS_VAR HEADERS TLS CACERT INSECURE SERVER_NAME \
-	LOADGEN_ARGS SERVICE SERVICE_PORT
+	LOADGEN_ARGS SERVICE SERVICE_PORT SHARDS SHARD_TIMEOUT K8S_COLLECT K8S_SERVICE \
+	K8S_IMAGE_REGISTRY K8S_RUN_ID K8S_LINGER
 shell_quote = '$(subst ','\'',$(1))'
 WORKFLOW_ENV = $(foreach v,$(WORKFLOW_VARS),$(v)=$(call shell_quote,$($(v))))
 
@@ -217,6 +219,9 @@ notifier-load-test: all ## TEST_COUNT=N users on the notifier (starts it if need
 
 load-test: all ## TARGET=HOST:PORT CALL=PKG.SVC/METHOD PROTO=FILE DATA=TEXT TEST_COUNT=N: any service; snapshots and report
 	@$(WORKFLOW_ENV) scripts/load-test.sh service
+
+k8s-manifests: all ## TEST_COUNT=N SHARDS=K ...: the notifier and K loadgen shards (an Indexed Job) for Kubernetes, into build/k8s/
+	@$(WORKFLOW_ENV) scripts/shards.sh k8s build/k8s
 
 clean-local: ## stop what make local started, the notifier or a SERVICE (never deletes snapshots)
 	@$(WORKFLOW_ENV) scripts/local.sh down
@@ -271,6 +276,11 @@ help: ## this list
 #knob USERS_VAR=NAME           your service's /debug/vars count of connected users, for the report
 #knob DEBUG_URL=               the debug server to snapshot (default http://127.0.0.1:DEBUG_PORT; none: no profiles)
 #knob LOADGEN_ARGS=            more loadgen flags, passed as they are (loadgen --help)
+#knob SHARDS=1                 loadgen processes sharing the users, one run: a coordinator snapshots once per phase, nprof merge
+#knob SHARD_TIMEOUT=30s        a shard or the coordinator silent this long fails the run
+#knob K8S_COLLECT=volume       make k8s-manifests: a shared volume (coordinator, snapshots) or cp (kubectl cp, no snapshots)
+#knob K8S_IMAGE_REGISTRY=      the registry the images were pushed to (nprof/notifier:dev, nprof/loadgen:dev)
+#knob K8S_RUN_ID=              the run's id and folder name (default: UTC time-TEST_COUNT)
 #knob SANITIZER=               e.g. address,undefined: an instrumented build under build/san
 #knob FUZZ_SECONDS=30          seconds per fuzzer for make fuzz
 

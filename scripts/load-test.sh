@@ -7,6 +7,8 @@
 #   scripts/load-test.sh service    make load-test: any service, TARGET=
 #                                   HOST:PORT CALL=PKG.SERVICE/METHOD ...
 #                                   (SERVICE='CMD ARGS' starts it first)
+# SHARDS=K runs the users as K loadgen shards and a coordinator, one run:
+# natively, or as compose services on the docker path (scripts/shards.sh).
 #
 # Knobs (environment, as make passes them; `make help` lists them) become
 # loadgen flags and nothing else: the loadgen judges them (`loadgen
@@ -24,62 +26,22 @@ LOADGEN=build/bin/loadgen
 
 die() { printf 'load-test: %s\n' "$*" >&2; exit 2; }
 
-# A knob given (not empty) becomes its flag.
-args=()
-flag() { # FLAG VALUE
-  if [ -n "$2" ]; then args+=("$1" "$2"); fi
-}
-switch() { # FLAG VALUE: a switch knob (1, yes, true)
-  case "${2,,}" in
-    ""|0|no|false) ;;
-    1|yes|true) args+=("$1") ;;
-    *) die "${1#--}: expected 1 or 0, not '$2'" ;;
-  esac
-}
+. scripts/loadgen-args.sh
+loadgen_knob_args "$what"
+SHARDS=$(shard_count)
 
-flag --streams "${TEST_COUNT:-1000}"
-flag --streams-per-conn "${STREAMS_PER_CONN:-}"
-flag --rate "${RATE:-}"
-flag --hold "${HOLD:-}"
-flag --threads "${LOADGEN_THREADS:-}"
-flag --publish "${PUBLISH:-}"
-case "$what" in
-  notifier)
-    TARGET=127.0.0.1:$GRPC_PORT
-    args+=(--target "$TARGET" --users-var notifier.users)
-    ;;
-  service)
-    [ -n "${TARGET:-}" ] || die "TARGET=HOST:PORT is needed (the gRPC address of your service)"
-    [ -n "${CALL:-}" ] || die "CALL=PKG.SERVICE/METHOD is needed (with PROTO=FILE, or PROTOSET=FILE)"
-    args+=(--target "$TARGET" --call "$CALL")
-    flag --proto "${PROTO:-}"
-    flag --protoset "${PROTOSET:-}"
-    flag --import-path "${IMPORT_PATH:-}"
-    flag --data "${DATA:-}"
-    flag --data-file "${DATA_FILE:-}"
-    flag --rps "${RPS:-}"
-    flag --duration "${DURATION:-}"
-    flag --concurrency "${CONCURRENCY:-}"
-    flag --max-errors "${MAX_ERRORS:-}"
-    flag --latency-field "${LATENCY_FIELD:-}"
-    flag --users-var "${USERS_VAR:-}"
-    ;;
-  *) die "usage: scripts/load-test.sh notifier|service" ;;
-esac
-flag --headers "${HEADERS:-}"
-switch --tls "${TLS:-}"
-flag --cacert "${CACERT:-}"
-switch --insecure "${INSECURE:-}"
-flag --server-name "${SERVER_NAME:-}"
-if [ -n "${LOADGEN_ARGS:-}" ]; then
-  # shellcheck disable=SC2206
-  extra=(${LOADGEN_ARGS})
-  args+=("${extra[@]}")
-fi
-
-# Bad knobs fail before anything starts, in the loadgen's words.
+# Bad knobs fail before anything starts, in the loadgen's words. With
+# shards: the last shard (its source addresses are the highest) and the
+# coordinator.
 [ -x "$LOADGEN" ] || die "$LOADGEN is missing (make all)"
-"$LOADGEN" --check "${args[@]}" >/dev/null || exit 2
+if ((SHARDS == 1)); then
+  "$LOADGEN" --check "${args[@]}" >/dev/null || exit 2
+else
+  "$LOADGEN" --check "${args[@]}" --shard-count "$SHARDS" --shard-index $((SHARDS - 1)) \
+    --run-id check --run-dir "$SNAPSHOT_ROOT" >/dev/null || exit 2
+  "$LOADGEN" --check "${args[@]}" --shard-count "$SHARDS" --coordinate \
+    --run-id check --run-dir "$SNAPSHOT_ROOT" >/dev/null || exit 2
+fi
 
 TEST_COUNT=${TEST_COUNT:-1000}
 DEBUG_URL=${DEBUG_URL:-http://127.0.0.1:$DEBUG_PORT}
@@ -110,26 +72,38 @@ else
 fi
 run=$SNAPSHOT_ROOT/$(date -u +%Y%m%dT%H%M%SZ)-$TEST_COUNT
 mkdir -p "$run"
-echo "load-test: $TEST_COUNT users against $TARGET; snapshots in $run"
+if ((SHARDS > 1)); then
+  echo "load-test: $TEST_COUNT users against $TARGET over $SHARDS loadgen shards; snapshots in $run"
+else
+  echo "load-test: $TEST_COUNT users against $TARGET; snapshots in $run"
+fi
 
 set +e
-if [ "$what" = notifier ] && [ "$mode" = docker ]; then
+if ((SHARDS > 1)); then
+  # K shards and their coordinator: scripts/shards.sh runs them (natively,
+  # or as compose services next to the notifier) and merges their results
+  # into the run's loadgen.json.
+  docker=
+  if [ "$what" = notifier ] && [ "$mode" = docker ]; then
+    [ "$SNAPSHOT_ROOT" = snapshots ] || die "the docker path writes under ./snapshots (SNAPSHOT_ROOT)"
+    docker=1
+  fi
+  DOCKER=$docker DEBUG_URL=$DEBUG_URL RUN_MODE=$mode \
+    RUN_SERVICE=${service[1]:-} \
+    scripts/shards.sh run "$run" "$SHARDS" -- "${args[@]}"
+elif [ "$what" = notifier ] && [ "$mode" = docker ]; then
   # The loadgen as a compose service, next to the notifier on compose's
   # network; the run folder lands in ./snapshots through a volume, written
   # as the invoking user so it is theirs to read and delete.
   [ "$SNAPSHOT_ROOT" = snapshots ] || die "the docker path writes under ./snapshots (SNAPSHOT_ROOT)"
-  inside=(--target notifier:50051)
-  for ((i = 0; i < ${#args[@]}; i++)); do
-    if [ "${args[i]}" = --target ]; then i=$((i + 1)); continue; fi
-    inside+=("${args[i]}")
-  done
+  retarget notifier:50051
   # Built (from cache when nothing changed) before each run: an image left
   # from an older tree would take flags this one's loadgen does not.
   BASE_IMAGE=$(scripts/docker-base.sh --name) BUILD_IMAGE=$(scripts/docker-base.sh --build-name) \
     scripts/compose.sh build loadgen >/dev/null ||
     die "building the loadgen's image failed (scripts/compose.sh build loadgen)"
   BASE_IMAGE=$(scripts/docker-base.sh --name) BUILD_IMAGE=$(scripts/docker-base.sh --build-name) \
-    scripts/compose.sh run --rm --user "$(id -u):$(id -g)" loadgen "${inside[@]}" \
+    scripts/compose.sh run --rm --user "$(id -u):$(id -g)" loadgen "${args[@]}" \
     --snapshot-url http://notifier:8086 --debug-url "$DEBUG_URL" \
     --run-dir "/snapshots/${run#snapshots/}" --run-mode docker "${service[@]}"
 else
