@@ -515,8 +515,10 @@ int main(int argc, char **argv)
                         .state = LG_BAR_START,
                         .users = o.streams};
     snprintf(me.run_id, sizeof me.run_id, "%s", o.run_id);
-    rc = lg_barrier_start(&st.bar, o.run_dir, &me, o.shard_timeout_ns,
-                          tl_source, &st);
+    rc = npc_mkdirs(o.run_dir); /* the coordinator may not have made it yet */
+    if (rc == 0)
+      rc = lg_barrier_start(&st.bar, o.run_dir, &me, o.shard_timeout_ns,
+                            tl_source, &st);
     if (rc != 0) {
       fprintf(stderr, "loadgen: %s: %s\n", o.run_dir, lg_strerror(rc));
       return 1;

@@ -67,17 +67,20 @@ start_py_server() { start_grpc notifier_server.py "$@"; }
 # tests/loadgen/proto/chat.proto), a service of the tests' own.
 start_chat() { start_grpc chat_server.py "$@"; }
 
-# start_notifier: the project's notifier (dev mode, libnprof embedded) on
-# ports the OS picked; sets NOTIFIER_GRPC and NOTIFIER_DEBUG (ports), or
-# returns 1 when it is not built. Another process may take a port in
-# between, so it tries a few times.
+# start_notifier [ARGS...]: the project's notifier (dev mode, libnprof
+# embedded) on ports the OS picked, with ARGS (default --quiet: no line per
+# stream in $TMP/notifier.log); sets NOTIFIER_GRPC and NOTIFIER_DEBUG
+# (ports), or returns 1 when it is not built. Another process may take a
+# port in between, so it tries a few times.
 start_notifier() {
+  local extra=("$@")
+  [ $# -gt 0 ] || extra=(--quiet)
   local bin=${NOTIFIER:-build/bin/notifier} attempt npid deadline gport dport
   [ -x "$bin" ] || return 1
   for attempt in 1 2 3; do
     gport=$(free_port); dport=$(free_port)
     "$bin" --grpc-addr 127.0.0.1:$gport --debug-addr 127.0.0.1:$dport \
-      --mode dev --quiet >"$TMP/notifier.log" 2>&1 &
+      --mode dev "${extra[@]}" >"$TMP/notifier.log" 2>&1 &
     npid=$!
     PIDS+=($npid)
     deadline=$((SECONDS + 20))
