@@ -156,9 +156,11 @@ include profiler/module.mk
 
 # The workflow's own end-to-end tests (make local, notifier-load-test,
 # load-test, clean-local on the native path, for the notifier and for a
-# service of the tests' own); the docker path is `make test-docker`.
+# service of the tests' own; SHARDS and the Kubernetes manifests); the
+# docker path is `make test-docker`.
 INTEGRATION_TESTS += tests/integration/workflow_native.sh \
-	tests/integration/workflow_service.sh
+	tests/integration/workflow_service.sh tests/integration/workflow_shards.sh \
+	tests/integration/deploy_kubernetes.sh
 
 
 .PHONY: all deps help clean format test test-unit test-integration test-sanitize \

@@ -538,9 +538,10 @@ typedef struct {
   uint64_t vars_interval_ns;
   /* shards: several loadgen processes, one run (shard.c) */
   uint32_t shard_index;
-  uint32_t shard_count;      /* 1: not sharded */
+  uint32_t shard_count;      /* 1: not sharded, unless run_id is set */
   bool coordinate;           /* --coordinate: this process runs no users */
-  const char *run_id;        /* shared by every shard of a run */
+  const char *run_id;        /* shared by every shard of a run; NULL when
+                                this process is the whole run */
   uint64_t shard_timeout_ns; /* a silent shard or coordinator fails the run */
   uint32_t streams_total;    /* --streams: every shard's users together */
   uint32_t user_first;       /* this shard's first user number */
@@ -601,8 +602,9 @@ void lg_shard_users(uint32_t total, uint32_t index, uint32_t count,
  * --concurrency. Refuses a half-given pair, an index not below the count,
  * a flag the environment contradicts, more shards than users, a sharded
  * run without a run id, snapshots on a shard, and a coordinator without a
- * count of 2 or more or a --run-dir. Returns 0 or LG_EINVAL (err says
- * why). */
+ * count or a --run-dir. Shard 0 of 1 is the whole run (run_id NULL), as
+ * one process always was, unless a run id is given. Returns 0 or
+ * LG_EINVAL (err says why). */
 int lg_shard_resolve(lg_options *o, const lg_shard_env *in, char *err,
                      size_t errlen);
 /* 1..LG_RUN_ID_MAX of [A-Za-z0-9._-]: safe in a file and in a YAML. */

@@ -291,7 +291,7 @@ static int plan(lg_options *o, char *err, size_t errlen)
       (ntohl(((struct sockaddr_in *)&o->addr)->sin_addr.s_addr) >> 24) == 127;
   /* Shards on one host spread over disjoint ranges of source addresses,
    * as one process spreads over one. */
-  if (o->shard_count > 1 && loopback4 &&
+  if (o->run_id != NULL && loopback4 &&
       lg_shard_source_plan(o, ports, err, errlen) != 0)
     return -1;
   if (o->source_addrs == 0)
@@ -430,7 +430,7 @@ int main(int argc, char **argv)
       printf("loadgen: OK: %s (%s), coordinating %u shards of %u users\n",
              o.spec->path + 1, unary ? "unary" : "server streaming",
              o.shard_count, o.streams_total);
-    else if (o.shard_count > 1)
+    else if (o.run_id != NULL)
       printf("loadgen: OK: %s (%s), shard %u of %u: users %u..%u of %u, %u "
              "connections\n",
              o.spec->path + 1, unary ? "unary" : "server streaming",
@@ -496,7 +496,7 @@ int main(int argc, char **argv)
   /* The run folder: its parameters before the first phase, and the
    * timeline from the start. */
   lg_timeline *tl = NULL;
-  if (o.run_dir != NULL && o.shard_count == 1 &&
+  if (o.run_dir != NULL && o.run_id == NULL &&
       lg_run_begin(&o, r->phase_unix_ns[LG_PHASE_START] / 1000000000u,
                    tl_source, &st, &tl) != 0)
     return 1;
@@ -509,7 +509,7 @@ int main(int argc, char **argv)
   /* A shard sharing its run folder with a coordinator connects nobody
    * before the coordinator's baseline is taken (it says "ramp"). */
   bool go = true;
-  if (o.shard_count > 1 && o.run_dir != NULL) {
+  if (o.run_id != NULL && o.run_dir != NULL) {
     lg_bar_record me = {.index = (int32_t)o.shard_index,
                         .count = o.shard_count,
                         .state = LG_BAR_START,

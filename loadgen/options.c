@@ -606,7 +606,7 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
       char name[64];
       if (o->coordinate)
         snprintf(name, sizeof name, "%s", NPC_RUN_COORDINATOR);
-      else if (o->shard_count > 1)
+      else if (o->run_id != NULL)
         snprintf(name, sizeof name, NPC_RUN_SHARD_FMT, o->shard_index);
       else
         snprintf(name, sizeof name, "%s", NPC_RUN_LOADGEN);

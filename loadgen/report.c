@@ -123,7 +123,7 @@ void lg_report_summary(FILE *f, const lg_result *r)
           "%u threads)\n",
           o->target, call, o->tls ? " over TLS" : "", o->streams,
           o->streams_per_conn, o->conns, o->threads);
-  if (o->shard_count > 1)
+  if (o->run_id != NULL)
     fprintf(f, "  shard     %u of %u (run %s): users %u..%u of %u\n",
             o->shard_index, o->shard_count, o->run_id, o->user_first,
             o->user_first + o->streams - 1, o->streams_total);
@@ -144,7 +144,7 @@ void lg_report_summary(FILE *f, const lg_result *r)
         r->calls_ok, r->calls_failed, r->calls_sent, r->calls_scheduled, o->rps,
         r->calls_seconds > 0 ? (double)r->calls_ok / r->calls_seconds : 0.0);
     summary_hist(f, "call", &r->call);
-  } else if (o->publish > 0 && o->shard_count > 1) {
+  } else if (o->publish > 0 && o->run_id != NULL) {
     fprintf(f,
             "  publish   %u broadcasts, the coordinator's; received %" PRIu64
             "/%" PRIu64 " notifications\n",
@@ -227,7 +227,7 @@ void lg_report_json_write(FILE *f, const lg_result *r)
 {
   const lg_options *o = r->o;
   fputs("{\n", f);
-  if (o->shard_count > 1) {
+  if (o->run_id != NULL) {
     /* Which part of which run this is, for nprof merge. */
     fputs("  \"run_id\": ", f);
     npc_json_string(f, o->run_id);

@@ -110,10 +110,9 @@ int lg_shard_resolve(lg_options *o, const lg_shard_env *in, char *err,
     if (in->index_flag != NULL)
       return fail(err, errlen,
                   "--coordinate runs no users: it takes no --shard-index");
-    if (!has_count || count < 2)
+    if (!has_count)
       return fail(err, errlen,
-                  "--coordinate needs --shard-count N (or NPROF_SHARD_COUNT), "
-                  "2 or more");
+                  "--coordinate needs --shard-count N (or NPROF_SHARD_COUNT)");
     if (o->run_dir == NULL)
       return fail(err, errlen,
                   "--coordinate needs --run-dir DIR, the folder every shard "
@@ -142,18 +141,19 @@ int lg_shard_resolve(lg_options *o, const lg_shard_env *in, char *err,
                 " (indexes are 0..%" PRIu32 ")",
                 index, count, count - 1);
   }
-  if (count == 1 && !o->coordinate)
-    return 0; /* shard 0 of 1 is the whole run */
+  const char *id = in->run_id_flag;
+  if (id == NULL && in->run_id_env != NULL && in->run_id_env[0] != '\0')
+    id = in->run_id_env;
+  /* Shard 0 of 1 is the whole run, as one process has always been,
+   * unless a run id makes it the one shard of a coordinated run. */
+  if (count == 1 && !o->coordinate && id == NULL)
+    return 0;
   if (count > o->streams)
     return fail(err, errlen,
                 "--streams %" PRIu32
                 " is fewer users than --shard-count %" PRIu32
                 ": every shard needs one",
                 o->streams, count);
-
-  const char *id = in->run_id_flag;
-  if (id == NULL && in->run_id_env != NULL && in->run_id_env[0] != '\0')
-    id = in->run_id_env;
   if (id == NULL)
     return fail(err, errlen,
                 "a sharded run needs --run-id ID (or NPROF_RUN_ID), the same "

@@ -31,7 +31,7 @@ PPROF_COMMANDS="go dot"
 
 TEST_PACKAGES="clang clang-format libclang-rt-14-dev libcmocka-dev
 python3 python3-grpcio python3-grpc-tools python3-protobuf
-python3-pkg-resources nghttp2-client iproute2 chromium debuginfod"
+python3-pkg-resources python3-yaml nghttp2-client iproute2 chromium debuginfod"
 TEST_MODULES="cmocka"
 TEST_COMMANDS="clang clang-format h2load ss chromium python3 debuginfod"
 
@@ -87,6 +87,8 @@ missing() {
     test)
       /usr/bin/python3 -c 'import grpc, grpc_tools.protoc' 2>/dev/null ||
         { echo "python3 grpcio (test)"; return 0; }
+      /usr/bin/python3 -c 'import yaml' 2>/dev/null ||
+        { echo "python3 yaml (test)"; return 0; }
       [ -e /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a ] ||
         { echo "libFuzzer runtime (test)"; return 0; } ;;
   esac

@@ -97,12 +97,30 @@ static void test_flags_take_a_share(void **state)
   assert_string_equal(o.json_path, "/tmp/r/shard-3.json");
   lg_options_free(&o);
 
-  /* One process, unsharded, as always. */
+  /* One process, unsharded, as always; shard 0 of 1 too. */
   const char *plain[] = {"--streams", "10", NULL};
   assert_int_equal(parse(&o, err, plain), 0);
   assert_int_equal(o.shard_count, 1);
   assert_int_equal(o.streams, 10);
   assert_int_equal(o.user_first, 0);
+  assert_null(o.run_id);
+  lg_options_free(&o);
+  const char *one[] = {
+      "--streams", "10",        "--shard-index", "0", "--shard-count",
+      "1",         "--run-dir", "/tmp/r",        NULL};
+  assert_int_equal(parse(&o, err, one), 0);
+  assert_null(o.run_id);
+  assert_string_equal(o.json_path, "/tmp/r/loadgen.json");
+  lg_options_free(&o);
+  /* ... but with a run id it is the one shard of a coordinated run (a
+   * Kubernetes Job of one pod, with its coordinator). */
+  const char *coord1[] = {
+      "--streams", "10",        "--shard-index", "0",        "--shard-count",
+      "1",         "--run-dir", "/tmp/r",        "--run-id", "k",
+      NULL};
+  assert_int_equal(parse(&o, err, coord1), 0);
+  assert_string_equal(o.run_id, "k");
+  assert_string_equal(o.json_path, "/tmp/r/shard-0.json");
   lg_options_free(&o);
 }
 
@@ -189,10 +207,6 @@ static void test_inconsistent_pairs_refused(void **state)
        NULL,
        {"--coordinate", "--run-dir", "/tmp/r", "--run-id", "r"},
        "--coordinate needs --shard-count"},
-      {NULL,
-       NULL,
-       {"--coordinate", "--shard-count", "1", "--run-dir", "/tmp/r"},
-       "2 or more"},
       {NULL,
        NULL,
        {"--coordinate", "--shard-count", "2", "--run-id", "r"},
