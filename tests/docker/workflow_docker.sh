@@ -4,8 +4,9 @@
 # and docker-compose, starts dockerd, and builds the base images from
 # Debian's packages (scripts/docker-base.sh). Then: make local twice, a load
 # test whose loadgen runs as a compose service, the snapshots read by the
-# real go tool pprof, the published ports bound to 127.0.0.1 only, and
-# make clean-local removing the containers. Last, a service of "your own"
+# real go tool pprof, the published ports bound to 127.0.0.1 only, a
+# SHARDS=2 load test (two shard services and their coordinator, one run),
+# and make clean-local removing the containers. Last, a service of "your own"
 # image (python3-grpcio's chat.Room, an image built here without libnprof)
 # gets libnprof through docker/nprof-preload.yml, and make load-test
 # profiles it in its container.
@@ -73,6 +74,37 @@ for phase in baseline plateau drained; do
   else bad "go tool pprof reads $phase.heap.pb.gz"; tail -3 "$TMP/top"; fi
 done
 grep -q '"streams_established": 25' "$run/loadgen.json" && ok "loadgen.json: 25 established" || bad "loadgen.json"
+
+# SHARDS=2: the shards and their coordinator as compose services, one per
+# shard (compose gives replicas no index), next to the notifier; one run.
+if make -s notifier-load-test TEST_COUNT=26 HOLD=1s SHARDS=2 >"$TMP/out" 2>&1; then
+  ok "SHARDS=2: two loadgen shards and their coordinator as compose services"
+else bad "SHARDS=2 on the docker path"; tail -30 "$TMP/out"; fi
+srun=$(ls -td snapshots/*-26 2>/dev/null | head -1)
+if [ -n "$srun" ] && /usr/bin/python3 - "$srun" <<'PY'
+import json, sys, yaml
+d = sys.argv[1]
+r = json.load(open(d + "/run.json"))
+assert r["shard_count"] == 2 and r["mode"] == "docker" and r["test_count"] == 26, r
+assert json.load(open(d + "/baseline.vars.json"))["notifier.users"] == 0
+assert json.load(open(d + "/plateau.vars.json"))["notifier.users"] == 26
+m = json.load(open(d + "/loadgen.json"))
+assert m["shard_count"] == 2 and m["streams_established"] == 26 and m["ok"], m
+for i in (0, 1):
+    s = json.load(open("%s/shard-%d.json" % (d, i)))
+    assert s["shard"]["index"] == i and s["streams_established"] == 13
+    assert s["target"] == "notifier:50051"
+c = yaml.safe_load(open(d + "/compose.shards.yml"))["services"]
+assert set(c) == {"loadgen-coordinator", "loadgen-shard-0", "loadgen-shard-1"}, c
+assert c["loadgen-shard-1"]["environment"]["JOB_COMPLETION_INDEX"] == "1"
+assert "--coordinate" in c["loadgen-coordinator"]["command"]
+PY
+then ok "  ...one run folder: plateau with all 26 users, the shards' results merged, one service per shard index"
+else bad "  ...the sharded run folder ($srun)"; tail -20 "$TMP/out"; fi
+[ -s "$srun/report.md" ] && ok "  ...and its report" || bad "  ...and its report"
+[ -z "$(docker ps -aq --filter "name=nprof-$(basename "$srun")")" ] &&
+  ok "  ...the shards' containers removed" || bad "  ...the shards' containers removed"
+[ -n "$srun" ] && rm -rf "$srun"
 
 if make -s clean-local >"$TMP/out" 2>&1; then ok "make clean-local"; else bad "make clean-local"; tail -5 "$TMP/out"; fi
 [ -z "$(docker ps -q --filter name=notifier)" ] && ok "  ...containers gone" || bad "  ...containers gone"
