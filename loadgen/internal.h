@@ -501,7 +501,9 @@ typedef struct {
   uint32_t source_addrs; /* 127.0.0.x addresses to spread over; 0 = auto */
   bool reconnect;
   bool quiet;
-  bool check; /* --check: validate everything, run nothing */
+  bool check;       /* --check: validate everything, run nothing */
+  bool check_flags; /* --check-flags: all but this machine's part (the
+                       target's name, open files, source addresses) */
   const char *json_path;
   const char *snapshot_url;
   const char *snapshot_dir;

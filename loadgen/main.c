@@ -327,9 +327,12 @@ static int prepare(lg_options *o)
     if (rc == 0)
       o->tls_ctx = ctx;
   }
-  if (rc == 0)
+  /* Where the run will happen elsewhere (a pod), this machine's name
+   * service and limits say nothing about it. */
+  if (rc == 0 && !o->check_flags)
     rc = resolve(o, err, sizeof err);
-  if (rc == 0 && !o->coordinate) /* it opens no users' connections */
+  if (rc == 0 && !o->coordinate && !o->check_flags) /* the coordinator
+                                                        opens none */
     rc = plan(o, err, sizeof err);
   if (rc != 0) {
     fprintf(stderr, "loadgen: %s\n", err);

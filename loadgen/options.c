@@ -118,6 +118,10 @@ void lg_options_usage(FILE *f)
         "  --json FILE             machine-readable result\n"
         "  --check                 validate every flag (protoc included), "
         "run nothing\n"
+        "  --check-flags           the same but for this machine: the "
+        "target's name,\n"
+        "                          open files, source addresses (for "
+        "another host)\n"
         "  --quiet                 no progress lines\n"
         "Tuning: --publish M (notifier broadcasts), --payload-size BYTES, "
         "--threads T,\n"
@@ -270,7 +274,8 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
     O_SHARD_COUNT,
     O_RUN_ID,
     O_COORDINATE,
-    O_SHARD_TIMEOUT
+    O_SHARD_TIMEOUT,
+    O_CHECK_FLAGS
   };
   static const struct option longopts[] = {
       {"target", required_argument, NULL, O_TARGET},
@@ -322,6 +327,7 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
       {"debug-url", required_argument, NULL, O_DEBUG_URL},
       {"vars-interval", required_argument, NULL, O_VARS_INTERVAL},
       {"check", no_argument, NULL, O_CHECK},
+      {"check-flags", no_argument, NULL, O_CHECK_FLAGS},
       {"shard-index", required_argument, NULL, O_SHARD_INDEX},
       {"shard-count", required_argument, NULL, O_SHARD_COUNT},
       {"run-id", required_argument, NULL, O_RUN_ID},
@@ -515,6 +521,9 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
       break;
     case O_CHECK:
       o->check = true;
+      break;
+    case O_CHECK_FLAGS:
+      o->check = o->check_flags = true;
       break;
     case O_SHARD_INDEX:
       shard.index_flag = a;

@@ -199,14 +199,15 @@ k8s() { # OUTDIR
   fi
   local coord=(--coordinate --snapshot-url "http://$svc:8086" --run-mode external
     --run-service "${reg}nprof/notifier:dev")
-  # The loadgen judges the flags here, before anything is rendered (on
-  # this machine's address: the Service's name resolves in the cluster).
-  "$LOADGEN" --check "${args[@]}" "${shard[@]}" --shard-index $((k - 1)) >/dev/null || exit 2
-  if [ "$collect" = volume ]; then
-    "$LOADGEN" --check "${args[@]}" "${shard[@]}" "${coord[@]}" >/dev/null || exit 2
-  fi
   retarget "$svc:50051"
   common=("${args[@]}" "${shard[@]}")
+  # The loadgen judges the very flags of the manifests before anything is
+  # written, all but what only the cluster knows (the Service's name, the
+  # pods' open-file limits).
+  "$LOADGEN" --check-flags "${common[@]}" --shard-index $((k - 1)) >/dev/null || exit 2
+  if [ "$collect" = volume ]; then
+    "$LOADGEN" --check-flags "${common[@]}" "${coord[@]}" >/dev/null || exit 2
+  fi
   local max=$((${TEST_COUNT:-1000} > 100000 ? ${TEST_COUNT:-1000} : 100000))
   mkdir -p "$out"
   rm -f "$out"/*.yaml

@@ -119,6 +119,10 @@ for spec in "100 1 volume" "2000 4 volume" "200000 4 volume" "1000 7 cp" "50 2 c
     bad "manifests: $n users over $k shards, collected by $collect"; tail -15 "$TMP/out"
   fi
 done
+# The pods' open-file limit is the cluster's, not this machine's (20,000):
+# 50,000 connections a shard render, and the flags are still judged.
+expect "1,000,000 users over 20 shards, one connection each (this machine's file limit is not the pods')" \
+  render "$TMP/big" TEST_COUNT=1000000 SHARDS=20 STREAMS_PER_CONN=1
 expect "a registry prefix and another Service name" render "$TMP/reg" TEST_COUNT=10 SHARDS=2 \
   K8S_IMAGE_REGISTRY=registry.example:5000/team K8S_SERVICE=notif K8S_RUN_ID=r-1
 grep -q "image: registry.example:5000/team/nprof/loadgen:dev" "$TMP/reg/loadgen.yaml" &&
