@@ -172,31 +172,21 @@ static bool hold_until(coord *c, uint64_t deadline_ns)
   return true;
 }
 
-typedef struct {
-  coord *c;
-  uint64_t base; /* messages received before the first broadcast */
-  uint64_t held; /* streams held when publishing began */
-} publish_wait;
-
-/* lg_publish_wait_cb: broadcast seq has reached every held stream once the
- * shards' counters show held * (seq + 1) more messages. Those counters
- * move at the shards' heartbeat, so broadcasts are paced by it; each
- * broadcast's latency is measured by the shards on arrival, not here. */
-static bool delivered(void *ud, uint32_t seq, uint64_t deadline_ns)
+/* lg_publish_pace's view of the run: the shards' messages, as their
+ * state files say. Those move at the shards' heartbeat, so broadcasts are
+ * paced by it; each one's latency is measured by the shards on arrival. */
+static uint64_t messages(void *ud)
 {
-  publish_wait *pw = ud;
-  uint64_t want = pw->held * ((uint64_t)seq + 1);
-  for (;;) {
-    lg_tl_sample s;
-    lg_barrier_sum(pw->c->bar, &s);
-    if (s.messages - pw->base >= want)
-      return true;
-    if (*pw->c->interrupted || lg_now_ns() >= deadline_ns ||
-        !shards_alive(pw->c))
-      return false;
-    progress(pw->c, false);
-    nap(5000000u);
-  }
+  lg_tl_sample s;
+  lg_barrier_sum(((coord *)ud)->bar, &s);
+  return s.messages;
+}
+
+static bool publish_poll(void *ud)
+{
+  coord *c = ud;
+  progress(c, false);
+  return !*c->interrupted && shards_alive(c);
 }
 
 static void publish(coord *c)
@@ -208,9 +198,14 @@ static void publish(coord *c)
   lg_barrier_sum(c->bar, &s);
   uint64_t deadline = lg_now_ns() + o->publish_timeout_ns;
   r->notifications_expected = s.connected * o->publish;
-  publish_wait pw = {.c = c, .base = s.messages, .held = s.connected};
-  if (lg_publish_run(o, o->publish, deadline, delivered, &pw, &r->publish) !=
-      0) {
+  lg_publish_pace pace = {.messages = messages,
+                          .poll = publish_poll,
+                          .ud = c,
+                          .base = s.messages,
+                          .held = s.connected,
+                          .poll_ns = 5000000};
+  if (lg_publish_run(o, o->publish, deadline, lg_publish_delivered, &pace,
+                     &r->publish) != 0) {
     fprintf(stderr, "loadgen: %s\n", r->publish.error);
     failed(c, "%s", r->publish.error);
   }

@@ -559,6 +559,12 @@ typedef struct {
   struct ssl_ctx_st *tls_ctx;
 } lg_options;
 
+/* A decimal number in [min, max] (no sign) into *out. Returns 0 or
+ * LG_EINVAL. */
+int lg_options_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out);
+/* Writes the message into err and returns LG_EINVAL: a refused flag. */
+int lg_options_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Parses argv into o. On a bad flag writes a message to err and returns
  * LG_EINVAL; returns 1 when --help or --version was printed. Free with
  * lg_options_free. */
@@ -749,6 +755,22 @@ typedef bool (*lg_publish_wait_cb)(void *ud, uint32_t seq,
  * delivered. */
 int lg_publish_run(const lg_options *o, uint32_t n, uint64_t deadline_ns,
                    lg_publish_wait_cb wait, void *ud, lg_publish_result *res);
+
+/* The pacing of broadcasts by what the receivers count: broadcast seq has
+ * reached every held stream once held * (seq + 1) messages have arrived
+ * since `base`. The wait only paces the broadcasts (each one's latency is
+ * measured on arrival), so polling every poll_ns costs no accuracy. */
+typedef struct {
+  uint64_t (*messages)(void *ud); /* received so far, every stream */
+  bool (*poll)(void *ud);         /* each poll: false to give up */
+  void *ud;
+  uint64_t base; /* messages received before the first broadcast */
+  uint64_t held; /* streams held when publishing began */
+  uint64_t poll_ns;
+} lg_publish_pace;
+
+/* lg_publish_wait_cb over an lg_publish_pace (ud). */
+bool lg_publish_delivered(void *ud, uint32_t seq, uint64_t deadline_ns);
 
 /* ---- snapshot.c ------------------------------------------------------ */
 

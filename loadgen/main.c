@@ -202,27 +202,16 @@ static void wait_until(run_state *st, uint64_t deadline_ns)
   }
 }
 
-typedef struct {
-  run_state *st;
-  uint64_t base; /* messages received before the first broadcast */
-  uint64_t held; /* streams held when publishing began */
-} publish_wait;
-
-/* lg_publish_wait_cb: broadcast seq has reached every held stream once
- * held * (seq + 1) messages have arrived since the first. Polls at 1 ms: the
- * wait only paces the broadcasts, it is not part of any latency. */
-static bool delivered(void *ud, uint32_t seq, uint64_t deadline_ns)
+/* lg_publish_pace's view of this process: its workers' messages. */
+static uint64_t messages(void *ud)
 {
-  publish_wait *pw = ud;
-  uint64_t want = pw->held * ((uint64_t)seq + 1);
-  struct timespec ts = {0, 1000000};
-  while (SUM(pw->st, messages) - pw->base < want) {
-    if (interrupted || lg_now_ns() >= deadline_ns)
-      return false;
-    progress(pw->st, false);
-    nanosleep(&ts, NULL);
-  }
-  return true;
+  return SUM((run_state *)ud, messages);
+}
+
+static bool publish_poll(void *ud)
+{
+  progress(ud, false);
+  return !interrupted;
 }
 
 static void snapshot(run_state *st, int phase_idx, const char *phase)
@@ -619,9 +608,14 @@ int main(int argc, char **argv)
     uint64_t base = SUM(&st, messages);
     uint64_t pdeadline = lg_now_ns() + o.publish_timeout_ns;
     r->notifications_expected = held * o.publish;
-    publish_wait pw = {.st = &st, .base = base, .held = held};
-    if (lg_publish_run(&o, o.publish, pdeadline, delivered, &pw, &r->publish) !=
-        0) {
+    lg_publish_pace pace = {.messages = messages,
+                            .poll = publish_poll,
+                            .ud = &st,
+                            .base = base,
+                            .held = held,
+                            .poll_ns = 1000000};
+    if (lg_publish_run(&o, o.publish, pdeadline, lg_publish_delivered, &pace,
+                       &r->publish) != 0) {
       fprintf(stderr, "loadgen: %s\n", r->publish.error);
       snprintf(r->reason, sizeof r->reason, "%s", r->publish.error);
     }

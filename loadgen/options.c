@@ -12,7 +12,7 @@
 
 #include "internal.h"
 
-static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+int lg_options_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 {
   if (s == NULL || *s == '\0' || *s == '-')
     return LG_EINVAL;
@@ -25,9 +25,7 @@ static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
   return 0;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+int lg_options_fail(char *err, size_t errlen, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
@@ -139,7 +137,7 @@ static int split_target(lg_options *o, char *err, size_t errlen)
   const char *t = o->target;
   const char *colon = strrchr(t, ':');
   if (colon == NULL || colon == t || colon[1] == '\0')
-    return fail(err, errlen, "--target %s: expected HOST:PORT", t);
+    return lg_options_fail(err, errlen, "--target %s: expected HOST:PORT", t);
   const char *h = t;
   size_t hlen = (size_t)(colon - t);
   if (h[0] == '[' && hlen >= 2 && h[hlen - 1] == ']') {
@@ -147,10 +145,10 @@ static int split_target(lg_options *o, char *err, size_t errlen)
     hlen -= 2;
   }
   uint32_t port;
-  if (parse_u32(colon + 1, 1, 65535, &port) != 0)
-    return fail(err, errlen, "--target %s: bad port", t);
+  if (lg_options_u32(colon + 1, 1, 65535, &port) != 0)
+    return lg_options_fail(err, errlen, "--target %s: bad port", t);
   if (hlen == 0 || hlen >= sizeof o->host)
-    return fail(err, errlen, "--target %s: bad host", t);
+    return lg_options_fail(err, errlen, "--target %s: bad host", t);
   memcpy(o->host, h, hlen);
   o->host[hlen] = '\0';
   snprintf(o->port, sizeof o->port, "%u", port);
@@ -347,49 +345,55 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
       o->target = a;
       break;
     case O_STREAMS:
-      if (parse_u32(a, 1, 10000000, &o->streams) != 0)
-        return fail(err, errlen, "--streams %s: expected 1..10000000", a);
+      if (lg_options_u32(a, 1, 10000000, &o->streams) != 0)
+        return lg_options_fail(err, errlen,
+                               "--streams %s: expected 1..10000000", a);
       break;
     case O_PER_CONN:
-      if (parse_u32(a, 1, 100000, &o->streams_per_conn) != 0)
-        return fail(err, errlen, "--streams-per-conn %s: expected 1..100000",
-                    a);
+      if (lg_options_u32(a, 1, 100000, &o->streams_per_conn) != 0)
+        return lg_options_fail(err, errlen,
+                               "--streams-per-conn %s: expected 1..100000", a);
       break;
     case O_RATE:
       if (parse_double(a, 0, 1e9, &o->rate) != 0)
-        return fail(err, errlen, "--rate %s: expected a number >= 0", a);
+        return lg_options_fail(err, errlen, "--rate %s: expected a number >= 0",
+                               a);
       break;
     case O_HOLD:
       dur = &o->hold_ns;
       forever = true;
       break;
     case O_PUBLISH:
-      if (parse_u32(a, 0, 1000000, &o->publish) != 0)
-        return fail(err, errlen, "--publish %s: expected 0..1000000", a);
+      if (lg_options_u32(a, 0, 1000000, &o->publish) != 0)
+        return lg_options_fail(err, errlen, "--publish %s: expected 0..1000000",
+                               a);
       break;
     case O_PAYLOAD:
-      if (parse_u32(a, 0, 1u << 20, &o->payload_size) != 0)
-        return fail(err, errlen, "--payload-size %s: expected 0..1048576", a);
+      if (lg_options_u32(a, 0, 1u << 20, &o->payload_size) != 0)
+        return lg_options_fail(err, errlen,
+                               "--payload-size %s: expected 0..1048576", a);
       break;
     case O_RECONNECT:
       o->reconnect = true;
       break;
     case O_THREADS:
-      if (parse_u32(a, 1, 256, &o->threads) != 0)
-        return fail(err, errlen, "--threads %s: expected 1..256", a);
+      if (lg_options_u32(a, 1, 256, &o->threads) != 0)
+        return lg_options_fail(err, errlen, "--threads %s: expected 1..256", a);
       break;
     case O_SRC:
-      if (parse_u32(a, 1, 254, &o->source_addrs) != 0)
-        return fail(err, errlen, "--source-addrs %s: expected 1..254", a);
+      if (lg_options_u32(a, 1, 254, &o->source_addrs) != 0)
+        return lg_options_fail(err, errlen,
+                               "--source-addrs %s: expected 1..254", a);
       break;
     case O_PENDING:
-      if (parse_u32(a, 1, 1000000, &o->max_pending) != 0)
-        return fail(err, errlen, "--max-pending %s: expected 1..1000000", a);
+      if (lg_options_u32(a, 1, 1000000, &o->max_pending) != 0)
+        return lg_options_fail(err, errlen,
+                               "--max-pending %s: expected 1..1000000", a);
       break;
     case O_MAXMSG:
-      if (parse_u32(a, 16, 1u << 30, &o->max_message) != 0)
-        return fail(err, errlen, "--max-message %s: expected 16..1073741824",
-                    a);
+      if (lg_options_u32(a, 16, 1u << 30, &o->max_message) != 0)
+        return lg_options_fail(err, errlen,
+                               "--max-message %s: expected 16..1073741824", a);
       break;
     case O_CTIMEOUT:
       dur = &o->connect_timeout_ns;
@@ -429,8 +433,8 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
       break;
     case O_IMPORT:
       if (o->nimport_paths == LG_MAX_IMPORT_PATHS)
-        return fail(err, errlen, "--import-path: at most %d",
-                    LG_MAX_IMPORT_PATHS);
+        return lg_options_fail(err, errlen, "--import-path: at most %d",
+                               LG_MAX_IMPORT_PATHS);
       o->import_paths[o->nimport_paths++] = a;
       break;
     case O_PROTOSET:
@@ -443,17 +447,17 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
       o->data_file = a;
       break;
     case O_LATENCY:
-      if (parse_u32(a, 1, 536870911, &o->latency_field) != 0)
-        return fail(err, errlen, "--latency-field %s: expected a field number",
-                    a);
+      if (lg_options_u32(a, 1, 536870911, &o->latency_field) != 0)
+        return lg_options_fail(
+            err, errlen, "--latency-field %s: expected a field number", a);
       o->latency_field_set = true;
       break;
     case O_RPS:
       if (parse_double(a, 0.001, 1e7, &o->rps) != 0)
-        return fail(err, errlen,
-                    "--rps %s: expected calls per second, "
-                    "0.001..10000000",
-                    a);
+        return lg_options_fail(err, errlen,
+                               "--rps %s: expected calls per second, "
+                               "0.001..10000000",
+                               a);
       break;
     case O_DURATION:
       dur = &o->duration_ns;
@@ -461,18 +465,19 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
       o->duration_set = true;
       break;
     case O_CONCURRENCY:
-      if (parse_u32(a, 1, 1000000, &o->concurrency) != 0)
-        return fail(err, errlen, "--concurrency %s: expected 1..1000000", a);
+      if (lg_options_u32(a, 1, 1000000, &o->concurrency) != 0)
+        return lg_options_fail(err, errlen,
+                               "--concurrency %s: expected 1..1000000", a);
       break;
     case O_CALL_TIMEOUT:
       dur = &o->call_timeout_ns;
       break;
     case O_MAX_ERRORS:
       if (parse_double(a, 0, 100, &o->max_errors_pct) != 0)
-        return fail(err, errlen,
-                    "--max-errors %s: expected a percentage, "
-                    "0..100",
-                    a);
+        return lg_options_fail(err, errlen,
+                               "--max-errors %s: expected a percentage, "
+                               "0..100",
+                               a);
       break;
     case 'H':
     case O_HEADER:
@@ -503,8 +508,9 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
     case O_RUN_MODE:
       if (strcmp(a, "native") != 0 && strcmp(a, "docker") != 0 &&
           strcmp(a, "external") != 0)
-        return fail(err, errlen,
-                    "--run-mode %s: expected native, docker or external", a);
+        return lg_options_fail(
+            err, errlen, "--run-mode %s: expected native, docker or external",
+            a);
       o->run_mode = a;
       break;
     case O_RUN_SERVICE:
@@ -548,53 +554,56 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
       printf("loadgen %s\n", LG_VERSION);
       return 1;
     case ':':
-      return fail(err, errlen, "%s needs a value", argv[optind - 1]);
+      return lg_options_fail(err, errlen, "%s needs a value", argv[optind - 1]);
     default:
-      return fail(err, errlen, "unknown option %s", argv[optind - 1]);
+      return lg_options_fail(err, errlen, "unknown option %s",
+                             argv[optind - 1]);
     }
     if (dur != NULL && parse_duration(a, forever, dur) != 0)
-      return fail(err, errlen, "--%s %s: not a duration: %s%s",
-                  longopts[idx].name, a, NPC_DURATION_HELP,
-                  forever ? ", or forever" : "");
+      return lg_options_fail(err, errlen, "--%s %s: not a duration: %s%s",
+                             longopts[idx].name, a, NPC_DURATION_HELP,
+                             forever ? ", or forever" : "");
   }
   if (optind < argc)
-    return fail(err, errlen, "unexpected argument %s", argv[optind]);
+    return lg_options_fail(err, errlen, "unexpected argument %s", argv[optind]);
   if ((o->snapshot_url == NULL) != (o->snapshot_dir == NULL) &&
       !(o->run_dir != NULL && o->snapshot_dir == NULL))
-    return fail(err, errlen, "--snapshot-url and --snapshot-dir go together");
+    return lg_options_fail(err, errlen,
+                           "--snapshot-url and --snapshot-dir go together");
   if (o->snapshot_url != NULL && strncmp(o->snapshot_url, "http://", 7) != 0)
-    return fail(err, errlen, "--snapshot-url %s: expected http://HOST:PORT",
-                o->snapshot_url);
+    return lg_options_fail(err, errlen,
+                           "--snapshot-url %s: expected http://HOST:PORT",
+                           o->snapshot_url);
   if (o->connect_timeout_ns == 0 || o->drain_timeout_ns == 0 ||
       o->call_timeout_ns == 0 || o->shard_timeout_ns == 0)
-    return fail(err, errlen, "timeouts must be positive");
+    return lg_options_fail(err, errlen, "timeouts must be positive");
   if (o->connect_timeout_ns == LG_HOLD_FOREVER)
-    return fail(err, errlen, "timeouts must be durations");
+    return lg_options_fail(err, errlen, "timeouts must be durations");
   if (o->vars_interval_ns < 10000000ull)
-    return fail(err, errlen, "--vars-interval: at least 10ms");
+    return lg_options_fail(err, errlen, "--vars-interval: at least 10ms");
   if (strlen(o->user_prefix) > 200)
-    return fail(err, errlen, "--user-prefix: at most 200 bytes");
+    return lg_options_fail(err, errlen, "--user-prefix: at most 200 bytes");
   if (o->proto != NULL && o->protoset != NULL)
-    return fail(err, errlen, "--proto or --protoset, not both");
+    return lg_options_fail(err, errlen, "--proto or --protoset, not both");
   if (o->data != NULL && o->data_file != NULL)
-    return fail(err, errlen, "--data or --data-file, not both");
+    return lg_options_fail(err, errlen, "--data or --data-file, not both");
   if ((o->proto != NULL || o->protoset != NULL) && o->call == NULL)
-    return fail(err, errlen, "--proto and --protoset need --call");
+    return lg_options_fail(err, errlen, "--proto and --protoset need --call");
   /* The notifier's own methods need no .proto: its descriptors are built
    * in. */
   if (o->call != NULL && o->proto == NULL && o->protoset == NULL &&
       strncmp(o->call[0] == '/' ? o->call + 1 : o->call, "notifier.Notifier/",
               18) != 0)
-    return fail(err, errlen,
-                "--call %s needs its --proto FILE (or --protoset FILE)",
-                o->call);
+    return lg_options_fail(
+        err, errlen, "--call %s needs its --proto FILE (or --protoset FILE)",
+        o->call);
   if (o->cacert != NULL && o->insecure)
-    return fail(err, errlen, "--cacert or --insecure, not both");
+    return lg_options_fail(err, errlen, "--cacert or --insecure, not both");
   if (o->server_name != NULL &&
       (o->server_name[0] == '\0' || strlen(o->server_name) >= sizeof o->sni ||
        strpbrk(o->server_name, " /:@") != NULL))
-    return fail(err, errlen, "--server-name %s: expected a host name",
-                o->server_name);
+    return lg_options_fail(
+        err, errlen, "--server-name %s: expected a host name", o->server_name);
   if (o->run_mode == NULL)
     o->run_mode = "external";
   rc = split_target(o, err, errlen);
@@ -621,7 +630,7 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
         snprintf(name, sizeof name, "%s", NPC_RUN_LOADGEN);
       if ((size_t)snprintf(o->json_buf, sizeof o->json_buf, "%s/%s", o->run_dir,
                            name) >= sizeof o->json_buf)
-        return fail(err, errlen, "--run-dir: path too long");
+        return lg_options_fail(err, errlen, "--run-dir: path too long");
       o->json_path = o->json_buf;
     }
   }
@@ -662,16 +671,17 @@ int lg_plan_check_files(uint32_t streams, uint32_t per_conn, uint64_t nofile,
   if (conns + LG_FD_RESERVE <= nofile)
     return 0;
   if (nofile <= LG_FD_RESERVE)
-    return fail(err, errlen,
-                "the open-file limit is %" PRIu64 "; raise it (ulimit -n)",
-                nofile);
+    return lg_options_fail(
+        err, errlen, "the open-file limit is %" PRIu64 "; raise it (ulimit -n)",
+        nofile);
   uint64_t fit = nofile - LG_FD_RESERVE;
   uint64_t k = ((uint64_t)streams + fit - 1) / fit;
-  return fail(err, errlen,
-              "%u streams at %u per connection need %" PRIu64
-              " connections, but the open-file limit is %" PRIu64
-              " (%d kept for the process): use --streams-per-conn %" PRIu64
-              " or more, raise the limit (ulimit -n), or split the users "
-              "over several loadgen processes",
-              streams, per_conn, conns, nofile, LG_FD_RESERVE, k);
+  return lg_options_fail(
+      err, errlen,
+      "%u streams at %u per connection need %" PRIu64
+      " connections, but the open-file limit is %" PRIu64
+      " (%d kept for the process): use --streams-per-conn %" PRIu64
+      " or more, raise the limit (ulimit -n), or split the users "
+      "over several loadgen processes",
+      streams, per_conn, conns, nofile, LG_FD_RESERVE, k);
 }

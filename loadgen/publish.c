@@ -15,6 +15,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/time.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -343,4 +344,18 @@ out:
   free(payload);
   free(p.body);
   return result;
+}
+
+bool lg_publish_delivered(void *ud, uint32_t seq, uint64_t deadline_ns)
+{
+  lg_publish_pace *pace = ud;
+  uint64_t want = pace->held * ((uint64_t)seq + 1);
+  struct timespec ts = {(time_t)(pace->poll_ns / 1000000000u),
+                        (long)(pace->poll_ns % 1000000000u)};
+  while (pace->messages(pace->ud) - pace->base < want) {
+    if (lg_now_ns() >= deadline_ns || !pace->poll(pace->ud))
+      return false;
+    nanosleep(&ts, NULL);
+  }
+  return true;
 }

@@ -21,17 +21,6 @@
 
 #include "internal.h"
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-  return LG_EINVAL;
-}
-
 void lg_shard_users(uint32_t total, uint32_t index, uint32_t count,
                     uint32_t *first, uint32_t *n)
 {
@@ -41,20 +30,6 @@ void lg_shard_users(uint32_t total, uint32_t index, uint32_t count,
   *n = b - a;
 }
 
-/* A decimal number in [min, max] from a flag or the environment. */
-static int number(const char *s, uint32_t min, uint32_t max, uint32_t *out)
-{
-  if (s == NULL || *s < '0' || *s > '9')
-    return LG_EINVAL;
-  errno = 0;
-  char *end;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (errno != 0 || *end != '\0' || v < min || v > max)
-    return LG_EINVAL;
-  *out = (uint32_t)v;
-  return 0;
-}
-
 /* The flag's value, else the environment's: both given must agree. */
 static int pick(const char *flag, const char *flag_name, const char *env,
                 const char *env_name, uint32_t min, uint32_t max, bool *set,
@@ -62,15 +37,15 @@ static int pick(const char *flag, const char *flag_name, const char *env,
 {
   uint32_t f = 0, e = 0;
   bool has_env = env != NULL && env[0] != '\0';
-  if (flag != NULL && number(flag, min, max, &f) != 0)
-    return fail(err, errlen, "%s %s: expected %" PRIu32 "..%" PRIu32, flag_name,
-                flag, min, max);
-  if (has_env && number(env, min, max, &e) != 0)
-    return fail(err, errlen, "%s=%s: expected %" PRIu32 "..%" PRIu32, env_name,
-                env, min, max);
+  if (flag != NULL && lg_options_u32(flag, min, max, &f) != 0)
+    return lg_options_fail(err, errlen, "%s %s: expected %" PRIu32 "..%" PRIu32,
+                           flag_name, flag, min, max);
+  if (has_env && lg_options_u32(env, min, max, &e) != 0)
+    return lg_options_fail(err, errlen, "%s=%s: expected %" PRIu32 "..%" PRIu32,
+                           env_name, env, min, max);
   if (flag != NULL && has_env && f != e)
-    return fail(err, errlen, "%s %s and %s=%s disagree", flag_name, flag,
-                env_name, env);
+    return lg_options_fail(err, errlen, "%s %s and %s=%s disagree", flag_name,
+                           flag, env_name, env);
   *set = flag != NULL || has_env;
   *out = flag != NULL ? f : e;
   return 0;
@@ -108,38 +83,42 @@ int lg_shard_resolve(lg_options *o, const lg_shard_env *in, char *err,
   o->user_first = 0;
   if (o->coordinate) {
     if (in->index_flag != NULL)
-      return fail(err, errlen,
-                  "--coordinate runs no users: it takes no --shard-index");
+      return lg_options_fail(
+          err, errlen, "--coordinate runs no users: it takes no --shard-index");
     if (!has_count)
-      return fail(err, errlen,
-                  "--coordinate needs --shard-count N (or NPROF_SHARD_COUNT)");
+      return lg_options_fail(
+          err, errlen,
+          "--coordinate needs --shard-count N (or NPROF_SHARD_COUNT)");
     if (o->run_dir == NULL)
-      return fail(err, errlen,
-                  "--coordinate needs --run-dir DIR, the folder every shard "
-                  "shares");
+      return lg_options_fail(
+          err, errlen,
+          "--coordinate needs --run-dir DIR, the folder every shard "
+          "shares");
   } else if (has_index != has_count) {
     if (has_index)
-      return fail(err, errlen,
-                  "shard index %" PRIu32 " (%s) needs --shard-count N (or "
-                  "NPROF_SHARD_COUNT)",
-                  index,
-                  in->index_flag != NULL ? "--shard-index"
-                                         : "JOB_COMPLETION_INDEX");
-    return fail(err, errlen,
-                "--shard-count %" PRIu32 " needs --shard-index I (or "
-                "JOB_COMPLETION_INDEX, as a Kubernetes Indexed Job sets it)",
-                count);
+      return lg_options_fail(
+          err, errlen,
+          "shard index %" PRIu32 " (%s) needs --shard-count N (or "
+          "NPROF_SHARD_COUNT)",
+          index,
+          in->index_flag != NULL ? "--shard-index" : "JOB_COMPLETION_INDEX");
+    return lg_options_fail(
+        err, errlen,
+        "--shard-count %" PRIu32 " needs --shard-index I (or "
+        "JOB_COMPLETION_INDEX, as a Kubernetes Indexed Job sets it)",
+        count);
   } else if (!has_index) {
     if (in->run_id_flag != NULL)
-      return fail(err, errlen,
-                  "--run-id names a sharded run: it needs "
-                  "--shard-count (or --coordinate)");
+      return lg_options_fail(err, errlen,
+                             "--run-id names a sharded run: it needs "
+                             "--shard-count (or --coordinate)");
     return 0; /* one process, as always */
   } else if (index >= count) {
-    return fail(err, errlen,
-                "shard index %" PRIu32 " is not below the shard count %" PRIu32
-                " (indexes are 0..%" PRIu32 ")",
-                index, count, count - 1);
+    return lg_options_fail(err, errlen,
+                           "shard index %" PRIu32
+                           " is not below the shard count %" PRIu32
+                           " (indexes are 0..%" PRIu32 ")",
+                           index, count, count - 1);
   }
   const char *id = in->run_id_flag;
   if (id == NULL && in->run_id_env != NULL && in->run_id_env[0] != '\0')
@@ -149,33 +128,37 @@ int lg_shard_resolve(lg_options *o, const lg_shard_env *in, char *err,
   if (count == 1 && !o->coordinate && id == NULL)
     return 0;
   if (count > o->streams)
-    return fail(err, errlen,
-                "--streams %" PRIu32
-                " is fewer users than --shard-count %" PRIu32
-                ": every shard needs one",
-                o->streams, count);
+    return lg_options_fail(err, errlen,
+                           "--streams %" PRIu32
+                           " is fewer users than --shard-count %" PRIu32
+                           ": every shard needs one",
+                           o->streams, count);
   if (id == NULL)
-    return fail(err, errlen,
-                "a sharded run needs --run-id ID (or NPROF_RUN_ID), the same "
-                "for every shard, so their results are never mixed with "
-                "another run's");
+    return lg_options_fail(
+        err, errlen,
+        "a sharded run needs --run-id ID (or NPROF_RUN_ID), the same "
+        "for every shard, so their results are never mixed with "
+        "another run's");
   if (!lg_shard_run_id_valid(id))
-    return fail(err, errlen,
-                "--run-id %.80s: expected 1..%d letters, digits, '-', '_' or "
-                "'.'",
-                id, LG_RUN_ID_MAX);
+    return lg_options_fail(
+        err, errlen,
+        "--run-id %.80s: expected 1..%d letters, digits, '-', '_' or "
+        "'.'",
+        id, LG_RUN_ID_MAX);
   o->run_id = id;
   o->shard_count = count;
   if (o->coordinate)
     return 0;
   if (o->snapshot_url != NULL)
-    return fail(err, errlen,
-                "a shard takes no snapshots: the coordinator (loadgen "
-                "--coordinate) takes them once per phase for the whole run");
+    return lg_options_fail(
+        err, errlen,
+        "a shard takes no snapshots: the coordinator (loadgen "
+        "--coordinate) takes them once per phase for the whole run");
   if (o->publish > 0 && o->run_dir == NULL)
-    return fail(err, errlen,
-                "--publish in a sharded run is the coordinator's: give every "
-                "shard the --run-dir loadgen --coordinate watches");
+    return lg_options_fail(
+        err, errlen,
+        "--publish in a sharded run is the coordinator's: give every "
+        "shard the --run-dir loadgen --coordinate watches");
   o->shard_index = index;
   uint32_t n;
   lg_shard_users(o->streams, index, count, &o->user_first, &n);
@@ -202,12 +185,13 @@ int lg_shard_source_plan(lg_options *o, uint32_t ports_per_addr, char *err,
   }
   uint64_t last = (uint64_t)(o->shard_index + 1) * per;
   if (last > LG_SOURCE_ADDRS_MAX)
-    return fail(err, errlen,
-                "%" PRIu32 " shards at %" PRIu32 " source addresses each need "
-                "127.0.0.1..127.0.0.%" PRIu64 ", past 127.0.0.%d: use more "
-                "--streams-per-conn or fewer shards on this host",
-                o->shard_count, per, (uint64_t)o->shard_count * per,
-                LG_SOURCE_ADDRS_MAX);
+    return lg_options_fail(
+        err, errlen,
+        "%" PRIu32 " shards at %" PRIu32 " source addresses each need "
+        "127.0.0.1..127.0.0.%" PRIu64 ", past 127.0.0.%d: use more "
+        "--streams-per-conn or fewer shards on this host",
+        o->shard_count, per, (uint64_t)o->shard_count * per,
+        LG_SOURCE_ADDRS_MAX);
   o->source_addrs = per;
   o->source_first = o->shard_index * per;
   return 0;

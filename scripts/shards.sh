@@ -180,6 +180,34 @@ run() { # RUN K -- FLAGS...
 
 # ---- Kubernetes ----
 
+# A Job of run $run_id running one container of the loadgen image: NAME,
+# the container's name, more spec lines, and the container's own lines
+# (args, mounts) with the pod's volumes after them. Never retried
+# (backoffLimit 0): a retried shard would hold its users twice in one run,
+# a retried coordinator would take its baseline under load.
+job_yaml() { # NAME CONTAINER SPEC_LINES CONTAINER_LINES
+  cat <<EOF
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: $1
+  labels: {app.kubernetes.io/name: $1, app.kubernetes.io/part-of: nprof, nprof/run-id: "$run_id"}
+spec:
+$3  backoffLimit: 0
+  template:
+    metadata:
+      labels: {app.kubernetes.io/name: $1, nprof/run-id: "$run_id"}
+    spec:
+      restartPolicy: Never
+      securityContext: {runAsNonRoot: true, runAsUser: 10001, fsGroup: 10001}
+      containers:
+        - name: $2
+          image: ${reg}nprof/loadgen:dev
+          imagePullPolicy: IfNotPresent
+$4
+EOF
+}
+
 k8s() { # OUTDIR
   local out=$1 k
   k=$(shard_count)
@@ -285,33 +313,18 @@ spec:
   resources:
     requests: {storage: 1Gi}
 EOF
-    cat >"$out/coordinator.yaml" <<EOF
-# The coordinator of run $run_id: snapshots of the notifier once per phase
-# for the whole run, the timeline, the broadcasts; holds no users.
-apiVersion: batch/v1
-kind: Job
-metadata:
-  name: nprof-coordinator
-  labels: {app.kubernetes.io/name: nprof-coordinator, app.kubernetes.io/part-of: nprof, nprof/run-id: "$run_id"}
-spec:
-  backoffLimit: 0
-  template:
-    metadata:
-      labels: {app.kubernetes.io/name: nprof-coordinator, nprof/run-id: "$run_id"}
-    spec:
-      restartPolicy: Never
-      securityContext: {runAsNonRoot: true, runAsUser: 10001, fsGroup: 10001}
-      containers:
-        - name: coordinator
-          image: ${reg}nprof/loadgen:dev
-          imagePullPolicy: IfNotPresent
-          args: $(yaml_list "${common[@]}" "${coord[@]}")
-          volumeMounts:
+    local shared="          volumeMounts:
             - {name: snapshots, mountPath: /snapshots}
       volumes:
         - name: snapshots
-          persistentVolumeClaim: {claimName: nprof-snapshots}
-EOF
+          persistentVolumeClaim: {claimName: nprof-snapshots}"
+    {
+      echo "# The coordinator of run $run_id: snapshots of the notifier once per phase"
+      echo "# for the whole run, the timeline, the broadcasts; holds no users."
+      job_yaml nprof-coordinator coordinator "" \
+        "          args: $(yaml_list "${common[@]}" "${coord[@]}")
+$shared"
+    } >"$out/coordinator.yaml"
     cat >"$out/collector.yaml" <<EOF
 # A pod to copy the run folder out of the shared volume once the Jobs are
 # complete: kubectl cp nprof-collector:/snapshots/$run_id snapshots/$run_id
@@ -335,11 +348,7 @@ spec:
       persistentVolumeClaim: {claimName: nprof-snapshots}
 EOF
     vol="          args: $(yaml_list "${common[@]}" --quiet)
-          volumeMounts:
-            - {name: snapshots, mountPath: /snapshots}
-      volumes:
-        - name: snapshots
-          persistentVolumeClaim: {claimName: nprof-snapshots}"
+$shared"
   else
     # No shared volume: the shards run on their own (no coordinator, no
     # snapshots) and wait, after the run, for their result to be copied
@@ -356,33 +365,15 @@ EOF
         - name: out
           emptyDir: {}"
   fi
-  cat >"$out/loadgen.yaml" <<EOF
-# Run $run_id: ${TEST_COUNT:-1000} users over $k loadgen shards, an Indexed Job: each pod
-# gets JOB_COMPLETION_INDEX (0..$((k - 1))) and takes users I*N/$k..(I+1)*N/$k-1.
-# A failed shard is not retried (backoffLimit 0): a retry would hold its
-# users twice in one run. Its flags are the native SHARDS run's.
-apiVersion: batch/v1
-kind: Job
-metadata:
-  name: nprof-loadgen
-  labels: {app.kubernetes.io/name: nprof-loadgen, app.kubernetes.io/part-of: nprof, nprof/run-id: "$run_id"}
-spec:
-  completionMode: Indexed
+  {
+    echo "# Run $run_id: ${TEST_COUNT:-1000} users over $k loadgen shards, an Indexed Job: each pod"
+    echo "# gets JOB_COMPLETION_INDEX (0..$((k - 1))) and takes users I*N/$k..(I+1)*N/$k-1."
+    echo "# Its flags are the native SHARDS run's."
+    job_yaml nprof-loadgen loadgen "  completionMode: Indexed
   completions: $k
   parallelism: $k
-  backoffLimit: 0
-  template:
-    metadata:
-      labels: {app.kubernetes.io/name: nprof-loadgen, nprof/run-id: "$run_id"}
-    spec:
-      restartPolicy: Never
-      securityContext: {runAsNonRoot: true, runAsUser: 10001, fsGroup: 10001}
-      containers:
-        - name: loadgen
-          image: ${reg}nprof/loadgen:dev
-          imagePullPolicy: IfNotPresent
-$vol
-EOF
+" "$vol"
+  } >"$out/loadgen.yaml"
   echo "shards: Kubernetes manifests for run $run_id ($k shards, ${TEST_COUNT:-1000} users, collect: $collect) in $out:"
   ls "$out"/*.yaml | sed 's/^/  /'
 }

@@ -43,18 +43,7 @@ cpu_of() { # PID: utime + stime in seconds
   awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
-start_server() {
-  PORT=$(free_port)
-  "$NOTIFIER" --grpc-addr 127.0.0.1:$PORT --debug-addr 127.0.0.1:$(free_port) \
-    --mode prod --quiet --max-streams 0 >"$TMP/server.log" 2>&1 &
-  SPID=$!
-  PIDS+=($SPID)
-  local deadline=$((SECONDS + 20))
-  until port_open $PORT; do
-    [ $SECONDS -ge $deadline ] && fail "notifier did not start"
-    sleep 0.05
-  done
-}
+start_server() { start_prod_notifier --max-streams 0; }
 
 # Samples the notifier's open files while a case runs (the most seen).
 watch_fds() {

@@ -29,16 +29,7 @@ rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 start_server() {
   if [ -x "$NOTIFIER" ]; then
     SERVER=notifier
-    PORT=$(free_port)
-    "$NOTIFIER" --grpc-addr 127.0.0.1:$PORT --debug-addr 127.0.0.1:$(free_port) \
-      --mode prod --quiet >"$TMP/server.log" 2>&1 &
-    SPID=$!
-    PIDS+=($SPID)
-    local deadline=$((SECONDS + 20))
-    until port_open $PORT; do
-      [ $SECONDS -ge $deadline ] && fail "notifier did not start"
-      sleep 0.05
-    done
+    start_prod_notifier
   else
     SERVER=python-grpcio
     start_py_server py

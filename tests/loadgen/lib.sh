@@ -99,6 +99,23 @@ start_notifier() {
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# start_prod_notifier [ARGS...]: the notifier as the benchmarks measure it
+# (prod mode: no debug server, no log line per stream), with ARGS, on a
+# free port; sets PORT and SPID.
+start_prod_notifier() {
+  PORT=$(free_port)
+  "${NOTIFIER:-build/bin/notifier}" --grpc-addr 127.0.0.1:$PORT \
+    --debug-addr 127.0.0.1:$(free_port) --mode prod --quiet "$@" \
+    >"$TMP/server.log" 2>&1 &
+  SPID=$!
+  PIDS+=($SPID)
+  local deadline=$((SECONDS + 20))
+  until port_open $PORT; do
+    [ $SECONDS -ge $deadline ] && fail "notifier did not start"
+    sleep 0.05
+  done
+}
+
 # stop_py_server NAME: SIGTERM, wait (bounded) for its stats file.
 stop_py_server() {
   local pid_var="PID_$1"
