@@ -17,8 +17,9 @@
 #       RUN/loadgen.json.
 #   scripts/shards.sh k8s OUTDIR
 #       the Kubernetes manifests for the workflow's knobs (make
-#       k8s-manifests): the notifier's Deployment and Service, the shards
-#       as an Indexed Job, the coordinator, the volume they share.
+#       k8s-manifests): deploy/kubernetes/'s templates filled in (the
+#       notifier's Deployment and Service, the shards as an Indexed Job,
+#       the coordinator, the volume they share).
 # The loadgen's flags come from scripts/loadgen-args.sh, the one place the
 # knobs become flags, whichever of the three runs them.
 set -euo pipefail
@@ -180,47 +181,34 @@ run() { # RUN K -- FLAGS...
 
 # ---- Kubernetes ----
 
-# A Job of run $run_id running one container of the loadgen image: NAME,
-# the container's name, more spec lines, and the container's own lines
-# (args, mounts) with the pod's volumes after them. Never retried
-# (backoffLimit 0): a retried shard would hold its users twice in one run,
-# a retried coordinator would take its baseline under load.
-job_yaml() { # NAME CONTAINER SPEC_LINES CONTAINER_LINES
-  cat <<EOF
-apiVersion: batch/v1
-kind: Job
-metadata:
-  name: $1
-  labels: {app.kubernetes.io/name: $1, app.kubernetes.io/part-of: nprof, nprof/run-id: "$run_id"}
-spec:
-$3  backoffLimit: 0
-  template:
-    metadata:
-      labels: {app.kubernetes.io/name: $1, nprof/run-id: "$run_id"}
-    spec:
-      restartPolicy: Never
-      securityContext: {runAsNonRoot: true, runAsUser: 10001, fsGroup: 10001}
-      containers:
-        - name: $2
-          image: ${reg}nprof/loadgen:dev
-          imagePullPolicy: IfNotPresent
-$4
-EOF
+# deploy/kubernetes/NAME.yaml with each ${KEY} of the pairs filled in, into
+# OUT/AS.yaml. A placeholder left unfilled is this script's mistake.
+fill() { # NAME AS KEY=VALUE...
+  local text kv
+  text=$(<"deploy/kubernetes/$1.yaml")
+  for kv in "${@:3}"; do text=${text//"\${${kv%%=*}}"/${kv#*=}}; done
+  [[ "$text" != *'${'* ]] || die "deploy/kubernetes/$1.yaml: a placeholder left unfilled"
+  printf '%s\n' "$text" >"$out/$2.yaml"
 }
 
 k8s() { # OUTDIR
-  local out=$1 k
+  out=$1
+  local k
   k=$(shard_count)
   loadgen_knob_args notifier
   local svc=${K8S_SERVICE:-notifier} reg=${K8S_IMAGE_REGISTRY:-}
   [ -n "$reg" ] && reg=${reg%/}/
+  [[ "$svc" =~ ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ ]] || die "K8S_SERVICE=$svc: a DNS label"
+  [[ "$reg" =~ ^[A-Za-z0-9./:_-]*$ ]] || die "K8S_IMAGE_REGISTRY=$reg: not an image registry path"
   local collect=${K8S_COLLECT:-volume}
   case "$collect" in volume|cp) ;; *) die "K8S_COLLECT=$collect: expected volume or cp" ;; esac
+  local linger=${K8S_LINGER:-3600}
+  [[ "$linger" =~ ^[0-9]+$ ]] || die "K8S_LINGER=$linger: seconds"
   run_id=${K8S_RUN_ID:-$(date -u +%Y%m%dT%H%M%SZ)-${TEST_COUNT:-1000}}
   [[ "$run_id" =~ ^[A-Za-z0-9._-]{1,64}$ ]] || die "K8S_RUN_ID=$run_id: letters, digits, '.', '_', '-'"
-  local inside=/snapshots/$run_id shard=(--shard-count "$k" --run-id "$run_id")
+  local shard=(--shard-count "$k" --run-id "$run_id")
   if [ "$collect" = volume ]; then
-    shard+=(--run-dir "$inside")
+    shard+=(--run-dir "/snapshots/$run_id")
   else
     [ -z "${PUBLISH:-}" ] || [ "${PUBLISH}" = 0 ] ||
       die "PUBLISH needs the coordinator, which needs the shared volume: K8S_COLLECT=volume"
@@ -236,145 +224,23 @@ k8s() { # OUTDIR
   if [ "$collect" = volume ]; then
     "$LOADGEN" --check-flags "${common[@]}" "${coord[@]}" >/dev/null || exit 2
   fi
-  local max=$((${TEST_COUNT:-1000} > 100000 ? ${TEST_COUNT:-1000} : 100000))
+  local n=${TEST_COUNT:-1000}
+  local keys=(SERVICE="$svc" REGISTRY="$reg" RUN_ID="$run_id" SHARDS="$k" USERS="$n"
+    MAX_STREAMS="$((n > 100000 ? n : 100000))" LINGER="$linger"
+    SHARD_ARGS="$(yaml_list "${common[@]}" --quiet)"
+    COORDINATOR_ARGS="$(yaml_list "${common[@]}" "${coord[@]}")")
   mkdir -p "$out"
   rm -f "$out"/*.yaml
-
-  cat >"$out/notifier.yaml" <<EOF
-# The notifier (libnprof in dev mode) and its Service. The debug port is a
-# ClusterIP port only, never exposed outside the cluster (kubectl
-# port-forward svc/$svc 8086 to read it); NPROF_ALLOWED_HOSTS lets the
-# coordinator reach it by the Service's name through libnprof's
-# DNS-rebinding guard. Rendered by scripts/shards.sh (make k8s-manifests).
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: $svc
-  labels: {app.kubernetes.io/name: $svc, app.kubernetes.io/part-of: nprof}
-spec:
-  replicas: 1
-  selector:
-    matchLabels: {app.kubernetes.io/name: $svc}
-  template:
-    metadata:
-      labels: {app.kubernetes.io/name: $svc, app.kubernetes.io/part-of: nprof}
-    spec:
-      securityContext: {runAsNonRoot: true, runAsUser: 10001}
-      containers:
-        - name: notifier
-          image: ${reg}nprof/notifier:dev
-          imagePullPolicy: IfNotPresent
-          env:
-            # First: the names below refer to it.
-            - name: POD_NAMESPACE
-              valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
-            - {name: NOTIFIER_MODE, value: dev}
-            - {name: NOTIFIER_GRPC_ADDR, value: "0.0.0.0:50051"}
-            - {name: NOTIFIER_DEBUG_ADDR, value: "0.0.0.0:8086"}
-            - {name: NOTIFIER_MAX_STREAMS, value: "$max"}
-            - {name: NOTIFIER_QUIET, value: "1"}
-            - {name: NPROF_ALLOWED_HOSTS, value: "$svc,$svc.\$(POD_NAMESPACE).svc,$svc.\$(POD_NAMESPACE).svc.cluster.local"}
-          ports:
-            - {name: grpc, containerPort: 50051}
-            - {name: debug, containerPort: 8086}
-          readinessProbe:
-            httpGet: {path: /debug/vars, port: debug}
-            periodSeconds: 2
-          resources:
-            requests: {cpu: 500m, memory: 256Mi}
-          securityContext: {allowPrivilegeEscalation: false}
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: $svc
-  labels: {app.kubernetes.io/name: $svc, app.kubernetes.io/part-of: nprof}
-spec:
-  type: ClusterIP
-  selector: {app.kubernetes.io/name: $svc}
-  ports:
-    - {name: grpc, port: 50051, targetPort: grpc}
-    - {name: debug, port: 8086, targetPort: debug}
-EOF
-
-  local vol=""
+  fill notifier notifier "${keys[@]}"
   if [ "$collect" = volume ]; then
-    cat >"$out/volume.yaml" <<EOF
-# The run folder every shard and the coordinator share: they keep in step
-# through it and write their results there. ReadWriteMany (NFS, CephFS,
-# EFS...): the shards' pods run on any node.
-apiVersion: v1
-kind: PersistentVolumeClaim
-metadata:
-  name: nprof-snapshots
-  labels: {app.kubernetes.io/part-of: nprof}
-spec:
-  accessModes: [ReadWriteMany]
-  resources:
-    requests: {storage: 1Gi}
-EOF
-    local shared="          volumeMounts:
-            - {name: snapshots, mountPath: /snapshots}
-      volumes:
-        - name: snapshots
-          persistentVolumeClaim: {claimName: nprof-snapshots}"
-    {
-      echo "# The coordinator of run $run_id: snapshots of the notifier once per phase"
-      echo "# for the whole run, the timeline, the broadcasts; holds no users."
-      job_yaml nprof-coordinator coordinator "" \
-        "          args: $(yaml_list "${common[@]}" "${coord[@]}")
-$shared"
-    } >"$out/coordinator.yaml"
-    cat >"$out/collector.yaml" <<EOF
-# A pod to copy the run folder out of the shared volume once the Jobs are
-# complete: kubectl cp nprof-collector:/snapshots/$run_id snapshots/$run_id
-apiVersion: v1
-kind: Pod
-metadata:
-  name: nprof-collector
-  labels: {app.kubernetes.io/part-of: nprof}
-spec:
-  restartPolicy: Never
-  securityContext: {runAsNonRoot: true, runAsUser: 10001, fsGroup: 10001}
-  containers:
-    - name: collector
-      image: ${reg}nprof/loadgen:dev
-      imagePullPolicy: IfNotPresent
-      command: ["sleep", "3600"]
-      volumeMounts:
-        - {name: snapshots, mountPath: /snapshots}
-  volumes:
-    - name: snapshots
-      persistentVolumeClaim: {claimName: nprof-snapshots}
-EOF
-    vol="          args: $(yaml_list "${common[@]}" --quiet)
-$shared"
+    fill volume volume "${keys[@]}"
+    fill coordinator coordinator "${keys[@]}"
+    fill collector collector "${keys[@]}"
+    fill loadgen loadgen "${keys[@]}"
   else
-    # No shared volume: the shards run on their own (no coordinator, no
-    # snapshots) and wait, after the run, for their result to be copied
-    # out (kubectl cp), at most K8S_LINGER seconds. No "\$(" in it:
-    # Kubernetes would read that as one of its variable references.
-    local linger=${K8S_LINGER:-3600}
-    [[ "$linger" =~ ^[0-9]+$ ]] || die "K8S_LINGER=$linger: seconds"
-    local script='/opt/nprof/bin/loadgen "$@" --json /out/shard-$JOB_COMPLETION_INDEX.json; rc=$?; echo $rc >/out/exit; timeout '"$linger"' sh -c "until [ -e /out/collected ]; do sleep 2; done"; exit $rc'
-    vol="          command: $(yaml_list /bin/sh -c "$script" loadgen)
-          args: $(yaml_list "${common[@]}" --quiet)
-          volumeMounts:
-            - {name: out, mountPath: /out}
-      volumes:
-        - name: out
-          emptyDir: {}"
+    fill loadgen-cp loadgen "${keys[@]}"
   fi
-  {
-    echo "# Run $run_id: ${TEST_COUNT:-1000} users over $k loadgen shards, an Indexed Job: each pod"
-    echo "# gets JOB_COMPLETION_INDEX (0..$((k - 1))) and takes users I*N/$k..(I+1)*N/$k-1."
-    echo "# Its flags are the native SHARDS run's."
-    job_yaml nprof-loadgen loadgen "  completionMode: Indexed
-  completions: $k
-  parallelism: $k
-" "$vol"
-  } >"$out/loadgen.yaml"
-  echo "shards: Kubernetes manifests for run $run_id ($k shards, ${TEST_COUNT:-1000} users, collect: $collect) in $out:"
+  echo "shards: Kubernetes manifests for run $run_id ($k shards, $n users, collect: $collect) in $out:"
   ls "$out"/*.yaml | sed 's/^/  /'
 }
 

@@ -109,6 +109,17 @@ print("ok: %d users, %d shards, collect %s" % (n, k, collect))
 PY
 }
 
+# The templates themselves are manifests a reader (and kubectl's parser)
+# reads: their placeholders sit where a scalar may stand.
+if /usr/bin/python3 -c '
+import glob, yaml
+files = sorted(glob.glob("deploy/kubernetes/*.yaml"))
+assert len(files) == 6, files
+for f in files:
+    assert all(d["kind"] for d in yaml.safe_load_all(open(f))), f' >"$TMP/out" 2>&1; then
+  ok "deploy/kubernetes/'s templates parse as YAML"
+else bad "deploy/kubernetes/'s templates parse as YAML"; tail -5 "$TMP/out"; fi
+
 for spec in "100 1 volume" "2000 4 volume" "200000 4 volume" "1000 7 cp" "50 2 cp"; do
   read -r n k collect <<<"$spec"
   out=$TMP/k8s-$n-$k-$collect
