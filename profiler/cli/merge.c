@@ -253,8 +253,9 @@ static int read_shard(struct merge *m, const char *file,
   uint64_t index, first, last;
   const char *role = cli_json_string(j, "role");
   if (role != NULL && strcmp(role, "coordinator") == 0)
-    return refuse(m, "%s is the coordinator's result: give it with "
-                     "--coordinator",
+    return refuse(m,
+                  "%s is the coordinator's result: give it with "
+                  "--coordinator",
                   file);
   if (j == NULL || j->type != CLI_JSON_OBJECT ||
       cli_json_string(j, "run_id") == NULL || sh == NULL)
