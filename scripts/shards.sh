@@ -166,7 +166,10 @@ run() { # RUN K -- FLAGS...
       pids+=($!)
     done
   fi
-  trap 'echo "shards: interrupted: the shards drain, then the report" >&2' INT TERM
+  # Ctrl-C reaches every loadgen of the terminal's group; a signal sent to
+  # this script alone ends the run the same way, through the coordinator,
+  # which tells the shards to drain.
+  trap 'kill -INT "$cpid" 2>/dev/null; echo "shards: interrupted: the shards drain, then the report" >&2' INT TERM
   wait_for "$cpid"
   local crc=$waited rc=0
   wait_shards || rc=1

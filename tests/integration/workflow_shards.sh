@@ -6,7 +6,7 @@
 # Kubernetes manifests rendered for the same knobs carrying the very flags
 # the native shards ran, SHARDS=1 as before, bad SHARDS refused before
 # anything starts, make load-test SHARDS=2 on a unary method, and a
-# HOLD=forever sharded run ended by Ctrl-C.
+# HOLD=forever sharded run ended by Ctrl-C, or by SIGTERM to the script.
 # Ports are picked free; state and snapshots go to a temporary folder; every
 # wait is bounded; the trap stops what was started.
 set -uo pipefail
@@ -151,6 +151,23 @@ fpid=
 frun=$(ls -td "$SNAPSHOT_ROOT"/*-20 2>/dev/null | head -1)
 [ -s "$frun/drained.heap.pb.gz" ] && [ -s "$frun/report.md" ] && grep -q '"ok": true' "$frun/loadgen.json" 2>/dev/null &&
   ok "  ...drained snapshot, merged result (goal met) and report" || { bad "  ...after Ctrl-C"; tail -8 "$TMP/forever"; }
+
+# A SIGTERM to the workflow's script alone (not its process group, as a
+# supervisor might send it) ends the run the same way, through the
+# coordinator.
+setsid make -s notifier-load-test TEST_COUNT=16 HOLD=forever SHARDS=2 >"$TMP/term" 2>&1 &
+fpid=$!
+for _ in $(seq 300); do grep -q "until Ctrl-C" "$TMP/term" && break; sleep 0.1; done
+spid=$(pgrep -f -- "scripts/shards.sh run $SNAPSHOT_ROOT/" | head -1)
+if [ -n "$spid" ]; then kill -TERM "$spid"; else bad "  ...no shards.sh to signal"; fi
+for _ in $(seq 300); do kill -0 "$fpid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$fpid" 2>/dev/null; then bad "SIGTERM to the script: the run ends"; kill -KILL -- -"$fpid"
+else ok "SIGTERM to the script alone: the run ends"; fi
+wait "$fpid" 2>/dev/null
+fpid=
+trun=$(ls -td "$SNAPSHOT_ROOT"/*-16 2>/dev/null | head -1)
+[ -s "$trun/drained.heap.pb.gz" ] && [ -s "$trun/report.md" ] && grep -q '"ok": true' "$trun/loadgen.json" 2>/dev/null &&
+  ok "  ...drained, merged and reported, the goal met" || { bad "  ...after SIGTERM"; tail -8 "$TMP/term"; }
 
 expect "clean-local" make -s clean-local
 tally workflow_shards
