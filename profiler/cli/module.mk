@@ -66,7 +66,8 @@ $(eval $(call fuzzer,report_json,$(addprefix $(FUZZ_DIR)/obj/,\
 $(eval $(call fuzzer,cli_merge,$(addprefix $(FUZZ_DIR)/obj/,\
   profiler/cli/merge.o profiler/cli/json.o profiler/cli/loadgen.o \
   profiler/cli/options.o profiler/cli/html.o profiler/cli/decode.o \
-  profiler/cli/symbols.o gen/profile.pb-c.o common/file.o common/json.o),\
+  profiler/cli/symbols.o gen/profile.pb-c.o common/file.o common/json.o \
+  common/clock.o),\
   $(CLI_LIBS),$(CLI_CFLAGS),$(BUILD)/gen/profile.pb-c.h))
 
 # The known profile of tests/cli/testprof.h, written to a file.
