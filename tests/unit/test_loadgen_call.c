@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "loadgen_flags.h"
 #include "notifier.pb-c.h"
 
 #define PROTO "tests/loadgen/proto/template.proto"
@@ -21,15 +21,8 @@
  * succeed), err filled. */
 static int prepare(lg_options *o, char *err, const char **args)
 {
-  char *argv[40];
-  int argc = 0;
-  argv[argc++] = "loadgen";
-  for (; *args; args++)
-    argv[argc++] = (char *)*args;
-  argv[argc] = NULL;
   err[0] = '\0';
-  int rc = lg_options_parse(o, argc, argv, err, 512);
-  if (rc != 0)
+  if (loadgen_parse_flags(o, args, err, 512) != 0)
     fail_msg("parse: %s", err);
   return lg_call_prepare(o, err, 512);
 }

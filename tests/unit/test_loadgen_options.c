@@ -7,18 +7,7 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
-
-static int parse(lg_options *o, char *err, const char **args)
-{
-  char *argv[32];
-  int argc = 0;
-  argv[argc++] = "loadgen";
-  for (; *args; args++)
-    argv[argc++] = (char *)*args;
-  argv[argc] = NULL;
-  return lg_options_parse(o, argc, argv, err, 256);
-}
+#include "loadgen_flags.h"
 
 static void test_options(void **state)
 {
@@ -41,7 +30,7 @@ static void test_options(void **state)
                       "--threads",
                       "8",
                       NULL};
-  assert_int_equal(parse(&o, err, ok), 0);
+  assert_int_equal(loadgen_parse_flags(&o, ok, err, sizeof err), 0);
   assert_string_equal(o.host, "127.0.0.1");
   assert_string_equal(o.port, "9000");
   assert_int_equal(o.streams, 10);
@@ -52,13 +41,13 @@ static void test_options(void **state)
   assert_int_equal(o.publish, 2);
 
   const char *defaults[] = {NULL};
-  assert_int_equal(parse(&o, err, defaults), 0);
+  assert_int_equal(loadgen_parse_flags(&o, defaults, err, sizeof err), 0);
   assert_int_equal(o.streams, 1000);
   assert_int_equal(o.streams_per_conn, 1);
   assert_string_equal(o.port, "50051");
 
   const char *v6[] = {"--target", "[::1]:50051", NULL};
-  assert_int_equal(parse(&o, err, v6), 0);
+  assert_int_equal(loadgen_parse_flags(&o, v6, err, sizeof err), 0);
   assert_string_equal(o.host, "::1");
 }
 
@@ -86,19 +75,19 @@ static void test_bad_options(void **state)
     for (int j = 0; j < 4 && cases[i][j]; j++)
       args[j] = cases[i][j];
     err[0] = '\0';
-    assert_int_equal(parse(&o, err, args), LG_EINVAL);
+    assert_int_equal(loadgen_parse_flags(&o, args, err, sizeof err), LG_EINVAL);
     assert_true(strlen(err) > 0);
   }
   const char *bad_hold[] = {"--hold", "5x", NULL};
-  parse(&o, err, bad_hold);
+  loadgen_parse_flags(&o, bad_hold, err, sizeof err);
   assert_non_null(strstr(err, "--hold 5x"));
   /* The one duration syntax: a bare number (it used to mean seconds here)
    * is refused with what to write instead. */
   const char *bare[] = {"--hold", "3", NULL};
-  assert_int_equal(parse(&o, err, bare), LG_EINVAL);
+  assert_int_equal(loadgen_parse_flags(&o, bare, err, sizeof err), LG_EINVAL);
   assert_non_null(strstr(err, NPC_DURATION_HELP));
   const char *go[] = {"--hold", "1m30s", NULL};
-  assert_int_equal(parse(&o, err, go), 0);
+  assert_int_equal(loadgen_parse_flags(&o, go, err, sizeof err), 0);
   assert_int_equal(o.hold_ns, 90000000000ull);
 }
 
@@ -108,7 +97,7 @@ static void test_new_flags(void **state)
   lg_options o;
   char err[256];
   const char *forever[] = {"--hold", "forever", "--rate", "0.5", NULL};
-  assert_int_equal(parse(&o, err, forever), 0);
+  assert_int_equal(loadgen_parse_flags(&o, forever, err, sizeof err), 0);
   assert_true(o.hold_ns == LG_HOLD_FOREVER);
   assert_true(o.rate == 0.5); /* RATE as a float */
   lg_options_free(&o);
@@ -127,7 +116,7 @@ static void test_new_flags(void **state)
                        "--vars-interval",
                        "250ms",
                        NULL};
-  assert_int_equal(parse(&o, err, run), 0);
+  assert_int_equal(loadgen_parse_flags(&o, run, err, sizeof err), 0);
   assert_string_equal(o.snapshot_dir, "/tmp/r"); /* the run folder */
   assert_string_equal(o.json_path, "/tmp/r/loadgen.json");
   assert_string_equal(o.debug_url, "http://127.0.0.1:8086");
@@ -142,7 +131,7 @@ static void test_new_flags(void **state)
       "--rps", "1500.5",       "--duration", "forever",        "--concurrency",
       "64",    "--max-errors", "2.5",        "--call-timeout", "2s",
       NULL};
-  assert_int_equal(parse(&o, err, unary), 0);
+  assert_int_equal(loadgen_parse_flags(&o, unary, err, sizeof err), 0);
   assert_true(o.rps == 1500.5);
   assert_true(o.duration_ns == LG_HOLD_FOREVER);
   assert_true(o.duration_set);
@@ -172,7 +161,7 @@ static void test_new_flags(void **state)
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     err[0] = '\0';
-    if (parse(&o, err, bad[i].args) != LG_EINVAL ||
+    if (loadgen_parse_flags(&o, bad[i].args, err, sizeof err) != LG_EINVAL ||
         strstr(err, bad[i].says) == NULL)
       fail_msg("case %zu: '%s', want '%s'", i, err, bad[i].says);
     lg_options_free(&o);

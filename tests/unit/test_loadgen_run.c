@@ -11,19 +11,13 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 
-#include "internal.h"
+#include "loadgen_flags.h"
 
 static json_object *run_json(const char **args)
 {
-  char *argv[40];
-  int argc = 0;
-  argv[argc++] = "loadgen";
-  for (; *args; args++)
-    argv[argc++] = (char *)*args;
-  argv[argc] = NULL;
   lg_options o;
   char err[512] = "";
-  if (lg_options_parse(&o, argc, argv, err, sizeof err) != 0 ||
+  if (loadgen_parse_flags(&o, args, err, sizeof err) != 0 ||
       lg_call_prepare(&o, err, sizeof err) != 0)
     fail_msg("%s", err);
   char *buf = NULL;

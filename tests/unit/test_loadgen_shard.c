@@ -11,18 +11,7 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
-
-static int parse(lg_options *o, char *err, const char **args)
-{
-  char *argv[40];
-  int argc = 0;
-  argv[argc++] = "loadgen";
-  for (; *args; args++)
-    argv[argc++] = (char *)*args;
-  argv[argc] = NULL;
-  return lg_options_parse(o, argc, argv, err, 512);
-}
+#include "loadgen_flags.h"
 
 static void clear_env(void)
 {
@@ -82,7 +71,7 @@ static void test_flags_take_a_share(void **state)
                         "--streams-per-conn",
                         "10",
                         NULL};
-  assert_int_equal(parse(&o, err, args), 0);
+  assert_int_equal(loadgen_parse_flags(&o, args, err, sizeof err), 0);
   assert_int_equal(o.shard_index, 3);
   assert_int_equal(o.shard_count, 4);
   assert_int_equal(o.streams_total, 1000);
@@ -99,7 +88,7 @@ static void test_flags_take_a_share(void **state)
 
   /* One process, unsharded, as always; shard 0 of 1 too. */
   const char *plain[] = {"--streams", "10", NULL};
-  assert_int_equal(parse(&o, err, plain), 0);
+  assert_int_equal(loadgen_parse_flags(&o, plain, err, sizeof err), 0);
   assert_int_equal(o.shard_count, 1);
   assert_int_equal(o.streams, 10);
   assert_int_equal(o.user_first, 0);
@@ -108,7 +97,7 @@ static void test_flags_take_a_share(void **state)
   const char *one[] = {
       "--streams", "10",        "--shard-index", "0", "--shard-count",
       "1",         "--run-dir", "/tmp/r",        NULL};
-  assert_int_equal(parse(&o, err, one), 0);
+  assert_int_equal(loadgen_parse_flags(&o, one, err, sizeof err), 0);
   assert_null(o.run_id);
   assert_string_equal(o.json_path, "/tmp/r/loadgen.json");
   lg_options_free(&o);
@@ -118,7 +107,7 @@ static void test_flags_take_a_share(void **state)
       "--streams", "10",        "--shard-index", "0",        "--shard-count",
       "1",         "--run-dir", "/tmp/r",        "--run-id", "k",
       NULL};
-  assert_int_equal(parse(&o, err, coord1), 0);
+  assert_int_equal(loadgen_parse_flags(&o, coord1, err, sizeof err), 0);
   assert_string_equal(o.run_id, "k");
   assert_string_equal(o.json_path, "/tmp/r/shard-0.json");
   lg_options_free(&o);
@@ -135,7 +124,7 @@ static void test_indexed_job_environment(void **state)
   setenv("NPROF_SHARD_COUNT", "3", 1);
   setenv("NPROF_RUN_ID", "k8s-run", 1);
   const char *args[] = {"--streams", "10", NULL};
-  assert_int_equal(parse(&o, err, args), 0);
+  assert_int_equal(loadgen_parse_flags(&o, args, err, sizeof err), 0);
   assert_int_equal(o.shard_index, 2);
   assert_int_equal(o.shard_count, 3);
   assert_int_equal(o.user_first, 6); /* 2*10/3 */
@@ -145,12 +134,12 @@ static void test_indexed_job_environment(void **state)
   /* The flags may say the same. */
   const char *same[] = {
       "--streams", "10", "--shard-index", "2", "--shard-count", "3", NULL};
-  assert_int_equal(parse(&o, err, same), 0);
+  assert_int_equal(loadgen_parse_flags(&o, same, err, sizeof err), 0);
   lg_options_free(&o);
   /* The coordinator ignores the index an Indexed Job would give it. */
   const char *coord[] = {"--streams", "10",     "--coordinate",
                          "--run-dir", "/tmp/r", NULL};
-  assert_int_equal(parse(&o, err, coord), 0);
+  assert_int_equal(loadgen_parse_flags(&o, coord, err, sizeof err), 0);
   assert_true(o.coordinate);
   assert_int_equal(o.streams, 10); /* the whole run's */
   assert_string_equal(o.json_path, "/tmp/r/coordinator.json");
@@ -227,7 +216,7 @@ static void test_inconsistent_pairs_refused(void **state)
       setenv("NPROF_SHARD_COUNT", cases[i].env_count, 1);
     lg_options o;
     char err[512] = "";
-    int rc = parse(&o, err, cases[i].args);
+    int rc = loadgen_parse_flags(&o, cases[i].args, err, sizeof err);
     if (rc != LG_EINVAL || strstr(err, cases[i].says) == NULL)
       fail_msg("case %zu: rc %d, '%s', want '%s'", i, rc, err, cases[i].says);
     lg_options_free(&o);
