@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "capture.h"
+
 #include "cli.h"
 #include "../cli/testprof.h"
 
@@ -62,39 +64,29 @@ static char *print_diff(const struct cli_profile *base,
 {
   struct cli_top_options opts = {.nodecount = 0, .nodefraction = 0.005};
   struct cli_diff d;
-  char err[CLI_ERRLEN], *text = NULL;
-  size_t tlen = 0;
-  FILE *out;
+  char err[CLI_ERRLEN];
+  struct capture c;
 
   assert_int_equal(cli_diff_init(&d, base, newp, spec, err, sizeof(err)), 0);
-  out = open_memstream(&text, &tlen);
-  assert_non_null(out);
-  assert_int_equal(cli_diff_print(out, &d, &opts), 0);
-  fclose(out);
+  assert_int_equal(cli_diff_print(capture_open(&c), &d, &opts), 0);
   cli_diff_close(&d);
-  return text;
-}
-
-static void expect_text(char *got, const char *want)
-{
-  if (strcmp(got, want) != 0)
-    fail_msg("got:\n%s\nwant:\n%s", got, want);
-  free(got);
+  return capture_close(&c);
 }
 
 static void test_diff_inuse_matches_pprof(void **state)
 {
   struct pair *pr = *state;
 
-  expect_text(print_diff(pr->base, pr->newp, NULL),
-              "File: prog\n"
-              "Type: inuse_space\n"
-              "Showing nodes accounting for 99B, 194.12% of 51B total\n"
-              "      flat  flat%   sum%        cum   cum%\n"
-              "      100B 196.08% 196.08%       100B 196.08%  leaf (inline)\n"
-              "       -1B  1.96% 194.12%        -1B  1.96%  prog+0x234\n"
-              "         0     0% 194.12%        99B 194.12%  main\n"
-              "         0     0% 194.12%       100B 196.08%  mid\n");
+  capture_expect(
+      print_diff(pr->base, pr->newp, NULL),
+      "File: prog\n"
+      "Type: inuse_space\n"
+      "Showing nodes accounting for 99B, 194.12% of 51B total\n"
+      "      flat  flat%   sum%        cum   cum%\n"
+      "      100B 196.08% 196.08%       100B 196.08%  leaf (inline)\n"
+      "       -1B  1.96% 194.12%        -1B  1.96%  prog+0x234\n"
+      "         0     0% 194.12%        99B 194.12%  main\n"
+      "         0     0% 194.12%       100B 196.08%  mid\n");
 }
 
 static void test_diff_alloc_space_drops_cancelled(void **state)
@@ -103,14 +95,15 @@ static void test_diff_alloc_space_drops_cancelled(void **state)
 
   /* prog+0x234 (location 12, no function) allocated 3 in both: it
    * cancels and is no node at all. */
-  expect_text(print_diff(pr->base, pr->newp, "alloc_space"),
-              "File: prog\n"
-              "Type: alloc_space\n"
-              "Showing nodes accounting for 200B, 181.82% of 110B total\n"
-              "      flat  flat%   sum%        cum   cum%\n"
-              "      200B 181.82% 181.82%       200B 181.82%  leaf (inline)\n"
-              "         0     0% 181.82%       200B 181.82%  main\n"
-              "         0     0% 181.82%       200B 181.82%  mid\n");
+  capture_expect(
+      print_diff(pr->base, pr->newp, "alloc_space"),
+      "File: prog\n"
+      "Type: alloc_space\n"
+      "Showing nodes accounting for 200B, 181.82% of 110B total\n"
+      "      flat  flat%   sum%        cum   cum%\n"
+      "      200B 181.82% 181.82%       200B 181.82%  leaf (inline)\n"
+      "         0     0% 181.82%       200B 181.82%  main\n"
+      "         0     0% 181.82%       200B 181.82%  mid\n");
 }
 
 static void test_diff_rows_and_totals(void **state)

@@ -13,19 +13,17 @@
 
 #include <cmocka.h>
 
+#include "capture.h"
+
 #include "cli.h"
 
 typedef void (*escaper)(FILE *, const char *);
 
 static void expect(escaper fn, const char *in, const char *want)
 {
-  char *got = NULL;
-  size_t len = 0;
-  FILE *out = open_memstream(&got, &len);
-
-  assert_non_null(out);
-  fn(out, in);
-  fclose(out);
+  struct capture c;
+  fn(capture_open(&c), in);
+  char *got = capture_close(&c);
   if (strcmp(got, want) != 0)
     fail_msg("\"%s\": got \"%s\", want \"%s\"", in, got, want);
   free(got);

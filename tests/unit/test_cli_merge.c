@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "capture.h"
+
 #include "cli.h"
 #include "internal.h"
 
@@ -62,13 +64,9 @@ static lg_histogram *hist_of(lg_result *r, int k)
 
 static char *render(const lg_result *r)
 {
-  char *buf = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&buf, &len);
-  assert_non_null(f);
-  lg_report_json_write(f, r);
-  fclose(f);
-  return buf;
+  struct capture c;
+  lg_report_json_write(capture_open(&c), r);
+  return capture_close(&c);
 }
 
 static void build(fixture *fx, const char *run_id)

@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "capture.h"
+
 #include "cli.h"
 #include "../cli/testprof.h"
 
@@ -20,31 +22,24 @@ static char *run_top(const struct testprof *t, const char *index,
 {
   struct cli_top_options opts = {.nodecount = nodecount, .nodefraction = 0.005};
   struct cli_profile *p = NULL;
-  char err[CLI_ERRLEN], *text = NULL;
-  size_t len, tlen = 0;
+  char err[CLI_ERRLEN];
+  size_t len;
   uint8_t *buf = testprof_pack(t, &len);
-  FILE *out;
+  struct capture c;
 
   assert_int_equal(cli_profile_decode(buf, len, 0, &p, err, sizeof(err)), 0);
   opts.sample_index = cli_profile_sample_index(p, index, err, sizeof(err));
   assert_true(opts.sample_index >= 0);
-  out = open_memstream(&text, &tlen);
-  assert_non_null(out);
-  assert_int_equal(cli_top_print(out, p, &opts), 0);
-  fclose(out);
+  assert_int_equal(cli_top_print(capture_open(&c), p, &opts), 0);
   cli_profile_free(p);
   free(buf);
-  return text;
+  return capture_close(&c);
 }
 
 static void expect_top(const struct testprof *t, const char *index,
                        long nodecount, const char *want)
 {
-  char *got = run_top(t, index, nodecount);
-
-  if (strcmp(got, want) != 0)
-    fail_msg("got:\n%s\nwant:\n%s", got, want);
-  free(got);
+  capture_expect(run_top(t, index, nodecount), want);
 }
 
 static void test_top_default_index(void **state)

@@ -9,20 +9,19 @@
 
 #include <cmocka.h>
 
+#include "capture.h"
+
 #include "internal.h"
 
 static char *render(const lg_result *r, bool json)
 {
-  char *buf = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&buf, &len);
-  assert_non_null(f);
+  struct capture c;
+  FILE *f = capture_open(&c);
   if (json)
     lg_report_json_write(f, r);
   else
     lg_report_summary(f, r);
-  fclose(f);
-  return buf;
+  return capture_close(&c);
 }
 
 static lg_result *sample(lg_options *o)

@@ -15,18 +15,17 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "capture.h"
 #include <json-c/json.h>
 
 #include "internal.h"
 
 static char *line_of(double t, const lg_tl_sample *s, const char *vars, int *rc)
 {
-  char *buf = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&buf, &len);
-  *rc = lg_timeline_line(f, t, s, vars, vars ? strlen(vars) : 0);
-  fclose(f);
-  return buf;
+  struct capture c;
+  *rc = lg_timeline_line(capture_open(&c), t, s, vars, vars ? strlen(vars) : 0);
+  return capture_close(&c);
 }
 
 static void test_line(void **state)
