@@ -23,9 +23,8 @@ PUB=${BENCH_PUBLISH:-3}
 PAIRS=${BENCH_PAIRS:-3}
 NOTIFIER=${NOTIFIER:-build/bin/notifier}
 NPROF=build/bin/nprof
-OUT=build/bench/loadgen_shards.json
-mkdir -p build/bench
-[ -x "$LOADGEN" ] && [ -x "$NPROF" ] || fail "$LOADGEN or $NPROF not built"
+bench_start loadgen_shards
+[ -x "$NPROF" ] || fail "$NPROF not built"
 [ -x "$NOTIFIER" ] || { echo "SKIP loadgen_shards bench: $NOTIFIER not built"; exit 0; }
 
 nofile=$(ulimit -Hn)

@@ -18,11 +18,7 @@ N=${BENCH_STREAMS:-10000}
 M=${BENCH_MUX_STREAMS:-100000}
 K=${BENCH_MUX_PER_CONN:-100}
 NOTIFIER=${NOTIFIER:-build/bin/notifier}
-OUT=build/bench/loadgen.json
-mkdir -p build/bench
-[ -x "$LOADGEN" ] || fail "$LOADGEN not built"
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+bench_start loadgen
 established() { ss -Htn state established "( sport = :$1 )" | wc -l; }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 

@@ -14,11 +14,7 @@ cd "$(dirname "$0")/../.."
 . tests/loadgen/lib.sh
 N=${BENCH_TLS_USERS:-3000}
 ROUNDS=${BENCH_ROUNDS:-3}
-OUT=build/bench/loadgen_tls.json
-mkdir -p build/bench
-[ -x "$LOADGEN" ] || fail "$LOADGEN not built"
-BASE=${LOADGEN_BASE:-}
-[ -z "$BASE" ] || [ -x "$BASE" ] || fail "LOADGEN_BASE=$BASE is not a program"
+bench_start loadgen_tls
 ulimit -n 20000 2>/dev/null
 
 make_certs "$TMP/pki"

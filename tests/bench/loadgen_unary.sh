@@ -20,11 +20,7 @@ SERVER=build/bin/h2_trivial_server
 RPS=${BENCH_UNARY_RPS:-20000}
 SECS=${BENCH_UNARY_SECONDS:-5}
 ROUNDS=${BENCH_ROUNDS:-5}
-OUT=build/bench/loadgen_unary.json
-mkdir -p build/bench
-[ -x "$LOADGEN" ] || fail "$LOADGEN not built"
-BASE=${LOADGEN_BASE:-}
-[ -z "$BASE" ] || [ -x "$BASE" ] || fail "LOADGEN_BASE=$BASE is not a program"
+bench_start loadgen_unary
 [ -x "$SERVER" ] || fail "$SERVER not built (make $SERVER)"
 command -v h2load >/dev/null || fail "h2load missing (nghttp2-client)"
 

@@ -99,6 +99,17 @@ start_notifier() {
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# bench_start NAME: a benchmark's figures go to OUT, build/bench/NAME.json;
+# the loadgen must be built. BASE is LOADGEN_BASE (another build of the
+# loadgen the benchmarks that take one run next to it), checked when set.
+bench_start() {
+  OUT=build/bench/$1.json
+  mkdir -p build/bench
+  [ -x "$LOADGEN" ] || fail "$LOADGEN not built"
+  BASE=${LOADGEN_BASE:-}
+  [ -z "$BASE" ] || [ -x "$BASE" ] || fail "LOADGEN_BASE=$BASE is not a program"
+}
+
 # start_prod_notifier [ARGS...]: the notifier as the benchmarks measure it
 # (prod mode: no debug server, no log line per stream), with ARGS, on a
 # free port; sets PORT and SPID.
