@@ -12,16 +12,9 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 
 . tests/lib/checks.sh
-TMP=$(mktemp -d /tmp/nprof-wf.XXXXXX)
-export LOCAL_MODE=native LOCAL_STATE=$TMP/state SNAPSHOT_ROOT=$TMP/snapshots
-export GRPC_PORT=$(free_port) DEBUG_PORT=$(free_port)
-export HOME=$TMP GOCACHE=$TMP/gocache PPROF_TMPDIR=$TMP
-cleanup() {
-  scripts/local.sh down >/dev/null 2>&1
-  [ -n "${blocker:-}" ] && kill "$blocker" 2>/dev/null
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
+. tests/lib/workflow.sh wf
+export LOCAL_MODE=native GRPC_PORT=$(free_port)
+workflow_stop() { [ -n "${blocker:-}" ] && kill "$blocker" 2>/dev/null; }
 
 
 expect "clean-local with nothing running" make -s clean-local

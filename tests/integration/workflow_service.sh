@@ -13,21 +13,8 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 
 . tests/lib/checks.sh
-TMP=$(mktemp -d /tmp/nprof-ws.XXXXXX)
-export LOCAL_STATE=$TMP/state SNAPSHOT_ROOT=$TMP/snapshots
-export DEBUG_PORT=$(free_port)
-export HOME=$TMP GOCACHE=$TMP/gocache PPROF_TMPDIR=$TMP
+. tests/lib/workflow.sh ws
 P=$(free_port)
-cleanup() {
-  scripts/local.sh down >/dev/null 2>&1
-  # anything still carrying our temporary folder was started here
-  local left
-  left=$(pgrep -f -- "$TMP" | tr '\n' ' ')
-  # shellcheck disable=SC2086
-  [ -n "$left" ] && kill -9 $left 2>/dev/null
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
 
 latest() { ls -td "$SNAPSHOT_ROOT"/*-"$1" 2>/dev/null | head -1; }
 

@@ -13,17 +13,10 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 
 . tests/lib/checks.sh
-TMP=$(mktemp -d /tmp/nprof-wfs.XXXXXX)
-export LOCAL_MODE=native LOCAL_STATE=$TMP/state SNAPSHOT_ROOT=$TMP/snapshots
-export GRPC_PORT=$(free_port) DEBUG_PORT=$(free_port)
-export HOME=$TMP GOCACHE=$TMP/gocache PPROF_TMPDIR=$TMP
+. tests/lib/workflow.sh wfs
+export LOCAL_MODE=native GRPC_PORT=$(free_port)
 fpid=
-cleanup() {
-  [ -n "$fpid" ] && kill -KILL -- -"$fpid" 2>/dev/null
-  scripts/local.sh down >/dev/null 2>&1
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
+workflow_stop() { [ -n "$fpid" ] && kill -KILL -- -"$fpid" 2>/dev/null; }
 
 expect "make notifier-load-test SHARDS=3" \
   make -s notifier-load-test TEST_COUNT=120 HOLD=2s SHARDS=3 STREAMS_PER_CONN=10 PUBLISH=1
