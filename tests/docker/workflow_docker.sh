@@ -114,7 +114,7 @@ rm -rf "$run"
 # Your own image, libnprof from the override: no rebuild of the service.
 APP=$TMP/app
 mkdir -p "$APP"
-cp tests/loadgen/chat_server.py "$APP/"
+cp tests/loadgen/chat_server.py tests/loadgen/grpc_test_server.py "$APP/"
 cp -r tests/loadgen/proto "$APP/proto"
 cat >"$APP/Dockerfile" <<'EOF'
 ARG BASE_IMAGE
@@ -125,7 +125,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends python3 \
       python3-grpcio python3-grpc-tools python3-pkg-resources \
       libunwind8 libdw1 libelf1 libmicrohttpd12 libprotobuf-c1 zlib1g && \
     rm -rf /var/lib/apt/lists/*
-COPY chat_server.py /app/
+COPY chat_server.py grpc_test_server.py /app/
 COPY proto /app/proto
 CMD ["python3", "/app/chat_server.py", "--host", "0.0.0.0", "--port", "50061", "--port-file", "/tmp/port"]
 EOF

@@ -16,40 +16,16 @@ import argparse
 import asyncio
 import json
 import os
-import signal
-import sys
-import tempfile
 import time
+
+from grpc_test_server import serve_until_signalled, stubs, write_atomic
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def stubs():
-    from grpc_tools import protoc
-    import pkg_resources
-    out = tempfile.mkdtemp(prefix="chat-stubs-")
-    inc = pkg_resources.resource_filename("grpc_tools", "_proto")
-    rc = protoc.main(["protoc", "-I" + os.path.join(HERE, "proto"), "-I" + inc,
-                      "--python_out=" + out, "--grpc_python_out=" + out,
-                      os.path.join(HERE, "proto", "chat.proto")])
-    if rc != 0:
-        sys.exit("protoc failed")
-    sys.path.insert(0, out)
-    import chat_pb2
-    import chat_pb2_grpc
-    return chat_pb2, chat_pb2_grpc
-
-
-def write_atomic(path, text):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.rename(tmp, path)
-
-
 async def serve(args):
     import grpc
-    pb, pbg = stubs()
+    pb, pbg = stubs(os.path.join(HERE, "proto"), "chat")
     st = {"joins": 0, "open": 0, "max_open": 0, "names": set(), "ids": set(),
           "mismatched": 0, "bad_tags": 0, "says": 0, "say_from": set(),
           "say_first": None, "say_last": None, "unauthenticated": 0,
@@ -110,13 +86,7 @@ async def serve(args):
         port = server.add_secure_port(addr, creds)
     else:
         port = server.add_insecure_port(addr)
-    await server.start()
-    write_atomic(args.port_file, str(port))
-    done = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, done.set)
-    await done.wait()
+    await serve_until_signalled(server, port, args.port_file)
     await server.stop(0.5)
     if args.stats_file:
         write_atomic(args.stats_file, json.dumps({

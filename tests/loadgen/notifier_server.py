@@ -2,7 +2,7 @@
 """A notifier.Notifier server the project did not write: python3-grpcio
 (grpc.aio), for loadgen's interoperability tests and benchmark.
 
-Stubs are generated at start into a temporary directory from
+Stubs are generated at start, in-process (grpc_test_server.py), from
 proto/notifier.proto. The bound port is written to --port-file (atomically)
 once the server is serving; --stats-file receives a JSON summary of what the
 server saw when it stops (SIGTERM/SIGINT).
@@ -17,27 +17,9 @@ import argparse
 import asyncio
 import json
 import os
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 
-
-def generate_stubs(proto_dir, out_dir):
-    subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", "-I", proto_dir,
-         "--python_out", out_dir, "--grpc_python_out", out_dir,
-         os.path.join(proto_dir, "notifier.proto")],
-        check=True)
-    sys.path.insert(0, out_dir)
-
-
-def write_atomic(path, text):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.rename(tmp, path)
+from grpc_test_server import serve_until_signalled, stubs, write_atomic
 
 
 async def serve(args, pb, pb_grpc, grpc):
@@ -105,13 +87,7 @@ async def serve(args, pb, pb_grpc, grpc):
     svc = Notifier()
     pb_grpc.add_NotifierServicer_to_server(svc, server)
     port = server.add_insecure_port("127.0.0.1:%d" % args.port)
-    await server.start()
-    write_atomic(args.port_file, "%d\n" % port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await serve_until_signalled(server, port, args.port_file)
     if args.stats_file:
         prefix_ok = all(u.startswith(args.user_prefix) for u in svc.users)
         write_atomic(args.stats_file, json.dumps({
@@ -133,12 +109,9 @@ def main():
     ap.add_argument("--after", type=float, default=1.0)
     ap.add_argument("--user-prefix", default="user-")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as gen:
-        generate_stubs(os.path.abspath(args.proto_dir), gen)
-        import grpc
-        import notifier_pb2 as pb
-        import notifier_pb2_grpc as pb_grpc
-        asyncio.run(serve(args, pb, pb_grpc, grpc))
+    pb, pb_grpc = stubs(os.path.abspath(args.proto_dir), "notifier")
+    import grpc
+    asyncio.run(serve(args, pb, pb_grpc, grpc))
 
 
 if __name__ == "__main__":
