@@ -297,81 +297,47 @@ static void test_decode_stack_amplification(void **state)
   free(refs);
 }
 
+/* A fresh profile from testprof_init with one change, which the validator
+ * must refuse with a message holding `says`: one line a case. */
+#define EXPECT_INVALID_AFTER(change, says)                                     \
+  do {                                                                         \
+    struct testprof t;                                                         \
+    testprof_init(&t);                                                         \
+    change;                                                                    \
+    expect_invalid(&t, says);                                                  \
+  } while (0)
+
 static void test_validate_strings(void **state)
 {
-  struct testprof t;
   static char x[] = "x";
+  static int64_t comments[] = {TP_S_MAIN, 500};
 
   (void)state;
-  testprof_init(&t);
-  t.strings[0] = x;
-  expect_invalid(&t, "entry 0");
-
-  testprof_init(&t);
-  t.p.n_string_table = 0;
-  expect_invalid(&t, "string table is empty");
-
-  testprof_init(&t);
-  t.fn[1].name = TP_S_COUNT; /* one past the end */
-  expect_invalid(&t, "function id 2 name");
-
-  testprof_init(&t);
-  t.lab[0].str = -1;
-  expect_invalid(&t, "sample 0 label 0 str");
-
-  testprof_init(&t);
-  t.vt[0].unit = 1000;
-  expect_invalid(&t, "sample_type 0 unit");
-
-  testprof_init(&t);
-  t.map[0].build_id = 99;
-  expect_invalid(&t, "build_id");
-
-  testprof_init(&t);
-  t.p.default_sample_type = 77;
-  expect_invalid(&t, "default_sample_type");
-
-  testprof_init(&t);
-  {
-    int64_t comments[] = {TP_S_MAIN, 500};
-    t.p.comment = comments;
-    t.p.n_comment = 2;
-    expect_invalid(&t, "comment 1");
-  }
+  EXPECT_INVALID_AFTER(t.strings[0] = x, "entry 0");
+  EXPECT_INVALID_AFTER(t.p.n_string_table = 0, "string table is empty");
+  /* one past the end */
+  EXPECT_INVALID_AFTER(t.fn[1].name = TP_S_COUNT, "function id 2 name");
+  EXPECT_INVALID_AFTER(t.lab[0].str = -1, "sample 0 label 0 str");
+  EXPECT_INVALID_AFTER(t.vt[0].unit = 1000, "sample_type 0 unit");
+  EXPECT_INVALID_AFTER(t.map[0].build_id = 99, "build_id");
+  EXPECT_INVALID_AFTER(t.p.default_sample_type = 77, "default_sample_type");
+  EXPECT_INVALID_AFTER((t.p.comment = comments, t.p.n_comment = 2),
+                       "comment 1");
 }
 
 static void test_validate_references(void **state)
 {
-  struct testprof t;
-
   (void)state;
-  testprof_init(&t);
-  t.locids[2][1] = 99;
-  expect_invalid(&t, "sample 2: location id 99 does not exist");
-
-  testprof_init(&t);
-  t.ln[1].function_id = 42;
-  expect_invalid(&t, "function id 42 does not exist");
-
-  testprof_init(&t);
-  t.loc[2].mapping_id = 5;
-  expect_invalid(&t, "mapping id 5 does not exist");
-
-  testprof_init(&t);
-  t.loc[2].id = 10;
-  expect_invalid(&t, "location id 10 is used twice");
-
-  testprof_init(&t);
-  t.fn[0].id = 0;
-  expect_invalid(&t, "id 0");
-
-  testprof_init(&t);
-  t.s[1].n_value = 1;
-  expect_invalid(&t, "sample 1 has 1 values but the profile has 2");
-
-  testprof_init(&t);
-  t.p.n_sample_type = 0;
-  expect_invalid(&t, "no sample types");
+  EXPECT_INVALID_AFTER(t.locids[2][1] = 99,
+                       "sample 2: location id 99 does not exist");
+  EXPECT_INVALID_AFTER(t.ln[1].function_id = 42,
+                       "function id 42 does not exist");
+  EXPECT_INVALID_AFTER(t.loc[2].mapping_id = 5, "mapping id 5 does not exist");
+  EXPECT_INVALID_AFTER(t.loc[2].id = 10, "location id 10 is used twice");
+  EXPECT_INVALID_AFTER(t.fn[0].id = 0, "id 0");
+  EXPECT_INVALID_AFTER(t.s[1].n_value = 1,
+                       "sample 1 has 1 values but the profile has 2");
+  EXPECT_INVALID_AFTER(t.p.n_sample_type = 0, "no sample types");
 }
 
 static void test_valid_edge_cases(void **state)
