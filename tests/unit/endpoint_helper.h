@@ -5,6 +5,8 @@
 #ifndef NPROF_TESTS_ENDPOINT_HELPER_H
 #define NPROF_TESTS_ENDPOINT_HELPER_H
 
+#include <string.h>
+
 #include "internal.h"
 
 /* Fills *res (a response points into itself: fill the caller's, never
@@ -17,6 +19,19 @@ static inline void serve(nprof__response *res, const char *name,
   *res = (nprof__response){.status = 0};
   nprof__buf_init(&res->body, 1 << 26);
   nprof__endpoint_profile(&req, res);
+}
+
+/* Serves the request into *res and expects a 200 whose body starts with
+ * `prefix`; the caller frees the body. */
+static inline void serve_expect_start(nprof__response *res, const char *name,
+                                      const char *debug, const char *seconds,
+                                      const char *prefix)
+{
+  serve(res, name, debug, seconds);
+  assert_int_equal(res->status, 200);
+  if (strncmp(res->body.data, prefix, strlen(prefix)) != 0)
+    fail_msg("/debug/pprof/%s: the body starts \"%.60s\", want \"%s\"", name,
+             res->body.data, prefix);
 }
 
 /* The request is answered as Go's net/http/pprof answers it: `status`,
