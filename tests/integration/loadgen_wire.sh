@@ -20,13 +20,21 @@ start_raw() { # NAME MODE [args]
   printf -v "PORT_$1" '%s' "$(cat "$TMP/$1.port")"
 }
 
+# against NAME WANT [FLAGS...]: the loadgen against raw server NAME with
+# FLAGS, its result in $TMP/NAME.json; fails unless it exits WANT.
+against() {
+  local name=$1 want=$2 port rc
+  shift 2
+  port=PORT_$name
+  timeout 60 "$LOADGEN" --target "127.0.0.1:${!port}" --settle 0 \
+    --json "$TMP/$name.json" --quiet "$@" >/dev/null 2>&1
+  rc=$?
+  [ $rc -eq "$want" ] || fail "$name: exit $rc, want $want"
+}
+
 note "messages split across DATA frames and packed together; PING ACKed"
 start_raw split split
-timeout 60 "$LOADGEN" --target 127.0.0.1:$PORT_split --streams 6 \
-  --streams-per-conn 3 --hold 500ms --settle 0 --json "$TMP/split.json" \
-  --quiet >/dev/null 2>&1
-rc=$?
-[ $rc -eq 0 ] || fail "split: exit $rc, want 0"
+against split 0 --streams 6 --streams-per-conn 3 --hold 500ms
 check_json "$TMP/split.json" 'j["streams_established"] == 6' \
   'j["notifications_received"] == 18' \
   'j["notifications_per_stream"] == {"min": 3, "max": 3}' \
@@ -38,37 +46,23 @@ check_json "$TMP/split.stats" 'j["connections"] == 2' 'j["streams"] == 6' \
 
 note "GOAWAY then close: counted as goaway"
 start_raw goaway goaway
-timeout 60 "$LOADGEN" --target 127.0.0.1:$PORT_goaway --streams 4 \
-  --hold 1s --settle 0 --json "$TMP/goaway.json" --quiet >/dev/null 2>&1
-rc=$?
-[ $rc -eq 1 ] || fail "goaway: exit $rc, want 1"
+against goaway 1 --streams 4 --hold 1s
 check_json "$TMP/goaway.json" 'j["errors"]["goaway"] == 4' \
   'j["streams_established"] == 0'
 
 note "RST_STREAM from the server: counted as reset"
 start_raw rst rst
-timeout 60 "$LOADGEN" --target 127.0.0.1:$PORT_rst --streams 5 \
-  --streams-per-conn 5 --hold 500ms --settle 0 --json "$TMP/rst.json" \
-  --quiet >/dev/null 2>&1
-rc=$?
-[ $rc -eq 1 ] || fail "rst: exit $rc, want 1"
+against rst 1 --streams 5 --streams-per-conn 5 --hold 500ms
 check_json "$TMP/rst.json" 'j["errors"]["reset"] == 5'
 
 note "a compressed message: the stream is reset and counted"
 start_raw comp compressed
-timeout 60 "$LOADGEN" --target 127.0.0.1:$PORT_comp --streams 3 \
-  --hold 500ms --settle 0 --json "$TMP/comp.json" --quiet >/dev/null 2>&1
-rc=$?
-[ $rc -eq 1 ] || fail "compressed: exit $rc, want 1"
+against comp 1 --streams 3 --hold 500ms
 check_json "$TMP/comp.json" 'j["errors"]["bad_message"] == 3' \
   '"compressed" in j["last_error"]'
 note "a server breaking HPACK (no table size update): protocol error"
 start_raw hpack split --no-table-size-update
-timeout 60 "$LOADGEN" --target 127.0.0.1:$PORT_hpack --streams 4 \
-  --streams-per-conn 2 --hold 500ms --settle 0 --json "$TMP/hpack.json" \
-  --quiet >/dev/null 2>&1
-rc=$?
-[ $rc -eq 1 ] || fail "hpack: exit $rc, want 1"
+against hpack 1 --streams 4 --streams-per-conn 2 --hold 500ms
 check_json "$TMP/hpack.json" 'j["errors"]["protocol"] == 4' \
   '"COMPRESSION_ERROR" in j["last_error"]'
 echo "PASS loadgen_wire"
