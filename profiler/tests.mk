@@ -112,6 +112,9 @@ $(BUILD)/bench/cpu_bench $(BUILD)/bench/mutex_bench $(BUILD)/bench/realloc_bench
 		$(BUILD)/bench/%: tests/bench/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< -lpthread
+# Their flags' one reader.
+$(BUILD)/bench/alloc_bench $(BUILD)/bench/realloc_bench $(BUILD)/bench/align_bench: \
+		tests/bench/bench_flags.h
 
 HEAP_BENCH_PROGRAMS := $(BUILD)/bench/alloc_bench $(BUILD)/bench/realloc_bench \
 	$(BUILD)/bench/align_bench

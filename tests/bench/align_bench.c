@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench_flags.h"
+
 static void statm(long *vm, long *rss)
 {
   FILE *f = fopen("/proc/self/statm", "r");
@@ -25,13 +27,8 @@ static void statm(long *vm, long *rss)
 
 int main(int argc, char **argv)
 {
-  long count = 32, mib = 2;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (strcmp(argv[i], "--count") == 0)
-      count = atol(argv[i + 1]);
-    else if (strcmp(argv[i], "--mib") == 0)
-      mib = atol(argv[i + 1]);
-  }
+  long count = flag_long(argc, argv, "--count", 32);
+  long mib = flag_long(argc, argv, "--mib", 2);
   if (count <= 0 || count > 4096 || mib <= 0 || mib > 1024) {
     fprintf(stderr, "usage: align_bench [--count N] [--mib M]\n");
     return 2;

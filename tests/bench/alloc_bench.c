@@ -14,6 +14,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench_flags.h"
+
 #define LIVE 1024
 
 static long ops_per_thread = 4000000;
@@ -64,17 +66,13 @@ static void *run(void *arg)
 
 int main(int argc, char **argv)
 {
-  int threads = 2;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (strcmp(argv[i], "--ops") == 0)
-      ops_per_thread = atol(argv[i + 1]);
-    else if (strcmp(argv[i], "--threads") == 0)
-      threads = atoi(argv[i + 1]);
-  }
-  if (ops_per_thread <= 0 || threads <= 0 || threads > 64) {
+  ops_per_thread = flag_long(argc, argv, "--ops", ops_per_thread);
+  long nthreads = flag_long(argc, argv, "--threads", 2);
+  if (ops_per_thread <= 0 || nthreads <= 0 || nthreads > 64) {
     fprintf(stderr, "usage: alloc_bench [--ops N] [--threads T]\n");
     return 2;
   }
+  int threads = (int)nthreads;
   double total = 0, w = 1;
   for (int k = 0; k < 13; k++, w *= 0.8)
     total += w;

@@ -11,6 +11,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench_flags.h"
+
 static double cpu_seconds(void)
 {
   struct rusage ru;
@@ -21,13 +23,8 @@ static double cpu_seconds(void)
 
 int main(int argc, char **argv)
 {
-  long mib = 16, rounds = 10;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (strcmp(argv[i], "--mib") == 0)
-      mib = atol(argv[i + 1]);
-    else if (strcmp(argv[i], "--rounds") == 0)
-      rounds = atol(argv[i + 1]);
-  }
+  long mib = flag_long(argc, argv, "--mib", 16);
+  long rounds = flag_long(argc, argv, "--rounds", 10);
   if (mib <= 0 || mib > 4096 || rounds <= 0) {
     fprintf(stderr, "usage: realloc_bench [--mib N] [--rounds R]\n");
     return 2;
