@@ -16,6 +16,15 @@ static ntf_note *note(uint64_t id)
   return n;
 }
 
+/* Pops the next note, which must be `want`, and drops the reference. */
+static void expect_pop(ntf_queue *q, uint64_t want)
+{
+  ntf_note *n = ntf_queue_pop(q);
+  assert_non_null(n);
+  assert_int_equal(n->id, want);
+  ntf_note_unref(n);
+}
+
 static void test_fifo(void **state)
 {
   (void)state;
@@ -24,19 +33,13 @@ static void test_fifo(void **state)
   assert_null(ntf_queue_pop(&q));
   for (uint64_t i = 1; i <= 3; i++)
     assert_int_equal(ntf_queue_push(&q, note(i)), 0);
-  for (uint64_t i = 1; i <= 3; i++) {
-    ntf_note *n = ntf_queue_pop(&q);
-    assert_non_null(n);
-    assert_int_equal(n->id, i);
-    ntf_note_unref(n);
-  }
+  for (uint64_t i = 1; i <= 3; i++)
+    expect_pop(&q, i);
   assert_null(ntf_queue_pop(&q));
   /* Wrap around the ring several times. */
   for (uint64_t i = 10; i < 30; i++) {
     assert_int_equal(ntf_queue_push(&q, note(i)), 0);
-    ntf_note *n = ntf_queue_pop(&q);
-    assert_int_equal(n->id, i);
-    ntf_note_unref(n);
+    expect_pop(&q, i);
   }
   ntf_queue_close(&q);
 }
@@ -56,11 +59,8 @@ static void test_drop_oldest(void **state)
   assert_int_equal(ntf_queue_push(&q, note(4)), 1);
   assert_int_equal(atomic_load(&first->refs), 1);
   assert_int_equal(q.len, 3);
-  for (uint64_t want = 2; want <= 4; want++) {
-    ntf_note *n = ntf_queue_pop(&q);
-    assert_int_equal(n->id, want);
-    ntf_note_unref(n);
-  }
+  for (uint64_t want = 2; want <= 4; want++)
+    expect_pop(&q, want);
   ntf_note_unref(first);
   ntf_queue_close(&q);
 }
@@ -95,9 +95,7 @@ static void test_capacity_one_and_invalid(void **state)
   assert_int_equal(ntf_queue_init(&q, 1), 0);
   assert_int_equal(ntf_queue_push(&q, note(1)), 0);
   assert_int_equal(ntf_queue_push(&q, note(2)), 1);
-  ntf_note *n = ntf_queue_pop(&q);
-  assert_int_equal(n->id, 2);
-  ntf_note_unref(n);
+  expect_pop(&q, 2);
   ntf_queue_close(&q);
 }
 
