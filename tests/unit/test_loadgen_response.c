@@ -18,6 +18,20 @@ static size_t pack(Notifier__Notification *n, uint8_t *buf)
   return notifier__notification__pack(n, buf);
 }
 
+/* Packs n into buf (cap bytes) and scans it as the loadgen scans the
+ * notifier's Notification (its latency and payload fields); returns the
+ * packed length. */
+static size_t scan_notification(Notifier__Notification *n, uint8_t *buf,
+                                size_t cap, lg_response_info *info)
+{
+  assert_true(notifier__notification__get_packed_size(n) <= cap);
+  size_t len = pack(n, buf);
+  assert_int_equal(lg_response_scan(buf, len, LG_NOTIFIER_LATENCY_FIELD,
+                                    LG_NOTIFIER_PAYLOAD_FIELD, info),
+                   0);
+  return len;
+}
+
 static void test_latency_field(void **state)
 {
   (void)state;
@@ -29,11 +43,8 @@ static void test_latency_field(void **state)
   n.payload.len = 3;
   n.sent_unix_nanos = 1700000000123456789;
   uint8_t buf[128];
-  size_t len = pack(&n, buf);
   lg_response_info info;
-  assert_int_equal(lg_response_scan(buf, len, LG_NOTIFIER_LATENCY_FIELD,
-                                    LG_NOTIFIER_PAYLOAD_FIELD, &info),
-                   0);
+  size_t len = scan_notification(&n, buf, sizeof buf, &info);
   assert_true(info.has_time);
   assert_true(info.unix_nanos == 1700000000123456789);
   assert_false(info.tagged);
@@ -80,11 +91,8 @@ static void test_tagged(void **state)
   n.payload.data = payload;
   n.payload.len = sizeof payload;
   uint8_t buf[128];
-  size_t len = pack(&n, buf);
   lg_response_info info;
-  assert_int_equal(lg_response_scan(buf, len, LG_NOTIFIER_LATENCY_FIELD,
-                                    LG_NOTIFIER_PAYLOAD_FIELD, &info),
-                   0);
+  size_t len = scan_notification(&n, buf, sizeof buf, &info);
   assert_true(info.tagged);
   assert_int_equal(info.bcast_seq, 3);
   assert_true(info.bcast_t0_ns == 12345);
