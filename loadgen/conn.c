@@ -329,14 +329,7 @@ static ssize_t read_body(nghttp2_session *session, int32_t id, uint8_t *buf,
   const uint8_t *body = body_of(w, r->user, &n);
   if (body == NULL)
     return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-  size_t left = n - r->sent;
-  if (left > length)
-    left = length; /* flow control window smaller than the body */
-  memcpy(buf, body + r->sent, left);
-  r->sent += (uint32_t)left;
-  if (r->sent == n)
-    *flags |= NGHTTP2_DATA_FLAG_EOF;
-  return (ssize_t)left;
+  return lg__grpc_body_piece(buf, length, body, n, &r->sent, flags);
 }
 
 static int on_header(nghttp2_session *session, const nghttp2_frame *frame,
@@ -350,23 +343,10 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame,
   lg_rpc *r = rpc_of(session, frame->hd.stream_id);
   if (r == NULL)
     return 0;
-  int code = 0;
-  switch (lg_grpc_header(name, namelen, value, valuelen, &code)) {
-  case LG_HDR_STATUS:
-    r->http_status = (int16_t)code;
-    break;
-  case LG_HDR_GRPC_STATUS:
-    r->grpc_status = (int16_t)code;
-    break;
-  case LG_HDR_GRPC_MESSAGE: {
-    char m[128];
-    lg_grpc_message_decode(value, valuelen, m, sizeof m);
+  char m[128];
+  if (lg__grpc_header_take(name, namelen, value, valuelen, &r->http_status,
+                           &r->grpc_status, m, sizeof m))
     snprintf(c->w->detail, sizeof c->w->detail, "grpc-message: %s", m);
-    break;
-  }
-  case LG_HDR_OTHER:
-    break;
-  }
   return 0;
 }
 

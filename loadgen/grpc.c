@@ -2,7 +2,7 @@
  * gives (-H), the response headers that say how a call went, and the
  * status codes' names. One home for them: the streams (conn.c) and the
  * notifier's Publish (publish.c) both read responses through
- * lg_grpc_header. */
+ * lg__grpc_header_take and send their bodies through lg__grpc_body_piece. */
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,6 +196,41 @@ static int hexval(uint8_t c)
   if (c >= 'A' && c <= 'F')
     return c - 'A' + 10;
   return -1;
+}
+
+bool lg__grpc_header_take(const uint8_t *name, size_t namelen,
+                          const uint8_t *value, size_t valuelen,
+                          int16_t *http_status, int16_t *grpc_status, char *msg,
+                          size_t msgsize)
+{
+  int code = 0;
+  switch (lg_grpc_header(name, namelen, value, valuelen, &code)) {
+  case LG_HDR_STATUS:
+    *http_status = (int16_t)code;
+    return false;
+  case LG_HDR_GRPC_STATUS:
+    *grpc_status = (int16_t)code;
+    return false;
+  case LG_HDR_GRPC_MESSAGE:
+    lg_grpc_message_decode(value, valuelen, msg, msgsize);
+    return true;
+  case LG_HDR_OTHER:
+    break;
+  }
+  return false;
+}
+
+ssize_t lg__grpc_body_piece(uint8_t *buf, size_t length, const uint8_t *body,
+                            size_t len, uint32_t *sent, uint32_t *flags)
+{
+  size_t left = len - *sent;
+  if (left > length)
+    left = length; /* the flow-control window is smaller than the body */
+  memcpy(buf, body + *sent, left);
+  *sent += (uint32_t)left;
+  if (*sent == len)
+    *flags |= NGHTTP2_DATA_FLAG_EOF;
+  return (ssize_t)left;
 }
 
 void lg_grpc_message_decode(const uint8_t *v, size_t n, char *out, size_t size)

@@ -26,8 +26,8 @@
 
 typedef struct {
   int32_t id;
-  int grpc_status;
-  int http_status;
+  int16_t grpc_status;
+  int16_t http_status;
   bool closed;
   bool replied;
   uint64_t delivered;
@@ -56,14 +56,8 @@ static ssize_t read_body(nghttp2_session *session, int32_t id, uint8_t *buf,
   (void)session, (void)id;
   pub *p = ud;
   call *c = src->ptr;
-  size_t left = c->body_len - c->body_sent;
-  if (left > length)
-    left = length;
-  memcpy(buf, p->body + c->body_sent, left);
-  c->body_sent += (uint32_t)left;
-  if (c->body_sent == c->body_len)
-    *flags |= NGHTTP2_DATA_FLAG_EOF;
-  return (ssize_t)left;
+  return lg__grpc_body_piece(buf, length, p->body, c->body_len, &c->body_sent,
+                             flags);
 }
 
 static int on_header(nghttp2_session *s, const nghttp2_frame *f,
@@ -75,24 +69,11 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f,
   call *c = call_of(s, f->hd.stream_id);
   if (c == NULL)
     return 0;
-  int code = 0;
-  switch (lg_grpc_header(name, namelen, value, valuelen, &code)) {
-  case LG_HDR_STATUS:
-    c->http_status = code;
-    break;
-  case LG_HDR_GRPC_STATUS:
-    c->grpc_status = code;
-    break;
-  case LG_HDR_GRPC_MESSAGE:
-    if (p->res->error[0] == '\0') {
-      char m[128];
-      lg_grpc_message_decode(value, valuelen, m, sizeof m);
-      snprintf(p->res->error, sizeof p->res->error, "Publish: %s", m);
-    }
-    break;
-  case LG_HDR_OTHER:
-    break;
-  }
+  char m[128];
+  if (lg__grpc_header_take(name, namelen, value, valuelen, &c->http_status,
+                           &c->grpc_status, m, sizeof m) &&
+      p->res->error[0] == '\0')
+    snprintf(p->res->error, sizeof p->res->error, "Publish: %s", m);
   return 0;
 }
 
