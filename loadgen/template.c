@@ -140,36 +140,39 @@ static void close_len(lg_template *t, uint32_t i)
     t->parts[i].ndesc = t->nparts - i - 1;
 }
 
-/* The sentinel as the wire holds it for a field of this kind, and the size
- * of a fixed-width value (0: a varint). false: no number fits this kind. */
-static bool sentinel_of(lg_field_kind k, uint64_t *v, unsigned *width)
+/* Number n as the wire holds it in a field of kind k, and the size of a
+ * fixed-width value (0: a varint). false: no number fits this kind. One
+ * encoding for the sentinel the template is searched for and the user
+ * numbers written in its place, so the two always agree. */
+static bool wire_number(lg_field_kind k, uint64_t n, uint64_t *v,
+                        unsigned *width)
 {
-  const uint64_t s = LG_USER_SENTINEL;
+  *v = n;
   *width = 0;
   switch (k) {
   case LG_FIELD_VARINT:
-    *v = s;
     return true;
   case LG_FIELD_ZIGZAG:
-    *v = s << 1;
+    *v = n << 1; /* n is never negative */
     return true;
   case LG_FIELD_FIXED32:
   case LG_FIELD_SFIXED32:
-    *v = s, *width = 4;
+    *width = 4;
     return true;
   case LG_FIELD_FIXED64:
   case LG_FIELD_SFIXED64:
-    *v = s, *width = 8;
+    *width = 8;
     return true;
   case LG_FIELD_FLOAT: {
-    float f = (float)s;
+    /* exact: users stay under 2^24 and the sentinel is 7 * 2^28 */
+    float f = (float)n;
     uint32_t bits;
     memcpy(&bits, &f, 4);
     *v = bits, *width = 4;
     return true;
   }
   case LG_FIELD_DOUBLE: {
-    double d = (double)s;
+    double d = (double)n;
     memcpy(v, &d, 8);
     *width = 8;
     return true;
@@ -193,7 +196,7 @@ static int walk_packed(builder *b, const lg_wire_field *f, lg_field_kind k)
 {
   uint64_t want;
   unsigned width;
-  if (!sentinel_of(k, &want, &width))
+  if (!wire_number(k, LG_USER_SENTINEL, &want, &width))
     return 0;
   uint32_t open = b->t->nparts;
   int rc = push(b, PART_LEN, 0, f->body, f->data, f->data + f->len);
@@ -227,12 +230,14 @@ static int walk_field(builder *b, const lg_wire_field *f, const lg_msgtype *m,
   unsigned width;
   switch (f->type) {
   case LG_WIRE_VARINT:
-    if (sentinel_of(k, &want, &width) && width == 0 && f->varint == want)
+    if (wire_number(k, LG_USER_SENTINEL, &want, &width) && width == 0 &&
+        f->varint == want)
       return push(b, PART_NUM, (uint8_t)k, f->body, NULL, f->next);
     return 0;
   case LG_WIRE_FIXED32:
   case LG_WIRE_FIXED64:
-    if (sentinel_of(k, &want, &width) && width == f->len && f->varint == want)
+    if (wire_number(k, LG_USER_SENTINEL, &want, &width) && width == f->len &&
+        f->varint == want)
       return push(b, PART_NUM, (uint8_t)k, f->data, NULL, f->next);
     return 0;
   case LG_WIRE_LEN:
@@ -362,43 +367,10 @@ static unsigned digits(uint32_t u)
  * and returns its size. */
 static size_t num_put(uint8_t *o, uint8_t k, uint32_t u)
 {
-  uint64_t v = u;
-  unsigned width = 0;
-  switch ((lg_field_kind)k) {
-  case LG_FIELD_VARINT:
-    break;
-  case LG_FIELD_ZIGZAG:
-    v = (uint64_t)u << 1;
-    break;
-  case LG_FIELD_FIXED32:
-  case LG_FIELD_SFIXED32:
-    width = 4;
-    break;
-  case LG_FIELD_FIXED64:
-  case LG_FIELD_SFIXED64:
-    width = 8;
-    break;
-  case LG_FIELD_FLOAT: {
-    float f = (float)u; /* exact: users stay under 2^24 */
-    uint32_t bits;
-    memcpy(&bits, &f, 4);
-    v = bits, width = 4;
-    break;
-  }
-  case LG_FIELD_DOUBLE: {
-    double d = (double)u;
-    memcpy(&v, &d, 8);
-    width = 8;
-    break;
-  }
-  case LG_FIELD_NONE:
-  case LG_FIELD_BOOL:
-  case LG_FIELD_STRING:
-  case LG_FIELD_BYTES:
-  case LG_FIELD_MESSAGE:
-  case LG_FIELD_GROUP:
+  uint64_t v;
+  unsigned width;
+  if (!wire_number((lg_field_kind)k, u, &v, &width))
     return 0;
-  }
   if (width == 0)
     return o != NULL ? lg_wire_varint_put(o, v) : lg_wire_varint_size(v);
   for (unsigned i = 0; o != NULL && i < width; i++)
