@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,14 +101,43 @@ int npc_write_atomic(const char *path, const void *data, size_t len)
   return 0;
 }
 
+static int join_path(char path[PATH_MAX], const char *dir, const char *name)
+{
+  int n = snprintf(path, PATH_MAX, "%s/%s", dir, name);
+  return n < 0 || n >= PATH_MAX ? -ENAMETOOLONG : 0;
+}
+
 int npc_write_atomic_in(const char *dir, const char *name, const void *data,
                         size_t len)
 {
   char path[PATH_MAX];
-  int n = snprintf(path, sizeof path, "%s/%s", dir, name);
-  if (n < 0 || (size_t)n >= sizeof path)
-    return -ENAMETOOLONG;
-  return npc_write_atomic(path, data, len);
+  int rc = join_path(path, dir, name);
+  return rc != 0 ? rc : npc_write_atomic(path, data, len);
+}
+
+int npc_write_atomic_rendered(const char *path, npc_render_fn *render,
+                              const void *ud)
+{
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  if (f == NULL)
+    return -ENOMEM;
+  render(f, ud);
+  /* open_memstream reports a failed allocation as a stream error. */
+  bool failed = ferror(f) != 0;
+  int rc =
+      fclose(f) != 0 || failed ? -ENOMEM : npc_write_atomic(path, buf, len);
+  free(buf);
+  return rc;
+}
+
+int npc_write_atomic_rendered_in(const char *dir, const char *name,
+                                 npc_render_fn *render, const void *ud)
+{
+  char path[PATH_MAX];
+  int rc = join_path(path, dir, name);
+  return rc != 0 ? rc : npc_write_atomic_rendered(path, render, ud);
 }
 
 int npc_read_file(const char *path, size_t cap, char **out, size_t *lenp)

@@ -1,6 +1,6 @@
 # common/: the helpers the programs share (atomic writes, capped reads,
 # durations, capped HTTP fetches, one-line logging, the clocks, the run
-# folder's layout), archived as $(BUILD)/ar/libnpc.a for the CLI, the loadgen and
+# folder's layout, histogram quantiles), archived as $(BUILD)/ar/libnpc.a for the CLI, the loadgen and
 # the notifier to link.
 
 NPC_CFLAGS := -Icommon/include $(call pc_cflags,libcurl)
@@ -11,7 +11,7 @@ NPC_A := $(BUILD)/ar/libnpc.a
 $(BUILD)/obj/common/%.o: EXTRA_CFLAGS = $(NPC_CFLAGS)
 $(NPC_A): $(NPC_SRCS:%.c=$(BUILD)/obj/%.o)
 
-$(foreach t,file duration http log clock run json,\
+$(foreach t,file duration http log clock run json quantile,\
   $(eval $(call unit_test,npc_$(t),$(NPC_A),$(NPC_LIBS),$(NPC_CFLAGS))))
 
 # Fuzzed: the duration parser reads what users type.

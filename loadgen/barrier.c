@@ -188,6 +188,11 @@ static void state_name(const lg_barrier *b, int index, char *buf, size_t size)
     snprintf(buf, size, NPC_RUN_SHARD_STATE_FMT, (unsigned)index);
 }
 
+static void render_record(FILE *f, const void *r)
+{
+  lg_bar_record_write(f, r);
+}
+
 /* Our record, with a new seq, into our file. Called without the lock. */
 static void beat(lg_barrier *b)
 {
@@ -203,18 +208,9 @@ static void beat(lg_barrier *b)
     b->mine.s = r.s;
     pthread_mutex_unlock(&b->lock);
   }
-  char *buf = NULL, name[64];
-  size_t len = 0;
-  FILE *f = open_memstream(&buf, &len);
-  int rc = -ENOMEM;
-  if (f != NULL) {
-    lg_bar_record_write(f, &r);
-    if (fclose(f) == 0) {
-      state_name(b, r.index, name, sizeof name);
-      rc = npc_write_atomic_in(b->dir, name, buf, len);
-    }
-  }
-  free(buf);
+  char name[64];
+  state_name(b, r.index, name, sizeof name);
+  int rc = npc_write_atomic_rendered_in(b->dir, name, render_record, &r);
   if (rc != 0) {
     pthread_mutex_lock(&b->lock);
     if (b->writes_failed++ == 0)
@@ -277,8 +273,8 @@ static void *run(void *arg)
     for (unsigned i = 0; i < b->npeers; i++)
       look(b, i);
     pthread_mutex_lock(&b->lock);
-    uint64_t n = lg_now_ns() + b->interval_ns;
-    struct timespec next = {(time_t)(n / 1000000000u), (long)(n % 1000000000u)};
+    struct timespec next =
+        npc_ns_timespec((int64_t)(lg_now_ns() + b->interval_ns));
     while (!b->stop && !b->dirty &&
            pthread_cond_timedwait(&b->cond, &b->lock, &next) == 0)
       ;
@@ -318,11 +314,7 @@ int lg_barrier_start(lg_barrier **out, const char *dir,
   for (unsigned i = 0; i < b->npeers; i++)
     b->peers[i].last_change_ns = b->start_ns;
   pthread_mutex_init(&b->lock, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&b->cond, &ca);
-  pthread_condattr_destroy(&ca);
+  npc_cond_init_monotonic(&b->cond);
   int rc = pthread_create(&b->thread, NULL, run, b);
   if (rc != 0) {
     pthread_cond_destroy(&b->cond);

@@ -48,7 +48,7 @@ typedef struct {
 
 static void nap(uint64_t ns)
 {
-  struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+  struct timespec ts = npc_ns_timespec((int64_t)ns);
   nanosleep(&ts, NULL);
 }
 
@@ -84,10 +84,8 @@ static void progress(coord *c, bool final)
   if (c->o->quiet)
     return;
   uint64_t now = lg_now_ns();
-  uint64_t every = c->tty ? 250000000ull : 2000000000ull;
-  if (!final && now - c->last_progress_ns < every)
+  if (!lg_progress_due(c->tty, &c->last_progress_ns, now, final))
     return;
-  c->last_progress_ns = now;
   lg_tl_sample s;
   lg_barrier_sum(c->bar, &s);
   fprintf(stderr,
@@ -284,7 +282,7 @@ static bool plateau(coord *c)
   return true;
 }
 
-static void write_json(FILE *f, coord *c)
+static void write_json(FILE *f, const coord *c)
 {
   const lg_options *o = c->o;
   const lg_result *r = c->r;
@@ -328,21 +326,14 @@ static void write_json(FILE *f, coord *c)
   fputs("\n}\n", f);
 }
 
+static void render_result(FILE *f, const void *c)
+{
+  write_json(f, c);
+}
+
 static int write_result(coord *c)
 {
-  char *buf = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&buf, &len);
-  if (f == NULL)
-    return -errno;
-  write_json(f, c);
-  if (fclose(f) != 0) {
-    free(buf);
-    return -ENOMEM;
-  }
-  int rc = npc_write_atomic(c->o->json_path, buf, len);
-  free(buf);
-  return rc;
+  return npc_write_atomic_rendered(c->o->json_path, render_result, c);
 }
 
 int lg_coordinate(lg_options *o, volatile sig_atomic_t *interrupted)

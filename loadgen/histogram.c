@@ -32,24 +32,32 @@ unsigned lg_hist_index(uint64_t us)
   return SUB + (e - 1) * HALF + (unsigned)((us >> e) - HALF);
 }
 
-uint64_t lg_hist_bucket_low(unsigned idx)
+/* Bucket idx from its 2^e step: [sub << e, (sub + 1) << e). */
+static void bucket_range(unsigned idx, uint64_t *low, uint64_t *high)
 {
   assert(idx < LG_HIST_BUCKETS);
-  if (idx < SUB)
-    return idx;
+  if (idx < SUB) {
+    *low = *high = idx;
+    return;
+  }
   unsigned e = (idx - SUB) / HALF + 1;
   uint64_t sub = (idx - SUB) % HALF + HALF;
-  return sub << e;
+  *low = sub << e;
+  *high = ((sub + 1) << e) - 1;
+}
+
+uint64_t lg_hist_bucket_low(unsigned idx)
+{
+  uint64_t low, high;
+  bucket_range(idx, &low, &high);
+  return low;
 }
 
 uint64_t lg_hist_bucket_high(unsigned idx)
 {
-  assert(idx < LG_HIST_BUCKETS);
-  if (idx < SUB)
-    return idx;
-  unsigned e = (idx - SUB) / HALF + 1;
-  uint64_t sub = (idx - SUB) % HALF + HALF;
-  return ((sub + 1) << e) - 1;
+  uint64_t low, high;
+  bucket_range(idx, &low, &high);
+  return high;
 }
 
 void lg_hist_record(lg_histogram *h, uint64_t us)
@@ -83,12 +91,7 @@ uint64_t lg_hist_quantile(const lg_histogram *h, double q)
     return h->min;
   if (q >= 1)
     return h->max;
-  /* The rank of the q-th value, 1-based, rounded up: p50 of {1,2} is 1. */
-  uint64_t rank = (uint64_t)(q * (double)h->count);
-  if ((double)rank < q * (double)h->count)
-    rank++;
-  if (rank == 0)
-    rank = 1;
+  uint64_t rank = npc_quantile_rank(q, h->count);
   uint64_t seen = 0;
   for (unsigned i = 0; i < LG_HIST_BUCKETS; i++) {
     seen += h->counts[i];

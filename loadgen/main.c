@@ -110,8 +110,7 @@ static void progress(run_state *st, bool final)
   if (st->o->quiet)
     return;
   uint64_t now = lg_now_ns();
-  uint64_t every = st->tty ? 250000000ull : 2000000000ull;
-  if (!final && now - st->last_progress_ns < every)
+  if (!lg_progress_due(st->tty, &st->last_progress_ns, now, final))
     return;
   uint64_t est = SUM(st, established);
   uint64_t total = SUM(st, established_total);
@@ -122,7 +121,6 @@ static void progress(run_state *st, bool final)
     st->last_established = total;
     st->last_rate_ns = now;
   }
-  st->last_progress_ns = now;
   char what[96];
   if (st->unary)
     snprintf(what, sizeof what, "calls %" PRIu64 " ok/%" PRIu64,

@@ -21,13 +21,6 @@ extern char **environ;
 #define PROTOC_TIMEOUT_NS 30000000000ull /* 30 s: a large tree of imports */
 #define ERR_KEEP 2048
 
-static uint64_t mono_ns(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* protoc's stderr made into one line for our message. */
 static void one_line(char *s, size_t n)
 {
@@ -90,11 +83,11 @@ static int run(char *const *argv, const uint8_t *in, size_t inlen, size_t cap,
   size_t written = 0;
   if (inlen == 0)
     close(pin[1]), pin[1] = -1;
-  uint64_t deadline = mono_ns() + PROTOC_TIMEOUT_NS;
+  uint64_t deadline = lg_now_ns() + PROTOC_TIMEOUT_NS;
   while (pout[0] >= 0 || perr[0] >= 0) {
     struct pollfd pf[3] = {
         {pout[0], POLLIN, 0}, {perr[0], POLLIN, 0}, {pin[1], POLLOUT, 0}};
-    uint64_t now = mono_ns();
+    uint64_t now = lg_now_ns();
     if (now >= deadline) {
       snprintf(err, errlen, "protoc did not finish in %llu s",
                (unsigned long long)(PROTOC_TIMEOUT_NS / 1000000000u));

@@ -331,8 +331,7 @@ bool lg_publish_delivered(void *ud, uint32_t seq, uint64_t deadline_ns)
 {
   lg_publish_pace *pace = ud;
   uint64_t want = pace->held * ((uint64_t)seq + 1);
-  struct timespec ts = {(time_t)(pace->poll_ns / 1000000000u),
-                        (long)(pace->poll_ns % 1000000000u)};
+  struct timespec ts = npc_ns_timespec((int64_t)pace->poll_ns);
   while (pace->messages(pace->ud) - pace->base < want) {
     if (lg_now_ns() >= deadline_ns || !pace->poll(pace->ud))
       return false;

@@ -8,18 +8,25 @@
 
 #include "internal.h"
 
+/* The loadgen counts time in unsigned nanoseconds; the clocks are
+ * common/clock.c's. */
 uint64_t lg_now_ns(void)
 {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  return (uint64_t)npc_mono_ns();
 }
 
 uint64_t lg_unix_ns(void)
 {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  return (uint64_t)npc_wall_ns();
+}
+
+bool lg_progress_due(bool tty, uint64_t *last_ns, uint64_t now, bool final)
+{
+  uint64_t every = tty ? 250000000ull : 2000000000ull;
+  if (!final && now - *last_ns < every)
+    return false;
+  *last_ns = now;
+  return true;
 }
 
 uint64_t lg_rss_kib(void)
@@ -91,18 +98,31 @@ static bool unary(const lg_result *r)
   return lg_options_unary(r->o);
 }
 
+/* The percentiles every output of a histogram shows, in ms: one list, so
+ * the summary and the JSON cannot report different ones. */
+typedef struct {
+  double p50, p90, p99, p999, max;
+} percentiles;
+
+static percentiles percentiles_of(const lg_histogram *h)
+{
+  return (percentiles){ms(lg_hist_quantile(h, 0.5)),
+                       ms(lg_hist_quantile(h, 0.9)),
+                       ms(lg_hist_quantile(h, 0.99)),
+                       ms(lg_hist_quantile(h, 0.999)), ms(h->max)};
+}
+
 static void summary_hist(FILE *f, const char *name, const lg_histogram *h)
 {
   if (h->count == 0) {
     fprintf(f, "  %-9s no samples\n", name);
     return;
   }
+  percentiles p = percentiles_of(h);
   fprintf(f,
           "  %-9s n=%" PRIu64 "  p50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  "
           "max %.3f ms\n",
-          name, h->count, ms(lg_hist_quantile(h, 0.5)),
-          ms(lg_hist_quantile(h, 0.9)), ms(lg_hist_quantile(h, 0.99)),
-          ms(lg_hist_quantile(h, 0.999)), ms(h->max));
+          name, h->count, p.p50, p.p90, p.p99, p.p999, p.max);
 }
 
 /* The loadgen's own memory per user: the client's, never the service's. */
@@ -194,12 +214,11 @@ void lg_report_summary(FILE *f, const lg_result *r)
 
 static void json_hist(FILE *f, const char *name, const lg_histogram *h)
 {
+  percentiles p = percentiles_of(h);
   fprintf(f,
           "  \"%s\": {\"count\": %" PRIu64 ", \"p50\": %.3f, \"p90\": %.3f, "
           "\"p99\": %.3f, \"p999\": %.3f, \"max\": %.3f},\n",
-          name, h->count, ms(lg_hist_quantile(h, 0.5)),
-          ms(lg_hist_quantile(h, 0.9)), ms(lg_hist_quantile(h, 0.99)),
-          ms(lg_hist_quantile(h, 0.999)), ms(h->max));
+          name, h->count, p.p50, p.p90, p.p99, p.p999, p.max);
 }
 
 /* A histogram in full, for exact merging (contracts: "histograms"): the
@@ -322,19 +341,12 @@ void lg_report_json_write(FILE *f, const lg_result *r)
   fputs("\n}\n", f);
 }
 
+static void render_result(FILE *f, const void *r)
+{
+  lg_report_json_write(f, r);
+}
+
 int lg_report_json(const char *path, const lg_result *r)
 {
-  char *buf = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&buf, &len);
-  if (f == NULL)
-    return -errno;
-  lg_report_json_write(f, r);
-  if (fclose(f) != 0) {
-    free(buf);
-    return -ENOMEM;
-  }
-  int rc = npc_write_atomic(path, buf, len);
-  free(buf);
-  return rc;
+  return npc_write_atomic_rendered(path, render_result, r);
 }

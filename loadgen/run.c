@@ -96,19 +96,19 @@ int lg_run_begin(const lg_options *o, uint64_t started_unix,
   return rc;
 }
 
+typedef struct {
+  const lg_options *o;
+  uint64_t started_unix;
+} run_params;
+
+static void render_params(FILE *f, const void *ud)
+{
+  const run_params *p = ud;
+  lg_run_json_write(f, p->o, p->started_unix);
+}
+
 int lg_run_json(const char *dir, const lg_options *o, uint64_t started_unix)
 {
-  char *buf = NULL;
-  size_t len = 0;
-  FILE *f = open_memstream(&buf, &len);
-  if (f == NULL)
-    return -errno;
-  lg_run_json_write(f, o, started_unix);
-  if (fclose(f) != 0) {
-    free(buf);
-    return -ENOMEM;
-  }
-  int rc = npc_write_atomic_in(dir, NPC_RUN_PARAMS, buf, len);
-  free(buf);
-  return rc;
+  run_params p = {o, started_unix};
+  return npc_write_atomic_rendered_in(dir, NPC_RUN_PARAMS, render_params, &p);
 }

@@ -139,25 +139,20 @@ static void sample(lg_timeline *tl)
 static void *run(void *arg)
 {
   lg_timeline *tl = arg;
-  struct timespec next;
-  clock_gettime(CLOCK_MONOTONIC, &next);
+  uint64_t next = lg_now_ns();
   pthread_mutex_lock(&tl->lock);
   while (!tl->stop) {
     pthread_mutex_unlock(&tl->lock);
     sample(tl);
     pthread_mutex_lock(&tl->lock);
     /* The next tick on the schedule; after a late sample, from now. */
-    uint64_t n = (uint64_t)next.tv_sec * 1000000000u + (uint64_t)next.tv_nsec +
-                 tl->interval_ns;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    uint64_t nowns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
-    if (n < nowns)
-      n = nowns;
-    next.tv_sec = (time_t)(n / 1000000000u);
-    next.tv_nsec = (long)(n % 1000000000u);
+    next += tl->interval_ns;
+    uint64_t now = lg_now_ns();
+    if (next < now)
+      next = now;
+    struct timespec until = npc_ns_timespec((int64_t)next);
     while (!tl->stop &&
-           pthread_cond_timedwait(&tl->cond, &tl->lock, &next) == 0)
+           pthread_cond_timedwait(&tl->cond, &tl->lock, &until) == 0)
       ;
   }
   pthread_mutex_unlock(&tl->lock);
@@ -189,11 +184,7 @@ int lg_timeline_start(lg_timeline **out, const char *path, const char *vars_url,
   tl->source = source;
   tl->ud = ud;
   pthread_mutex_init(&tl->lock, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&tl->cond, &ca);
-  pthread_condattr_destroy(&ca);
+  npc_cond_init_monotonic(&tl->cond);
   int rc = pthread_create(&tl->thread, NULL, run, tl);
   if (rc != 0) {
     pthread_cond_destroy(&tl->cond);

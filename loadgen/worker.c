@@ -487,8 +487,7 @@ void lg_worker_drain(lg_worker *w)
 
 int lg_worker_join(lg_worker *w, uint64_t deadline_realtime_ns)
 {
-  struct timespec ts = {.tv_sec = (time_t)(deadline_realtime_ns / 1000000000),
-                        .tv_nsec = (long)(deadline_realtime_ns % 1000000000)};
+  struct timespec ts = npc_ns_timespec((int64_t)deadline_realtime_ns);
   int r = pthread_timedjoin_np(w->thread, NULL, &ts);
   return r == 0 ? 0 : -r;
 }

@@ -14,11 +14,13 @@
 #ifndef NPC_H
 #define NPC_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 /* ---- file.c: files written and read whole ---- */
 
@@ -34,6 +36,19 @@ int npc_write_atomic(const char *path, const void *data, size_t len);
 /* The same for DIR/NAME. */
 int npc_write_atomic_in(const char *dir, const char *name, const void *data,
                         size_t len);
+
+/* What a program writes as a file: prints it to f. */
+typedef void npc_render_fn(FILE *f, const void *ud);
+
+/* Renders a file in memory with render(f, ud) and writes it to path
+ * atomically (npc_write_atomic): a writer that is cut short (out of memory)
+ * leaves the old file. Returns 0, -ENOMEM, or npc_write_atomic's codes. */
+int npc_write_atomic_rendered(const char *path, npc_render_fn *render,
+                              const void *ud);
+
+/* The same for DIR/NAME. */
+int npc_write_atomic_rendered_in(const char *dir, const char *name,
+                                 npc_render_fn *render, const void *ud);
 
 /* Reads the whole of `path` into a new NUL-terminated buffer of at most
  * `cap` bytes (the NUL not counted), so input from outside can never make us
@@ -72,6 +87,12 @@ char *npc_duration_format(int64_t ns, char *buf, size_t size);
 int64_t npc_mono_ns(void);
 /* CLOCK_REALTIME since the Unix epoch: for timestamps. Async-signal-safe. */
 int64_t npc_wall_ns(void);
+/* ns (>= 0) as the struct timespec that nanosleep, pthread_cond_timedwait
+ * and pthread_timedjoin_np take: a duration or a point on either clock. */
+struct timespec npc_ns_timespec(int64_t ns);
+/* A condition variable whose timed waits take points on CLOCK_MONOTONIC
+ * (npc_mono_ns), not on the wall clock pthread_cond_init gives. */
+void npc_cond_init_monotonic(pthread_cond_t *cond);
 
 /* ---- log.c: one line on stderr ---- */
 
@@ -128,6 +149,14 @@ void npc_http_first_line(const npc_http_response *res, char *out, size_t size);
  * characters escaped, bytes from 0x80 as they are (UTF-8 passes through);
  * NULL as null. */
 void npc_json_string(FILE *f, const char *s);
+
+/* ---- quantile.c: which value of a histogram is its q-th ---- */
+
+/* The 1-based rank of the q-th of `count` sorted values, rounded up (p50 of
+ * {1, 2} is the 1st, p99 of 1,000 the 990th); at least 1 and at most count
+ * (0 when count is 0). Histograms report the highest value of the bucket
+ * holding that rank. */
+uint64_t npc_quantile_rank(double q, uint64_t count);
 
 /* ---- run.c: the layout of a load test's run folder ---- */
 

@@ -85,6 +85,37 @@ static void write_in_joins_dir_and_name(void **state)
   assert_int_equal(st.st_size, 0);
 }
 
+static void render_greeting(FILE *f, const void *ud)
+{
+  fprintf(f, "hello, %s\n", (const char *)ud);
+}
+
+static void write_rendered_writes_what_the_renderer_prints(void **state)
+{
+  (void)state;
+  assert_int_equal(
+      npc_write_atomic_rendered_in(dir, "greeting", render_greeting, "shard 3"),
+      0);
+  char path[128];
+  snprintf(path, sizeof path, "%s/greeting", dir);
+  char *buf;
+  size_t len;
+  assert_int_equal(npc_read_file(path, 1024, &buf, &len), 0);
+  assert_string_equal(buf, "hello, shard 3\n");
+  free(buf);
+  assert_int_equal(npc_write_atomic_rendered(path, render_greeting, "again"),
+                   0);
+  assert_int_equal(npc_read_file(path, 1024, &buf, &len), 0);
+  assert_string_equal(buf, "hello, again\n");
+  free(buf);
+  char longname[5000];
+  memset(longname, 'a', sizeof longname - 1);
+  longname[sizeof longname - 1] = '\0';
+  assert_int_equal(
+      npc_write_atomic_rendered_in(dir, longname, render_greeting, "x"),
+      -ENAMETOOLONG);
+}
+
 static void write_fails_with_errno_and_keeps_old_file(void **state)
 {
   (void)state;
@@ -172,6 +203,7 @@ int main(void)
       cmocka_unit_test(write_replaces_whole_file_and_leaves_no_temporary),
       cmocka_unit_test(write_gives_the_mode_open_would),
       cmocka_unit_test(write_in_joins_dir_and_name),
+      cmocka_unit_test(write_rendered_writes_what_the_renderer_prints),
       cmocka_unit_test(write_fails_with_errno_and_keeps_old_file),
       cmocka_unit_test(read_caps_what_it_holds),
       cmocka_unit_test(read_reports_errno),
