@@ -81,10 +81,8 @@ static unsigned reached(coord *c, lg_bar_state want)
 
 static void progress(coord *c, bool final)
 {
-  if (c->o->quiet)
-    return;
   uint64_t now = lg_now_ns();
-  if (!lg_progress_due(c->tty, &c->last_progress_ns, now, final))
+  if (!lg_progress_due(c->o->quiet, c->tty, &c->last_progress_ns, now, final))
     return;
   lg_tl_sample s;
   lg_barrier_sum(c->bar, &s);

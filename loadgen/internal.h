@@ -966,10 +966,11 @@ uint64_t lg_now_ns(void);
 uint64_t lg_unix_ns(void);
 /* VmRSS of this process in KiB, 0 if unknown. Safe from any thread. */
 uint64_t lg_rss_kib(void);
-/* Whether the live progress line is due at `now`: every 250 ms on a
- * terminal (redrawn in place), every 2 s in a log, always when final.
- * Stamps *last_ns when it is. */
-bool lg_progress_due(bool tty, uint64_t *last_ns, uint64_t now, bool final);
+/* Whether the live progress line is due at `now`: never when quiet; every
+ * 250 ms on a terminal (redrawn in place), every 2 s in a log, always when
+ * final. Stamps *last_ns when it is. */
+bool lg_progress_due(bool quiet, bool tty, uint64_t *last_ns, uint64_t now,
+                     bool final);
 void lg_report_summary(FILE *f, const lg_result *r);
 /* Writes the result as JSON to path atomically. Returns 0 or -errno. */
 int lg_report_json(const char *path, const lg_result *r);

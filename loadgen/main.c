@@ -107,10 +107,9 @@ static void set_phase(run_state *st, const char *name, lg_tl_phase p)
 
 static void progress(run_state *st, bool final)
 {
-  if (st->o->quiet)
-    return;
   uint64_t now = lg_now_ns();
-  if (!lg_progress_due(st->tty, &st->last_progress_ns, now, final))
+  if (!lg_progress_due(st->o->quiet, st->tty, &st->last_progress_ns, now,
+                       final))
     return;
   uint64_t est = SUM(st, established);
   uint64_t total = SUM(st, established_total);

@@ -20,8 +20,11 @@ uint64_t lg_unix_ns(void)
   return (uint64_t)npc_wall_ns();
 }
 
-bool lg_progress_due(bool tty, uint64_t *last_ns, uint64_t now, bool final)
+bool lg_progress_due(bool quiet, bool tty, uint64_t *last_ns, uint64_t now,
+                     bool final)
 {
+  if (quiet)
+    return false;
   uint64_t every = tty ? 250000000ull : 2000000000ull;
   if (!final && now - *last_ns < every)
     return false;
