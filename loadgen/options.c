@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -191,6 +192,22 @@ static int parse_duration(const char *a, bool allow_forever, uint64_t *out)
   return 0;
 }
 
+/* The flags that take a whole number into a uint32_t field, with their
+ * ranges: one rule, and one message naming the range, for all of them. */
+typedef struct {
+  int opt;
+  size_t offset;
+  uint32_t min, max;
+} u32_flag;
+
+static const u32_flag *u32_flag_of(const u32_flag *t, size_t n, int opt)
+{
+  for (size_t i = 0; i < n; i++)
+    if (t[i].opt == opt)
+      return &t[i];
+  return NULL;
+}
+
 int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
                      size_t errlen)
 {
@@ -332,27 +349,38 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
       {"coordinate", no_argument, NULL, O_COORDINATE},
       {"shard-timeout", required_argument, NULL, O_SHARD_TIMEOUT},
       {NULL, 0, NULL, 0}};
+  static const u32_flag u32_flags[] = {
+      {O_STREAMS, offsetof(lg_options, streams), 1, 10000000},
+      {O_PER_CONN, offsetof(lg_options, streams_per_conn), 1, 100000},
+      {O_PUBLISH, offsetof(lg_options, publish), 0, 1000000},
+      {O_PAYLOAD, offsetof(lg_options, payload_size), 0, 1u << 20},
+      {O_THREADS, offsetof(lg_options, threads), 1, 256},
+      {O_SRC, offsetof(lg_options, source_addrs), 1, 254},
+      {O_PENDING, offsetof(lg_options, max_pending), 1, 1000000},
+      {O_MAXMSG, offsetof(lg_options, max_message), 16, 1u << 30},
+      {O_CONCURRENCY, offsetof(lg_options, concurrency), 1, 1000000},
+  };
+  const size_t nu32 = sizeof u32_flags / sizeof u32_flags[0];
 
   optind = 0; /* reset getopt: tests parse several argument vectors */
   opterr = 0;
   int c, idx = 0, rc;
   while ((c = getopt_long(argc, argv, ":hH:", longopts, &idx)) != -1) {
     const char *a = optarg;
+    const u32_flag *u = u32_flag_of(u32_flags, nu32, c);
+    if (u != NULL) {
+      if (lg_options_u32(a, u->min, u->max,
+                         (uint32_t *)((char *)o + u->offset)) != 0)
+        return lg_options_fail(err, errlen,
+                               "--%s %s: expected %" PRIu32 "..%" PRIu32,
+                               longopts[idx].name, a, u->min, u->max);
+      continue;
+    }
     uint64_t *dur = NULL;
     bool forever = false;
     switch (c) {
     case O_TARGET:
       o->target = a;
-      break;
-    case O_STREAMS:
-      if (lg_options_u32(a, 1, 10000000, &o->streams) != 0)
-        return lg_options_fail(err, errlen,
-                               "--streams %s: expected 1..10000000", a);
-      break;
-    case O_PER_CONN:
-      if (lg_options_u32(a, 1, 100000, &o->streams_per_conn) != 0)
-        return lg_options_fail(err, errlen,
-                               "--streams-per-conn %s: expected 1..100000", a);
       break;
     case O_RATE:
       if (parse_double(a, 0, 1e9, &o->rate) != 0)
@@ -363,37 +391,8 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
       dur = &o->hold_ns;
       forever = true;
       break;
-    case O_PUBLISH:
-      if (lg_options_u32(a, 0, 1000000, &o->publish) != 0)
-        return lg_options_fail(err, errlen, "--publish %s: expected 0..1000000",
-                               a);
-      break;
-    case O_PAYLOAD:
-      if (lg_options_u32(a, 0, 1u << 20, &o->payload_size) != 0)
-        return lg_options_fail(err, errlen,
-                               "--payload-size %s: expected 0..1048576", a);
-      break;
     case O_RECONNECT:
       o->reconnect = true;
-      break;
-    case O_THREADS:
-      if (lg_options_u32(a, 1, 256, &o->threads) != 0)
-        return lg_options_fail(err, errlen, "--threads %s: expected 1..256", a);
-      break;
-    case O_SRC:
-      if (lg_options_u32(a, 1, 254, &o->source_addrs) != 0)
-        return lg_options_fail(err, errlen,
-                               "--source-addrs %s: expected 1..254", a);
-      break;
-    case O_PENDING:
-      if (lg_options_u32(a, 1, 1000000, &o->max_pending) != 0)
-        return lg_options_fail(err, errlen,
-                               "--max-pending %s: expected 1..1000000", a);
-      break;
-    case O_MAXMSG:
-      if (lg_options_u32(a, 16, 1u << 30, &o->max_message) != 0)
-        return lg_options_fail(err, errlen,
-                               "--max-message %s: expected 16..1073741824", a);
       break;
     case O_CTIMEOUT:
       dur = &o->connect_timeout_ns;
@@ -463,11 +462,6 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
       dur = &o->duration_ns;
       forever = true;
       o->duration_set = true;
-      break;
-    case O_CONCURRENCY:
-      if (lg_options_u32(a, 1, 1000000, &o->concurrency) != 0)
-        return lg_options_fail(err, errlen,
-                               "--concurrency %s: expected 1..1000000", a);
       break;
     case O_CALL_TIMEOUT:
       dur = &o->call_timeout_ns;
