@@ -135,6 +135,15 @@ static bool id_matches_wire(const uint8_t *buf, size_t len, const char *id,
   return wire_len == id_len && (id_len == 0 || memcmp(wire, id, id_len) == 0);
 }
 
+/* A request of type d, refused unread over NTF_REQUEST_MAX; NULL when it
+ * does not decode. */
+static void *unpack(const ProtobufCMessageDescriptor *d, const uint8_t *buf,
+                    size_t len)
+{
+  return len > NTF_REQUEST_MAX ? NULL
+                               : protobuf_c_message_unpack(d, NULL, len, buf);
+}
+
 int ntf_request_decode(ntf_request_kind kind, const uint8_t *buf, size_t len,
                        ntf_request *out, const char **why)
 {
@@ -147,9 +156,7 @@ int ntf_request_decode(ntf_request_kind kind, const uint8_t *buf, size_t len,
   switch (kind) {
   case NTF_REQUEST_CONNECT: {
     Notifier__ConnectRequest *req =
-        len > NTF_REQUEST_MAX
-            ? NULL
-            : notifier__connect_request__unpack(NULL, len, buf);
+        unpack(&notifier__connect_request__descriptor, buf, len);
     if (req == NULL) {
       *why = "undecodable ConnectRequest";
       return NTF_EINVAL;
@@ -172,9 +179,7 @@ int ntf_request_decode(ntf_request_kind kind, const uint8_t *buf, size_t len,
   }
   case NTF_REQUEST_PUBLISH: {
     Notifier__PublishRequest *req =
-        len > NTF_REQUEST_MAX
-            ? NULL
-            : notifier__publish_request__unpack(NULL, len, buf);
+        unpack(&notifier__publish_request__descriptor, buf, len);
     if (req == NULL) {
       *why = "undecodable PublishRequest";
       return NTF_EINVAL;
