@@ -37,6 +37,7 @@
 #ifndef NPROF_CLI_H
 #define NPROF_CLI_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -984,13 +985,41 @@ double cli_nice_step(double range, int ticks);
  * profiles (above the values verbs give their own long options). */
 #define CLI_OPT_SYMBOLIZE 0x1000
 
-/* Handles a getopt_long result `c` a verb's own switch does not: --symbolize
- * (into *so; NULL: the verb has no such option), -h (usage on stdout), a
- * missing value and an unknown option (said with `verb`, usage on
- * stderr). Returns -1 when the verb goes on,
- * else the CLI_EXIT_* code to return. */
-int cli_option_common(const char *verb, int c, char **argv,
+/* A verb's own options, at most (the ones every verb has come on top). */
+#define CLI_OPTIONS_MAX 8
+
+/* A verb's command line, read by cli_options_next: the verb's own options,
+ * and the ones every verb shares (-h/--help; --symbolize when it has `so`)
+ * added by the reader. Set up by cli_options_init. */
+struct cli_options {
+  const char *verb; /* messages start "nprof VERB: " */
+  void (*usage)(FILE *);
+  struct cli_symbolize_options *so; /* --symbolize's; NULL: none */
+  int exit; /* once done: -1 go on with argv[optind], else the exit code */
+  char shortopts[2 * CLI_OPTIONS_MAX + 3];     /* ':', the verb's, 'h' */
+  struct option longopts[CLI_OPTIONS_MAX + 3]; /* + symbolize, help, end */
+};
+
+/* Readies *o for verb `verb`: `shortopts` its own short options in getopt's
+ * syntax ("o:", or ""), `longopts` its own long ones (up to a NULL name;
+ * NULL: none), `usage` its usage text, `so` where --symbolize goes (NULL:
+ * the verb has no such option). Resets getopt (optind) for argv. */
+void cli_options_init(struct cli_options *o, const char *verb,
+                      const char *shortopts, const struct option *longopts,
                       void (*usage)(FILE *), struct cli_symbolize_options *so);
+
+/* The next option of argv that the verb handles itself (getopt_long's value,
+ * optarg set), or -1 when there is none: then o->exit says whether the verb
+ * goes on (-1: the operands start at argv[optind]) or returns o->exit
+ * because -h printed the usage on stdout, or a missing value, an unknown
+ * option or a bad --symbolize was said on stderr (with the usage). Sets
+ * o->so->mode from --symbolize. */
+int cli_options_next(struct cli_options *o, int argc, char **argv);
+
+/* Says a usage error: "nprof VERB: " and the printf-formatted message on
+ * stderr, then the verb's usage. Returns CLI_EXIT_USAGE. */
+int cli_options_error(const struct cli_options *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* ---- merge.c: the shards of one run as one result ---- */
 

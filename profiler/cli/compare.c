@@ -352,42 +352,25 @@ int cli_compare_main(int argc, char **argv)
 {
   static const struct option longopts[] = {
       {"max-increase", required_argument, NULL, 'm'},
-      {"symbolize", required_argument, NULL, CLI_OPT_SYMBOLIZE},
-      {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
   struct cli_symbolize_options so;
   cli_symbolize_options_init(&so, "compare");
+  struct cli_options o;
+  cli_options_init(&o, "compare", "", longopts, compare_usage, &so);
   double max_pct = NAN;
-  int c;
-
-  optind = 1;
-  opterr = 0;
-  while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-    switch (c) {
-    case 'm':
-      if (parse_pct(optarg, &max_pct) != 0) {
-        fprintf(stderr,
-                "nprof compare: --max-increase wants a percentage like 10, "
-                "not \"%s\"\n",
-                optarg);
-        return CLI_EXIT_USAGE;
-      }
-      break;
-    default: {
-      int rc = cli_option_common("compare", c, argv, compare_usage, &so);
-      if (rc >= 0)
-        return rc;
-    }
-    }
+  while (cli_options_next(&o, argc, argv) != -1) { /* 'm', the only one */
+    if (parse_pct(optarg, &max_pct) != 0)
+      return cli_options_error(&o,
+                               "--max-increase wants a percentage like 10, "
+                               "not \"%s\"",
+                               optarg);
   }
-  if (argc - optind != 2) {
-    fprintf(stderr, "nprof compare: %s\n",
-            argc - optind < 2 ? "needs BASE_RUN and NEW_RUN"
-                              : "takes only BASE_RUN and NEW_RUN");
-    compare_usage(stderr);
-    return CLI_EXIT_USAGE;
-  }
+  if (o.exit >= 0)
+    return o.exit;
+  if (argc - optind != 2)
+    return cli_options_error(&o, "%s BASE_RUN and NEW_RUN",
+                             argc - optind < 2 ? "needs" : "takes only");
 
   static const char *const labels[] = {"BASE", "NEW"};
   struct cli_symbolizer *sym = NULL;

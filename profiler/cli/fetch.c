@@ -59,45 +59,28 @@ int cli_fetch_main(int argc, char **argv)
       {"output", required_argument, NULL, 'o'},
       {"seconds", required_argument, NULL, OPT_SECONDS},
       {"timeout", required_argument, NULL, OPT_TIMEOUT},
-      {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
+  struct cli_options o;
+  cli_options_init(&o, "fetch", "o:", longopts, fetch_usage, NULL);
   const char *output = NULL;
   long seconds = 0, timeout = 0;
   int c;
-
-  optind = 1;
-  opterr = 0;
-  while ((c = getopt_long(argc, argv, ":o:h", longopts, NULL)) != -1) {
-    switch (c) {
-    case 'o':
+  while ((c = cli_options_next(&o, argc, argv)) != -1) {
+    if (c == 'o')
       output = optarg;
-      break;
-    case OPT_SECONDS:
-    case OPT_TIMEOUT:
-      if (!parse_seconds(optarg, c == OPT_SECONDS ? &seconds : &timeout)) {
-        fprintf(stderr,
-                "nprof fetch: %s wants whole seconds (1..86400), "
-                "not \"%s\"\n",
-                argv[optind - 1], optarg);
-        fetch_usage(stderr);
-        return CLI_EXIT_USAGE;
-      }
-      break;
-    default: {
-      int rc = cli_option_common("fetch", c, argv, fetch_usage, NULL);
-      if (rc >= 0)
-        return rc;
-    }
-    }
+    else if (!parse_seconds(optarg, c == OPT_SECONDS ? &seconds : &timeout))
+      return cli_options_error(&o,
+                               "%s wants whole seconds (1..86400), "
+                               "not \"%s\"",
+                               argv[optind - 1], optarg);
   }
-  if (argc - optind != 1 || output == NULL || output[0] == '\0') {
-    fprintf(stderr, "nprof fetch: %s\n",
-            argc - optind != 1 ? "exactly one URL, please"
-                               : "-o FILE is required");
-    fetch_usage(stderr);
-    return CLI_EXIT_USAGE;
-  }
+  if (o.exit >= 0)
+    return o.exit;
+  if (argc - optind != 1)
+    return cli_options_error(&o, "exactly one URL, please");
+  if (output == NULL || output[0] == '\0')
+    return cli_options_error(&o, "-o FILE is required");
   const char *url = argv[optind];
   if (timeout == 0)
     timeout = seconds > 0 ? seconds + seconds / 2 + 30 : FETCH_TIMEOUT_S;

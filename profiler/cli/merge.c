@@ -717,40 +717,28 @@ int cli_merge_main(int argc, char **argv)
   static const struct option longopts[] = {
       {"output", required_argument, NULL, 'o'},
       {"coordinator", required_argument, NULL, OPT_COORDINATOR},
-      {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
+  struct cli_options o;
+  cli_options_init(&o, "merge", "o:", longopts, merge_usage, NULL);
   const char *output = NULL, *coordinator = NULL;
   int c;
-  optind = 1;
-  opterr = 0;
-  while ((c = getopt_long(argc, argv, ":o:h", longopts, NULL)) != -1) {
-    switch (c) {
-    case 'o':
+  while ((c = cli_options_next(&o, argc, argv)) != -1) {
+    if (c == 'o')
       output = optarg;
-      break;
-    case OPT_COORDINATOR:
+    else /* OPT_COORDINATOR, the only other option */
       coordinator = optarg;
-      break;
-    default: {
-      int rc = cli_option_common("merge", c, argv, merge_usage, NULL);
-      if (rc >= 0)
-        return rc;
-    }
-    }
   }
+  if (o.exit >= 0)
+    return o.exit;
   size_t n = (size_t)(argc - optind);
-  if (output == NULL || output[0] == '\0' || n == 0) {
-    fprintf(stderr, "nprof merge: %s\n",
-            n == 0 ? "no SHARD.json given" : "-o OUT.json is required");
-    merge_usage(stderr);
-    return CLI_EXIT_USAGE;
-  }
-  if (n > MERGE_MAX_SHARDS) {
-    fprintf(stderr, "nprof merge: %zu inputs: at most %d shards\n", n,
-            MERGE_MAX_SHARDS);
-    return CLI_EXIT_USAGE;
-  }
+  if (n == 0)
+    return cli_options_error(&o, "no SHARD.json given");
+  if (output == NULL || output[0] == '\0')
+    return cli_options_error(&o, "-o OUT.json is required");
+  if (n > MERGE_MAX_SHARDS)
+    return cli_options_error(&o, "%zu inputs: at most %d shards", n,
+                             MERGE_MAX_SHARDS);
   int code = CLI_EXIT_FAIL;
   char err[CLI_ERRLEN * 2];
   struct cli_merge_input *in = calloc(n, sizeof *in), co = {0};

@@ -965,55 +965,38 @@ int cli_report_main(int argc, char **argv)
   static const struct option longopts[] = {
       {"max-bytes-per-user", required_argument, NULL, 'u'},
       {"max-retained-bytes", required_argument, NULL, 'r'},
-      {"symbolize", required_argument, NULL, CLI_OPT_SYMBOLIZE},
-      {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
   const char *bpu = getenv("MAX_BYTES_PER_USER");
   const char *ret = getenv("MAX_RETAINED_BYTES");
   struct cli_symbolize_options so;
   cli_symbolize_options_init(&so, "report");
+  struct cli_options o;
+  cli_options_init(&o, "report", "", longopts, report_usage, &so);
   int c;
-
-  optind = 1;
-  opterr = 0;
-  while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-    switch (c) {
-    case 'u':
+  while ((c = cli_options_next(&o, argc, argv)) != -1) {
+    if (c == 'u')
       bpu = optarg;
-      break;
-    case 'r':
+    else /* 'r', the only other option */
       ret = optarg;
-      break;
-    default: {
-      int rc = cli_option_common("report", c, argv, report_usage, &so);
-      if (rc >= 0)
-        return rc;
-    }
-    }
   }
+  if (o.exit >= 0)
+    return o.exit;
   double max_bpu = NAN, max_retained = NAN;
-  if (bpu != NULL && bpu[0] != '\0' && cli_parse_size(bpu, &max_bpu) != 0) {
-    fprintf(stderr,
-            "nprof report: max bytes per user wants a size like 32K, "
-            "not \"%s\"\n",
-            bpu);
-    return CLI_EXIT_USAGE;
-  }
-  if (ret != NULL && ret[0] != '\0' &&
-      cli_parse_size(ret, &max_retained) != 0) {
-    fprintf(stderr,
-            "nprof report: max retained bytes wants a size like 1M, "
-            "not \"%s\"\n",
-            ret);
-    return CLI_EXIT_USAGE;
-  }
-  if (argc - optind != 1) {
-    fprintf(stderr, "nprof report: %s\n",
-            argc - optind == 0 ? "missing RUN_DIR" : "exactly one RUN_DIR");
-    report_usage(stderr);
-    return CLI_EXIT_USAGE;
-  }
+  if (bpu != NULL && bpu[0] != '\0' && cli_parse_size(bpu, &max_bpu) != 0)
+    return cli_options_error(&o,
+                             "max bytes per user wants a size like 32K, "
+                             "not \"%s\"",
+                             bpu);
+  if (ret != NULL && ret[0] != '\0' && cli_parse_size(ret, &max_retained) != 0)
+    return cli_options_error(&o,
+                             "max retained bytes wants a size like 1M, "
+                             "not \"%s\"",
+                             ret);
+  if (argc - optind != 1)
+    return cli_options_error(&o, "%s",
+                             argc - optind == 0 ? "missing RUN_DIR"
+                                                : "exactly one RUN_DIR");
 
   struct cli_symbolizer *sym = NULL;
   struct cli_run r;

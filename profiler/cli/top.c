@@ -493,45 +493,33 @@ int cli_parse_table_options(const char *verb, int argc, char **argv,
       {"nodecount", required_argument, NULL, 'n'},
       {"sample-index", required_argument, NULL, 's'},
       {"sample_index", required_argument, NULL, 's'}, /* pprof's spelling */
-      {"symbolize", required_argument, NULL, CLI_OPT_SYMBOLIZE},
-      {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
+  struct cli_options o;
+  cli_options_init(&o, verb, "n:s:", longopts, usage, so);
   int c;
-
-  optind = 1;
-  opterr = 0;
-  while ((c = getopt_long(argc, argv, ":n:s:h", longopts, NULL)) != -1) {
+  while ((c = cli_options_next(&o, argc, argv)) != -1) {
     switch (c) {
     case 'n': {
       char *end;
       errno = 0;
       opts->nodecount = strtol(optarg, &end, 10);
-      if (*optarg == '\0' || *end != '\0' || errno != 0 ||
-          opts->nodecount < 0) {
-        fprintf(stderr, "nprof %s: -n wants a count >= 0, not \"%s\"\n", verb,
-                optarg);
-        usage(stderr);
-        return CLI_EXIT_USAGE;
-      }
+      if (*optarg == '\0' || *end != '\0' || errno != 0 || opts->nodecount < 0)
+        return cli_options_error(&o, "-n wants a count >= 0, not \"%s\"",
+                                 optarg);
       break;
     }
     case 's':
       *spec = optarg;
       break;
-    default: {
-      int rc = cli_option_common(verb, c, argv, usage, so);
-      if (rc >= 0)
-        return rc;
-    }
     }
   }
-  if (argc - optind != operands) {
-    fprintf(stderr, "nprof %s: %s %s\n", verb,
-            argc - optind < operands ? "needs" : "takes only", operand_names);
-    usage(stderr);
-    return CLI_EXIT_USAGE;
-  }
+  if (o.exit >= 0)
+    return o.exit;
+  if (argc - optind != operands)
+    return cli_options_error(&o, "%s %s",
+                             argc - optind < operands ? "needs" : "takes only",
+                             operand_names);
   return -1;
 }
 
