@@ -706,12 +706,11 @@ static const char *keep_string(struct profile_impl *impl, const char *s)
   if (s == NULL || s[0] == '\0')
     return "";
   if (impl->nnames == impl->names_alloc) {
-    size_t n = impl->names_alloc == 0 ? 64 : impl->names_alloc * 2;
-    char **names = realloc(impl->names, n * sizeof(*names));
+    char **names =
+        cli_grow(impl->names, &impl->names_alloc, sizeof(*names), 64);
     if (names == NULL)
       return NULL;
     impl->names = names;
-    impl->names_alloc = n;
   }
   char *copy = strdup(s);
   if (copy == NULL)

@@ -103,12 +103,11 @@ static int push_rect(struct cli_flame *f, struct flame_impl *impl,
                      const struct fnode *n, double x, double w, int depth)
 {
   if (f->nrects == impl->rect_alloc) {
-    size_t na = impl->rect_alloc == 0 ? 64 : impl->rect_alloc * 2;
-    struct cli_flame_rect *r = realloc(f->rects, na * sizeof(*r));
+    struct cli_flame_rect *r =
+        cli_grow(f->rects, &impl->rect_alloc, sizeof(*r), 64);
     if (r == NULL)
       return CLI_ENOMEM;
     f->rects = r;
-    impl->rect_alloc = na;
   }
   f->rects[f->nrects++] = (struct cli_flame_rect){
       .name = n->name, .x = x, .w = w, .depth = depth, .value = n->total};

@@ -321,12 +321,10 @@ static struct symfile *symfile_get(struct cli_symbolizer *s,
   if (s->nfiles == SYM_MAX_FILES)
     return NULL;
   if (s->nfiles == s->alloc) {
-    size_t n = s->alloc == 0 ? 16 : s->alloc * 2;
-    struct symfile *t = realloc(s->files, n * sizeof(*t));
+    struct symfile *t = cli_grow(s->files, &s->alloc, sizeof(*t), 16);
     if (t == NULL)
       return NULL;
     s->files = t;
-    s->alloc = n;
   }
   struct symfile *f = &s->files[s->nfiles];
   *f = (struct symfile){.build_id = strdup(build_id)};

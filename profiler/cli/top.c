@@ -97,14 +97,12 @@ static struct node *table_get(struct node_table *t, const char *name,
   if (!create)
     return NULL;
   if (t->count == t->alloc) {
-    size_t alloc = t->alloc == 0 ? 128 : t->alloc * 2;
-    struct node *nodes = realloc(t->nodes, alloc * sizeof(*nodes));
+    struct node *nodes = cli_grow(t->nodes, &t->alloc, sizeof(*nodes), 128);
     if (nodes == NULL) {
       *err = CLI_ENOMEM;
       return NULL;
     }
     t->nodes = nodes;
-    t->alloc = alloc;
   }
   memset(&t->nodes[t->count], 0, sizeof(t->nodes[0]));
   if ((t->nodes[t->count].name = strdup(name)) == NULL) {
