@@ -26,7 +26,8 @@
  *                self-contained report.html.
  *  - compare.c   `nprof compare`: two runs side by side, for CI gates.
  *  - merge.c     `nprof merge`: a sharded run's results as one, exactly.
- *  - options.c   what the verbs' command lines share.
+ *  - options.c   what the verbs' command lines share: one option reader.
+ *  - grow.c      arrays that grow as they are filled.
  *  - main.c      verb dispatch and usage.
  *
  * Functions return 0 (or a count) on success and a negative CLI_E* code on
@@ -886,6 +887,12 @@ int cli_checks_exit(const struct cli_checks *c);
 
 /* Writes each check's sentence on a line of its own ("nprof VERB: ..."). */
 void cli_checks_print(FILE *out, const char *verb, const struct cli_checks *c);
+
+struct cli_doc; /* doc.c */
+
+/* A document's "Thresholds" section: each check's sentence as a list item
+ * of class ok or fail; nothing when there are no checks. */
+void cli_checks_section(struct cli_doc *d, const struct cli_checks *c);
 
 /* ---- doc.c: one writer for a document's Markdown and HTML ---- */
 

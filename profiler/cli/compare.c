@@ -294,14 +294,7 @@ static int render(const struct cli_compare *c, const struct cli_checks *v,
   if (rc != 0)
     return rc;
   cli_doc_para(d, "headline", "%s", head);
-  if (v->n > 0) {
-    cli_doc_h2(d, "thresholds", "Thresholds");
-    cli_doc_list_begin(d);
-    for (size_t i = 0; i < v->n; i++)
-      cli_doc_list_item(d, v->c[i].status == CLI_CHECK_OK ? "ok" : "fail",
-                        v->c[i].text);
-    cli_doc_list_end(d);
-  }
+  cli_checks_section(d, v);
   section_cost(d, c);
   section_sites(d, c);
   section_latency(d, c);

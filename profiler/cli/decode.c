@@ -163,6 +163,16 @@ static bool budget_charge(struct budget *b, size_t n, size_t size)
   return true;
 }
 
+/* Says that `what` ("the resolved stacks") would take more than budget b
+ * allows. Returns CLI_ETOOBIG. */
+static int over_budget(const struct budget *b, const char *what, char *err,
+                       size_t errlen)
+{
+  seterr(err, errlen, "%s would need more than %zu MiB of memory", what,
+         b->limit >> 20);
+  return CLI_ETOOBIG;
+}
+
 /* ---- gzip ---- */
 
 static bool is_gzip(const uint8_t *p, size_t len)
@@ -520,11 +530,7 @@ static int build_view(struct profile_impl *impl, char *err, size_t errlen)
         goto out;
       }
       if (!budget_charge(&impl->budget, loc_nframes[at], sizeof(void *))) {
-        seterr(err, errlen,
-               "the resolved stacks would need more than "
-               "%zu MiB of memory",
-               impl->budget.limit >> 20);
-        result = CLI_ETOOBIG;
+        result = over_budget(&impl->budget, "the resolved stacks", err, errlen);
         goto out;
       }
       nptrs += loc_nframes[at];
@@ -550,11 +556,7 @@ static int build_view(struct profile_impl *impl, char *err, size_t errlen)
   }
   if (!budget_charge(&impl->budget, nframes, sizeof(struct cli_frame)) ||
       !budget_charge(&impl->budget, nlabels, sizeof(struct cli_label))) {
-    seterr(err, errlen,
-           "the resolved profile would need more than %zu MiB "
-           "of memory",
-           impl->budget.limit >> 20);
-    result = CLI_ETOOBIG;
+    result = over_budget(&impl->budget, "the resolved profile", err, errlen);
     goto out;
   }
 
@@ -813,11 +815,7 @@ int cli_profile_decode(const void *data, size_t len, size_t max_decoded,
       perftools__profiles__profile__unpack(&impl->allocator, pblen, pbdata);
   if (impl->pb == NULL) {
     if (impl->budget.exceeded) {
-      seterr(err, errlen,
-             "unpacking the profile would need more than %zu "
-             "MiB of memory",
-             impl->budget.limit >> 20);
-      result = CLI_ETOOBIG;
+      result = over_budget(&impl->budget, "unpacking the profile", err, errlen);
     } else {
       seterr(err, errlen,
              "not a pprof profile: protobuf decoding of %zu "

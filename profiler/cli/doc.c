@@ -129,51 +129,55 @@ void cli_doc_h3(struct cli_doc *d, const char *title)
   heading(d, 3, NULL, title);
 }
 
-/* The text of a printf-style call, malloc'd; NULL when out of memory (and
- * the text is left out). */
-static char *vformat(const char *fmt, va_list ap)
-    __attribute__((format(printf, 1, 0)));
+/* The HTML start tag <tag> or <tag class="cls">; `cls` is the caller's
+ * literal, never outside input. */
+static void open_tag(struct cli_doc *d, const char *tag, const char *cls)
+{
+  if (cls != NULL)
+    fprintf(d->html, "<%s class=\"%s\">", tag, cls);
+  else
+    fprintf(d->html, "<%s>", tag);
+}
 
-static char *vformat(const char *fmt, va_list ap)
+/* A paragraph: the printf-style text in the Markdown, bold when `cls` is
+ * "headline", and in the HTML (with class `cls` when not NULL) unless
+ * md_only. Out of memory, the paragraph is left out. */
+static void paragraph(struct cli_doc *d, const char *cls, bool md_only,
+                      const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
+static void paragraph(struct cli_doc *d, const char *cls, bool md_only,
+                      const char *fmt, va_list ap)
 {
   char *s = NULL;
   if (vasprintf(&s, fmt, ap) < 0)
-    return NULL;
-  return s;
+    return;
+  bool bold = cls != NULL && strcmp(cls, "headline") == 0;
+  fputs(bold ? "**" : "", d->md);
+  cli_md_escape(d->md, s);
+  fputs(bold ? "**\n\n" : "\n\n", d->md);
+  if (!md_only) {
+    open_tag(d, "p", cls);
+    cli_html_escape(d->html, s);
+    fputs("</p>\n", d->html);
+  }
+  free(s);
 }
 
 void cli_doc_para(struct cli_doc *d, const char *cls, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
-  char *s = vformat(fmt, ap);
+  paragraph(d, cls, false, fmt, ap);
   va_end(ap);
-  if (s == NULL)
-    return;
-  bool bold = cls != NULL && strcmp(cls, "headline") == 0;
-  fputs(bold ? "**" : "", d->md);
-  cli_md_escape(d->md, s);
-  fputs(bold ? "**\n\n" : "\n\n", d->md);
-  if (cls != NULL)
-    fprintf(d->html, "<p class=\"%s\">", cls);
-  else
-    fputs("<p>", d->html);
-  cli_html_escape(d->html, s);
-  fputs("</p>\n", d->html);
-  free(s);
 }
 
 void cli_doc_md_note(struct cli_doc *d, const char *fmt, ...)
 {
   va_list ap;
   va_start(ap, fmt);
-  char *s = vformat(fmt, ap);
+  paragraph(d, NULL, true, fmt, ap);
   va_end(ap);
-  if (s == NULL)
-    return;
-  cli_md_escape(d->md, s);
-  fputs("\n\n", d->md);
-  free(s);
 }
 
 void cli_doc_list_begin(struct cli_doc *d)
@@ -186,10 +190,7 @@ void cli_doc_list_item(struct cli_doc *d, const char *cls, const char *s)
   fputs("- ", d->md);
   cli_md_escape(d->md, s);
   fputc('\n', d->md);
-  if (cls != NULL)
-    fprintf(d->html, "<li class=\"%s\">", cls);
-  else
-    fputs("<li>", d->html);
+  open_tag(d, "li", cls);
   cli_html_escape(d->html, s);
   fputs("</li>\n", d->html);
 }

@@ -44,11 +44,18 @@ size_t cli_utf8_len(const unsigned char *s)
   return 0;
 }
 
-/* Writes the character at *p as it is when it is valid UTF-8, else U+FFFD
- * for its first byte; moves *p past what it wrote. */
-static void put_utf8(FILE *out, const unsigned char **p)
+/* Writes the character at *p as it is when it is valid UTF-8 and not a
+ * control character, else U+FFFD for its first byte; a newline and a tab
+ * are kept, or become a space when `one_line` (a table cell is one line).
+ * Moves *p past what it wrote. What the escapers below leave as text. */
+static void put_char(FILE *out, const unsigned char **p, bool one_line)
 {
-  size_t n = cli_utf8_len(*p);
+  if (**p == '\n' || **p == '\t') {
+    fputc(one_line ? ' ' : **p, out);
+    (*p)++;
+    return;
+  }
+  size_t n = **p < 0x20 || **p == 0x7f ? 0 : cli_utf8_len(*p);
   if (n == 0) {
     fputs(REPLACEMENT, out);
     n = 1;
@@ -88,14 +95,8 @@ void cli_html_escape(FILE *out, const char *s)
       p++;
       continue;
     default:
-      break;
+      put_char(out, &p, false);
     }
-    if ((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f) {
-      fputs(REPLACEMENT, out);
-      p++;
-      continue;
-    }
-    put_utf8(out, &p);
   }
 }
 
@@ -120,17 +121,7 @@ void cli_md_escape(FILE *out, const char *s)
       p++;
       continue;
     }
-    if (*p == '\n' || *p == '\t') {
-      fputc(' ', out);
-      p++;
-      continue;
-    }
-    if (*p < 0x20 || *p == 0x7f) {
-      fputs(REPLACEMENT, out);
-      p++;
-      continue;
-    }
-    put_utf8(out, &p);
+    put_char(out, &p, true);
   }
 }
 
@@ -157,12 +148,7 @@ void cli_md_code(FILE *out, const char *s)
       p++;
       continue;
     }
-    if (*p < 0x20 || *p == 0x7f) {
-      fputs(*p == '\n' || *p == '\t' ? " " : REPLACEMENT, out);
-      p++;
-      continue;
-    }
-    put_utf8(out, &p);
+    put_char(out, &p, true);
   }
   fputc(' ', out);
   for (size_t i = 0; i <= longest; i++)

@@ -55,18 +55,6 @@ static void headline(const struct cli_run *r, char *buf, size_t len)
            r->threads_leaked == 1 ? "" : "s");
 }
 
-static void section_checks(struct cli_doc *d, const struct cli_checks *v)
-{
-  if (v->n == 0)
-    return;
-  cli_doc_h2(d, "thresholds", "Thresholds");
-  cli_doc_list_begin(d);
-  for (size_t i = 0; i < v->n; i++)
-    cli_doc_list_item(d, v->c[i].status == CLI_CHECK_OK ? "ok" : "fail",
-                      v->c[i].text);
-  cli_doc_list_end(d);
-}
-
 static void section_inputs(struct cli_doc *d, const struct cli_run *r)
 {
   if (r->nnotes == 0)
@@ -911,7 +899,7 @@ static int render(const struct cli_run *r, const struct cli_checks *v,
   if (rc != 0)
     return rc;
   cli_doc_para(d, "headline", "%s", head);
-  section_checks(d, v);
+  cli_checks_section(d, v);
   section_inputs(d, r);
   section_run(d, r);
   section_loadgen(d, r);

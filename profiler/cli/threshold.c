@@ -136,3 +136,16 @@ void cli_checks_print(FILE *out, const char *verb, const struct cli_checks *c)
   for (size_t i = 0; i < c->n; i++)
     fprintf(out, "nprof %s: %s\n", verb, c->c[i].text);
 }
+
+void cli_checks_section(struct cli_doc *d, const struct cli_checks *c)
+{
+  assert(d != NULL && c != NULL);
+  if (c->n == 0)
+    return;
+  cli_doc_h2(d, "thresholds", "Thresholds");
+  cli_doc_list_begin(d);
+  for (size_t i = 0; i < c->n; i++)
+    cli_doc_list_item(d, c->c[i].status == CLI_CHECK_OK ? "ok" : "fail",
+                      c->c[i].text);
+  cli_doc_list_end(d);
+}
