@@ -195,6 +195,13 @@ static int parse_seconds_float(const char *s, double *out)
   return 0;
 }
 
+/* Answers `res` with Go's 400 and `text`. Returns false (for parse_args). */
+static bool refuse(nprof__response *res, const char *text)
+{
+  nprof__res_error(res, 400, text);
+  return false;
+}
+
 /* Checks seconds= as Go does, in Go's order; fills `a`. Returns false
  * when `res` was answered with the error. */
 static bool parse_args(const nprof__route *r, const nprof__request *req,
@@ -204,41 +211,25 @@ static bool parse_args(const nprof__route *r, const nprof__request *req,
   bool has = req->seconds && *req->seconds;
   if (r->seconds == NPROF__SECONDS_FRACTIONAL) {
     a->fseconds = 1; /* Go's default for the trace */
-    if (has && parse_seconds_float(req->seconds, &a->fseconds) != 0) {
-      nprof__res_error(
-          res, 400,
-          "invalid value for \"seconds\" - must be a positive number");
-      return false;
-    }
-    if (a->fseconds > NPROF_MAX_SECONDS) {
-      nprof__res_error(res, 400,
-                       "profile duration exceeds server's WriteTimeout");
-      return false;
-    }
-    return true;
+    if (has && parse_seconds_float(req->seconds, &a->fseconds) != 0)
+      return refuse(
+          res, "invalid value for \"seconds\" - must be a positive number");
+  } else {
+    if (has && nprof__parse_long(req->seconds, 1, LONG_MAX, &a->seconds) != 0)
+      return refuse(
+          res, "invalid value for \"seconds\" - must be a positive integer");
+    if (has && r->seconds == NPROF__SECONDS_NONE)
+      return refuse(res, "\"seconds\" parameter is not supported for this "
+                         "profile type");
   }
-  if (has && nprof__parse_long(req->seconds, 1, LONG_MAX, &a->seconds) != 0) {
-    nprof__res_error(
-        res, 400, "invalid value for \"seconds\" - must be a positive integer");
-    return false;
-  }
-  if (has && r->seconds == NPROF__SECONDS_NONE) {
-    nprof__res_error(res, 400,
-                     "\"seconds\" parameter is not supported for this "
-                     "profile type");
-    return false;
-  }
-  if (a->seconds > NPROF_MAX_SECONDS) {
-    nprof__res_error(res, 400,
-                     "profile duration exceeds server's WriteTimeout");
-    return false;
-  }
-  if (r->seconds == NPROF__SECONDS_DURATION)
-    return true; /* Go ignores debug for the CPU profile */
-  if (has && a->debug != 0) {
-    nprof__res_error(res, 400, "seconds and debug params are incompatible");
-    return false;
-  }
+  /* One of the two is set, the other 0. */
+  if (a->seconds > NPROF_MAX_SECONDS || a->fseconds > NPROF_MAX_SECONDS)
+    return refuse(res, "profile duration exceeds server's WriteTimeout");
+  if (r->seconds == NPROF__SECONDS_DURATION ||
+      r->seconds == NPROF__SECONDS_FRACTIONAL)
+    return true; /* Go ignores debug for the CPU profile and the trace */
+  if (has && a->debug != 0)
+    return refuse(res, "seconds and debug params are incompatible");
   return true;
 }
 

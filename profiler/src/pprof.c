@@ -108,6 +108,16 @@ static int vec_reserve(void ***v, size_t *cap, size_t n)
        ? ((vec).v[(vec).n++] = (item), 0)                                      \
        : NPROF_ENOMEM)
 
+/* Frees the n items (each one malloc'd block, its inner arrays freed
+ * already) and the array. */
+static void vec_free(void **v, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    free(v[i]);
+  free(v);
+}
+#define VEC_FREE(vec) vec_free((void **)(vec).v, (vec).n)
+
 enum { LACKS_FUNCTION = 1, LACKS_FILE = 2, LACKS_LINE = 4 };
 
 struct nprof__pprof {
@@ -490,37 +500,21 @@ void nprof__pprof_free(nprof__pprof *b)
 {
   if (!b)
     return;
-  for (size_t i = 0; i < b->strings.n; i++)
-    free(b->strings.v[i]);
-  free(b->strings.v);
-  for (size_t i = 0; i < b->types.n; i++)
-    free(b->types.v[i]);
-  free(b->types.v);
+  VEC_FREE(b->strings);
+  VEC_FREE(b->types);
   for (size_t i = 0; i < b->samples.n; i++) {
     Sample *s = b->samples.v[i];
-    for (size_t k = 0; k < s->n_label; k++)
-      free(s->label[k]);
-    free(s->label);
+    vec_free((void **)s->label, s->n_label);
     free(s->location_id);
     free(s->value);
-    free(s);
   }
-  free(b->samples.v);
-  for (size_t i = 0; i < b->locations.n; i++) {
-    Location *l = b->locations.v[i];
-    for (size_t k = 0; k < l->n_line; k++)
-      free(l->line[k]);
-    free(l->line);
-    free(l);
-  }
-  free(b->locations.v);
-  for (size_t i = 0; i < b->functions.n; i++)
-    free(b->functions.v[i]);
-  free(b->functions.v);
-  for (size_t i = 0; i < b->mappings.n; i++)
-    free(b->mappings.v[i]);
-  free(b->mappings.v);
-  free(b->comments.v);
+  VEC_FREE(b->samples);
+  for (size_t i = 0; i < b->locations.n; i++)
+    vec_free((void **)b->locations.v[i]->line, b->locations.v[i]->n_line);
+  VEC_FREE(b->locations);
+  VEC_FREE(b->functions);
+  VEC_FREE(b->mappings);
+  free(b->comments.v); /* indices, not blocks */
   free(b->maps);
   free(b->lacks);
   idmap_free(&b->string_ids);
