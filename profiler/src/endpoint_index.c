@@ -175,22 +175,27 @@ int nprof__serve_symbol(const nprof__route *r, const nprof__args *a,
   return 0;
 }
 
+/* The route's page as `write` fills it; a 500 saying `failed` when it
+ * cannot. */
+static int serve_page(const nprof__route *r, nprof__response *res,
+                      int (*write)(nprof__buf *out), const char *failed)
+{
+  nprof__res_page(res, r);
+  if (write(&res->body) != 0)
+    nprof__res_error(res, 500, failed);
+  return 0;
+}
+
 int nprof__serve_cmdline(const nprof__route *r, const nprof__args *a,
                          nprof__response *res)
 {
   (void)a;
-  nprof__res_page(res, r);
-  if (nprof__cmdline(&res->body) != 0)
-    nprof__res_error(res, 500, "could not read the command line");
-  return 0;
+  return serve_page(r, res, nprof__cmdline, "could not read the command line");
 }
 
 int nprof__serve_vars(const nprof__route *r, const nprof__args *a,
                       nprof__response *res)
 {
   (void)a;
-  nprof__res_page(res, r);
-  if (nprof__vars_write(&res->body) != 0)
-    nprof__res_error(res, 500, "could not write the variables");
-  return 0;
+  return serve_page(r, res, nprof__vars_write, "could not write the variables");
 }

@@ -706,12 +706,12 @@ typedef struct nprof__route nprof__route;
 /* Serves a request whose parameters passed; returns 0 (the response is
  * set, errors included) or a code the dispatcher turns into 500 (503 for
  * NPROF_ECANCELED). */
-typedef int (*nprof__serve_fn)(const nprof__route *r, const nprof__args *a,
-                               nprof__response *res);
+typedef int nprof__serve_fn(const nprof__route *r, const nprof__args *a,
+                            nprof__response *res);
 
 struct nprof__route {
   const char *name; /* after /debug/pprof/, or a whole path ("/debug/vars") */
-  nprof__serve_fn serve;
+  nprof__serve_fn *serve;
   nprof__seconds seconds;
   const char *content_type; /* of a successful (debug=0) answer */
   const char *disposition;  /* attachment name; NULL: the profile's name */
@@ -749,29 +749,11 @@ typedef struct nprof__delta_ops {
 int nprof__delta(const nprof__delta_ops *ops, long seconds, void **after,
                  long *n, int64_t *duration_ns);
 
-/* The handlers, by family. */
-int nprof__serve_heap(const nprof__route *r, const nprof__args *a,
-                      nprof__response *res);
-int nprof__serve_goroutine(const nprof__route *r, const nprof__args *a,
-                           nprof__response *res);
-int nprof__serve_threadcreate(const nprof__route *r, const nprof__args *a,
-                              nprof__response *res);
-int nprof__serve_custom(const nprof__route *r, const nprof__args *a,
-                        nprof__response *res);
-int nprof__serve_wait(const nprof__route *r, const nprof__args *a,
-                      nprof__response *res);
-int nprof__serve_cpu(const nprof__route *r, const nprof__args *a,
-                     nprof__response *res);
-int nprof__serve_trace(const nprof__route *r, const nprof__args *a,
-                       nprof__response *res);
-int nprof__serve_index(const nprof__route *r, const nprof__args *a,
-                       nprof__response *res);
-int nprof__serve_symbol(const nprof__route *r, const nprof__args *a,
-                        nprof__response *res);
-int nprof__serve_cmdline(const nprof__route *r, const nprof__args *a,
-                         nprof__response *res);
-int nprof__serve_vars(const nprof__route *r, const nprof__args *a,
-                      nprof__response *res);
+/* The handlers, by family (endpoint_*.c). */
+nprof__serve_fn nprof__serve_heap, nprof__serve_goroutine,
+    nprof__serve_threadcreate, nprof__serve_custom, nprof__serve_wait,
+    nprof__serve_cpu, nprof__serve_trace, nprof__serve_index,
+    nprof__serve_symbol, nprof__serve_cmdline, nprof__serve_vars;
 
 /* ---- endpoint_heap.c ---- */
 
