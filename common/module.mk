@@ -11,7 +11,7 @@ NPC_A := $(BUILD)/ar/libnpc.a
 $(BUILD)/obj/common/%.o: EXTRA_CFLAGS = $(NPC_CFLAGS)
 $(NPC_A): $(NPC_SRCS:%.c=$(BUILD)/obj/%.o)
 
-$(foreach t,file duration http log clock run json quantile,\
+$(foreach t,file duration http log clock run json quantile grow,\
   $(eval $(call unit_test,npc_$(t),$(NPC_A),$(NPC_LIBS),$(NPC_CFLAGS))))
 
 # Fuzzed: the duration parser reads what users type.

@@ -49,12 +49,10 @@ static int add_type(lg_descriptors *d, const char *prefix,
   if (m->name == NULL || depth > 100)
     return LG_EPROTO;
   if (d->ntypes == d->cap) {
-    size_t cap = d->cap ? d->cap * 2 : 64;
-    lg_msgtype *t = realloc(d->types, cap * sizeof *t);
+    lg_msgtype *t = npc_grow(d->types, &d->cap, sizeof *t, 64);
     if (t == NULL)
       return LG_ENOMEM;
     d->types = t;
-    d->cap = cap;
   }
   char *name = join(prefix, m->name);
   if (name == NULL)

@@ -64,7 +64,7 @@ $(FUZZ_DIR)/obj/loadgen/%.o: FUZZ_EXTRA = $(LOADGEN_CFLAGS)
 LOADGEN_FUZZ_OBJS := $(addprefix $(FUZZ_DIR)/obj/,loadgen/frame.o loadgen/message.o \
 	loadgen/wire.o loadgen/response.o loadgen/grpc.o loadgen/descriptor.o \
 	loadgen/template.o gen/notifier.pb-c.o gen/google/protobuf/descriptor.pb-c.o \
-	gen/notifier_desc.o)
+	gen/notifier_desc.o common/grow.o)
 $(foreach t,$(filter-out loadgen_barrier,$(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_loadgen_*.c))),\
   $(eval $(call fuzzer,$(t),$(LOADGEN_FUZZ_OBJS),$(call pc_libs,libprotobuf-c),\
     $(LOADGEN_CFLAGS),$(LOADGEN_GEN_H))))

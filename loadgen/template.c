@@ -41,7 +41,7 @@ struct lg_template {
   size_t len;
   part *parts;
   uint32_t nparts;
-  uint32_t cap;
+  size_t cap;
   unsigned slots;   /* TEXT and NUM parts */
   unsigned numeric; /* NUM parts */
 };
@@ -110,12 +110,10 @@ static int push(builder *b, uint8_t kind, uint8_t num, const uint8_t *begin,
 {
   lg_template *t = b->t;
   if (t->nparts == t->cap) {
-    uint32_t cap = t->cap ? t->cap * 2 : 16;
-    part *p = realloc(t->parts, cap * sizeof *p);
+    part *p = npc_grow(t->parts, &t->cap, sizeof *p, 16);
     if (p == NULL)
       return LG_ENOMEM;
     t->parts = p;
-    t->cap = cap;
   }
   t->parts[t->nparts++] =
       (part){.begin = (uint32_t)(begin - t->base),

@@ -88,14 +88,12 @@ int ntf_registry_add(ntf_registry *r, ntf_stream *s, ntf_registry_counts *c)
     goto out;
   }
   if (r->nall == r->all_cap) {
-    size_t cap = r->all_cap ? r->all_cap * 2 : 64;
-    ntf_stream **all = realloc(r->all, cap * sizeof *all);
+    ntf_stream **all = npc_grow(r->all, &r->all_cap, sizeof *all, 64);
     if (all == NULL) {
       rc = NTF_ENOMEM;
       goto out;
     }
     r->all = all;
-    r->all_cap = cap;
   }
   ntf_user *u = find_user(r, s->user_id, s->user_id_len, h);
   if (u == NULL) {

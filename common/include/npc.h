@@ -150,6 +150,14 @@ void npc_http_first_line(const npc_http_response *res, char *out, size_t size);
  * NULL as null. */
 void npc_json_string(FILE *f, const char *s);
 
+/* ---- grow.c: arrays that grow as they are filled ---- */
+
+/* The array `v` (of *alloc elements of `size` bytes; NULL when *alloc is 0)
+ * reallocated to twice as many, or `first` when it had none; *alloc set
+ * to the new count. Returns the array, or NULL (out of memory, or a size
+ * past SIZE_MAX): `v` and *alloc are then as they were. */
+void *npc_grow(void *v, size_t *alloc, size_t size, size_t first);
+
 /* ---- quantile.c: which value of a histogram is its q-th ---- */
 
 /* The 1-based rank of the q-th of `count` sorted values, rounded up (p50 of

@@ -87,14 +87,6 @@ enum {
  * hostile or not worth reading in one piece (curl's dynbuf habit). */
 #define CLI_PROFILE_MAX_DECODED ((size_t)256 << 20)
 
-/* ---- grow.c: arrays that grow as they are filled ---- */
-
-/* The array `v` (of *alloc elements of `size` bytes; NULL when *alloc is 0)
- * reallocated to twice as many, or `first` when it had none; *alloc set
- * to the new count. Returns the array, or NULL (out of memory, or a size
- * past SIZE_MAX): `v` and *alloc are then as they were. */
-void *cli_grow(void *v, size_t *alloc, size_t size, size_t first);
-
 /* ---- decode.c: the resolved profile view ---- */
 
 /* A sample type or the period type; never NULL strings ("" when unset). */

@@ -709,7 +709,7 @@ static const char *keep_string(struct profile_impl *impl, const char *s)
     return "";
   if (impl->nnames == impl->names_alloc) {
     char **names =
-        cli_grow(impl->names, &impl->names_alloc, sizeof(*names), 64);
+        npc_grow(impl->names, &impl->names_alloc, sizeof(*names), 64);
     if (names == NULL)
       return NULL;
     impl->names = names;

@@ -104,7 +104,7 @@ static int push_rect(struct cli_flame *f, struct flame_impl *impl,
 {
   if (f->nrects == impl->rect_alloc) {
     struct cli_flame_rect *r =
-        cli_grow(f->rects, &impl->rect_alloc, sizeof(*r), 64);
+        npc_grow(f->rects, &impl->rect_alloc, sizeof(*r), 64);
     if (r == NULL)
       return CLI_ENOMEM;
     f->rects = r;

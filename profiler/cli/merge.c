@@ -199,8 +199,8 @@ static double bucket_high(const struct hist *h, size_t i)
   return hi - 1;
 }
 
-/* lg_hist_quantile's rule: the rank of the q-th value, 1-based, rounded
- * up; the highest value of its bucket, clipped to [min, max]. */
+/* lg_hist_quantile's rule: the bucket holding the q-th value's rank
+ * (npc_quantile_rank), its highest value clipped to [min, max]. */
 static double quantile_us(const struct hist *h, double q)
 {
   if (h->count == 0)
@@ -209,11 +209,7 @@ static double quantile_us(const struct hist *h, double q)
     return (double)h->min;
   if (q >= 1)
     return (double)h->max;
-  uint64_t rank = (uint64_t)(q * (double)h->count);
-  if ((double)rank < q * (double)h->count)
-    rank++;
-  if (rank == 0)
-    rank = 1;
+  uint64_t rank = npc_quantile_rank(q, h->count);
   uint64_t seen = 0;
   for (size_t i = 0; i < (size_t)h->nbuckets; i++) {
     seen += h->counts[i];

@@ -10,7 +10,7 @@ CLI_PB_OBJ := $(BUILD)/obj/gen/profile.pb-c.o
 
 # Modules without main(), archived: the binary and the unit tests link them.
 CLI_MODULES := decode symbols units top fetch diff json vars timeline loadgen \
-	analysis threshold doc chart flame html report compare merge options grow
+	analysis threshold doc chart flame html report compare merge options
 CLI_A := $(BUILD)/ar/libnprofcli.a
 $(CLI_A): $(CLI_MODULES:%=$(BUILD)/obj/profiler/cli/%.o) $(CLI_PB_OBJ)
 CLI_LINK := $(CLI_A) $(NPC_A) $(CLI_LIBS) $(NPC_LIBS)
@@ -56,7 +56,7 @@ INTEGRATION_TESTS += tests/integration/cli_top.sh tests/integration/cli_errors.s
 $(FUZZ_DIR)/obj/profiler/cli/%.o: FUZZ_EXTRA = $(CLI_CFLAGS)
 $(eval $(call fuzzer,profile_decode,$(addprefix $(FUZZ_DIR)/obj/,\
   profiler/cli/decode.o profiler/cli/units.o profiler/cli/top.o profiler/cli/json.o \
-  profiler/cli/symbols.o profiler/cli/options.o profiler/cli/grow.o \
+  profiler/cli/symbols.o profiler/cli/options.o common/grow.o \
   common/file.o common/clock.o \
   gen/profile.pb-c.o),\
   $(CLI_LIBS),$(CLI_CFLAGS),$(BUILD)/gen/profile.pb-c.h))
@@ -67,8 +67,8 @@ $(eval $(call fuzzer,report_json,$(addprefix $(FUZZ_DIR)/obj/,\
 $(eval $(call fuzzer,cli_merge,$(addprefix $(FUZZ_DIR)/obj/,\
   profiler/cli/merge.o profiler/cli/json.o profiler/cli/loadgen.o \
   profiler/cli/options.o profiler/cli/html.o profiler/cli/decode.o \
-  profiler/cli/symbols.o profiler/cli/grow.o gen/profile.pb-c.o common/file.o \
-  common/json.o common/clock.o),\
+  profiler/cli/symbols.o gen/profile.pb-c.o common/grow.o common/file.o \
+  common/json.o common/clock.o common/quantile.o),\
   $(CLI_LIBS),$(CLI_CFLAGS),$(BUILD)/gen/profile.pb-c.h))
 
 # The known profile of tests/cli/testprof.h, written to a file.

@@ -321,7 +321,7 @@ static struct symfile *symfile_get(struct cli_symbolizer *s,
   if (s->nfiles == SYM_MAX_FILES)
     return NULL;
   if (s->nfiles == s->alloc) {
-    struct symfile *t = cli_grow(s->files, &s->alloc, sizeof(*t), 16);
+    struct symfile *t = npc_grow(s->files, &s->alloc, sizeof(*t), 16);
     if (t == NULL)
       return NULL;
     s->files = t;

@@ -97,7 +97,7 @@ static struct node *table_get(struct node_table *t, const char *name,
   if (!create)
     return NULL;
   if (t->count == t->alloc) {
-    struct node *nodes = cli_grow(t->nodes, &t->alloc, sizeof(*nodes), 128);
+    struct node *nodes = npc_grow(t->nodes, &t->alloc, sizeof(*nodes), 128);
     if (nodes == NULL) {
       *err = CLI_ENOMEM;
       return NULL;

@@ -1,14 +1,14 @@
 /*
- * Arrays that grow as a verb reads: one rule for every one of them
+ * Arrays that grow as they are filled: one rule for every program's
  * (double, from a first size), with the size maths checked.
  */
 #include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "cli.h"
+#include "npc.h"
 
-void *cli_grow(void *v, size_t *alloc, size_t size, size_t first)
+void *npc_grow(void *v, size_t *alloc, size_t size, size_t first)
 {
   assert(alloc != NULL && size > 0 && first > 0);
   size_t n = *alloc == 0 ? first : *alloc;
