@@ -11,9 +11,9 @@ NPROF_SRCS := $(wildcard profiler/src/*.c)
 ifneq ($(SANITIZER),)
 NPROF_SRCS := $(filter-out profiler/src/malloc.c profiler/src/interpose.c,$(NPROF_SRCS))
 endif
-# Of common/, only its atomic file writes (heap dumps), its one-line logger
-# and its clocks: nothing of libcurl.
-NPROF_COMMON := common/file.c common/log.c common/clock.c
+# Of common/, only its atomic file writes (heap dumps), its one-line logger,
+# its clocks and its growing arrays: nothing of libcurl.
+NPROF_COMMON := common/file.c common/log.c common/clock.c common/grow.c
 NPROF_OBJS := $(NPROF_SRCS:%.c=$(BUILD)/obj/pic/%.o) $(BUILD)/obj/pic/gen/profile.pb-c.o \
 	$(NPROF_COMMON:%.c=$(BUILD)/obj/pic/%.o)
 

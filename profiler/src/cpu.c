@@ -404,12 +404,11 @@ static void name_thread(nprof__cpu_data *d, pid_t tid)
     if (d->threads[i].tid == tid)
       return;
   if (d->nthreads == d->threads_cap) {
-    size_t cap = d->threads_cap ? d->threads_cap * 2 : 16;
-    nprof__cpu_thread *t = realloc(d->threads, cap * sizeof(*t));
+    nprof__cpu_thread *t =
+        npc_grow(d->threads, &d->threads_cap, sizeof(*t), 16);
     if (!t)
       return;
     d->threads = t;
-    d->threads_cap = cap;
   }
   nprof__cpu_thread *t = &d->threads[d->nthreads++];
   t->tid = tid;
@@ -444,14 +443,13 @@ void nprof__cpu_data_add(const nprof__cpu_sample *s, void *arg)
   uint32_t k = d->index[j];
   if (!k) {
     if (d->nstacks == d->stacks_cap) {
-      size_t cap = d->stacks_cap ? d->stacks_cap * 2 : 256;
-      nprof__cpu_stack *st = realloc(d->stacks, cap * sizeof(*st));
+      nprof__cpu_stack *st =
+          npc_grow(d->stacks, &d->stacks_cap, sizeof(*st), 256);
       if (!st) {
         d->rc = NPROF_ENOMEM;
         return;
       }
       d->stacks = st;
-      d->stacks_cap = cap;
     }
     nprof__cpu_stack *e = &d->stacks[d->nstacks++];
     e->hash = h;
@@ -469,14 +467,13 @@ void nprof__cpu_data_add(const nprof__cpu_sample *s, void *arg)
         d->events_dropped++;
         return;
       }
-      size_t cap = d->events_cap ? d->events_cap * 2 : 1024;
-      nprof__cpu_event *ev = realloc(d->events, cap * sizeof(*ev));
+      nprof__cpu_event *ev =
+          npc_grow(d->events, &d->events_cap, sizeof(*ev), 1024);
       if (!ev) {
         d->events_dropped++;
         return;
       }
       d->events = ev;
-      d->events_cap = cap;
     }
     d->events[d->nevents++] = (nprof__cpu_event){
         .time_ns = s->time_ns, .tid = s->tid, .stack = k - 1};

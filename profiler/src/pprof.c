@@ -95,12 +95,10 @@ static int vec_reserve(void ***v, size_t *cap, size_t n)
 {
   if (n < *cap)
     return 0;
-  size_t ncap = *cap ? *cap * 2 : 64;
-  void **t = realloc(*v, ncap * sizeof(*t));
+  void **t = npc_grow(*v, cap, sizeof(*t), 64);
   if (!t)
     return NPROF_ENOMEM;
   *v = t;
-  *cap = ncap;
   return 0;
 }
 #define VEC_PUSH(vec, item)                                                    \

@@ -24,6 +24,7 @@
  * library.
  */
 #include "internal.h"
+#include "npc.h"
 
 #include <dlfcn.h>
 #include <elfutils/libdwfl.h>
@@ -372,14 +373,12 @@ long nprof__mappings(nprof__mapping **out)
     if (*path != '/' && strcmp(path, "[vdso]") != 0)
       continue;
     if (len == cap) {
-      size_t ncap = cap ? cap * 2 : 64;
-      nprof__mapping *t = realloc(maps, ncap * sizeof(*t));
+      nprof__mapping *t = npc_grow(maps, &cap, sizeof(*t), 64);
       if (!t) {
         pthread_mutex_unlock(&lock);
         goto out;
       }
       maps = t;
-      cap = ncap;
     }
     nprof__mapping *m = &maps[len++];
     m->start = start;

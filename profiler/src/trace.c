@@ -15,6 +15,7 @@
  * Times are microseconds from the start of the trace.
  */
 #include "internal.h"
+#include "npc.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -82,12 +83,10 @@ static void tidset_add(tidset *s, pid_t tid)
     if (s->v[i] == tid)
       return;
   if (s->n == s->cap) {
-    size_t cap = s->cap ? s->cap * 2 : 32;
-    pid_t *v = realloc(s->v, cap * sizeof(*v));
+    pid_t *v = npc_grow(s->v, &s->cap, sizeof(*v), 32);
     if (!v)
       return;
     s->v = v;
-    s->cap = cap;
   }
   s->v[s->n++] = tid;
 }
