@@ -192,20 +192,60 @@ static int parse_duration(const char *a, bool allow_forever, uint64_t *out)
   return 0;
 }
 
-/* The flags that take a whole number into a uint32_t field, with their
- * ranges: one rule, and one message naming the range, for all of them. */
+static int not_a_duration(char *err, size_t errlen, const char *name,
+                          const char *a, bool forever)
+{
+  return lg_options_fail(err, errlen, "--%s %s: not a duration: %s%s", name, a,
+                         NPC_DURATION_HELP, forever ? ", or forever" : "");
+}
+
+/* The flags that only set a field of lg_options: text kept as given, a
+ * whole number in a range, a duration (or "forever"). One table, so each
+ * kind has one rule and one message. */
+typedef enum {
+  FIELD_TEXT,                /* const char * */
+  FIELD_U32,                 /* uint32_t in [min, max] */
+  FIELD_DURATION,            /* uint64_t ns */
+  FIELD_DURATION_OR_FOREVER, /* uint64_t ns, or LG_HOLD_FOREVER */
+} field_kind;
+
 typedef struct {
   int opt;
+  field_kind kind;
   size_t offset;
   uint32_t min, max;
-} u32_flag;
+} field_flag;
 
-static const u32_flag *u32_flag_of(const u32_flag *t, size_t n, int opt)
+static const field_flag *field_flag_of(const field_flag *t, size_t n, int opt)
 {
   for (size_t i = 0; i < n; i++)
     if (t[i].opt == opt)
       return &t[i];
   return NULL;
+}
+
+static int set_field(const field_flag *f, void *field, const char *name,
+                     const char *a, char *err, size_t errlen)
+{
+  switch (f->kind) {
+  case FIELD_TEXT:
+    *(const char **)field = a;
+    return 0;
+  case FIELD_U32:
+    if (lg_options_u32(a, f->min, f->max, field) != 0)
+      return lg_options_fail(err, errlen,
+                             "--%s %s: expected %" PRIu32 "..%" PRIu32, name, a,
+                             f->min, f->max);
+    return 0;
+  case FIELD_DURATION:
+  case FIELD_DURATION_OR_FOREVER: {
+    bool forever = f->kind == FIELD_DURATION_OR_FOREVER;
+    if (parse_duration(a, forever, field) != 0)
+      return not_a_duration(err, errlen, name, a, forever);
+    return 0;
+  }
+  }
+  return 0;
 }
 
 int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
@@ -349,101 +389,79 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
       {"coordinate", no_argument, NULL, O_COORDINATE},
       {"shard-timeout", required_argument, NULL, O_SHARD_TIMEOUT},
       {NULL, 0, NULL, 0}};
-  static const u32_flag u32_flags[] = {
-      {O_STREAMS, offsetof(lg_options, streams), 1, 10000000},
-      {O_PER_CONN, offsetof(lg_options, streams_per_conn), 1, 100000},
-      {O_PUBLISH, offsetof(lg_options, publish), 0, 1000000},
-      {O_PAYLOAD, offsetof(lg_options, payload_size), 0, 1u << 20},
-      {O_THREADS, offsetof(lg_options, threads), 1, 256},
-      {O_SRC, offsetof(lg_options, source_addrs), 1, 254},
-      {O_PENDING, offsetof(lg_options, max_pending), 1, 1000000},
-      {O_MAXMSG, offsetof(lg_options, max_message), 16, 1u << 30},
-      {O_CONCURRENCY, offsetof(lg_options, concurrency), 1, 1000000},
+  static const field_flag fields[] = {
+      {O_STREAMS, FIELD_U32, offsetof(lg_options, streams), 1, 10000000},
+      {O_PER_CONN, FIELD_U32, offsetof(lg_options, streams_per_conn), 1,
+       100000},
+      {O_PUBLISH, FIELD_U32, offsetof(lg_options, publish), 0, 1000000},
+      {O_PAYLOAD, FIELD_U32, offsetof(lg_options, payload_size), 0, 1u << 20},
+      {O_THREADS, FIELD_U32, offsetof(lg_options, threads), 1, 256},
+      {O_SRC, FIELD_U32, offsetof(lg_options, source_addrs), 1, 254},
+      {O_PENDING, FIELD_U32, offsetof(lg_options, max_pending), 1, 1000000},
+      {O_MAXMSG, FIELD_U32, offsetof(lg_options, max_message), 16, 1u << 30},
+      {O_CONCURRENCY, FIELD_U32, offsetof(lg_options, concurrency), 1, 1000000},
+      {O_TARGET, FIELD_TEXT, offsetof(lg_options, target), 0, 0},
+      {O_SURL, FIELD_TEXT, offsetof(lg_options, snapshot_url), 0, 0},
+      {O_SDIR, FIELD_TEXT, offsetof(lg_options, snapshot_dir), 0, 0},
+      {O_JSON, FIELD_TEXT, offsetof(lg_options, json_path), 0, 0},
+      {O_PREFIX, FIELD_TEXT, offsetof(lg_options, user_prefix), 0, 0},
+      {O_CALL, FIELD_TEXT, offsetof(lg_options, call), 0, 0},
+      {O_PROTO, FIELD_TEXT, offsetof(lg_options, proto), 0, 0},
+      {O_PROTOSET, FIELD_TEXT, offsetof(lg_options, protoset), 0, 0},
+      {O_DATA, FIELD_TEXT, offsetof(lg_options, data), 0, 0},
+      {O_DATA_FILE, FIELD_TEXT, offsetof(lg_options, data_file), 0, 0},
+      {O_SERVER_NAME, FIELD_TEXT, offsetof(lg_options, server_name), 0, 0},
+      {O_RUN_DIR, FIELD_TEXT, offsetof(lg_options, run_dir), 0, 0},
+      {O_RUN_SERVICE, FIELD_TEXT, offsetof(lg_options, run_service), 0, 0},
+      {O_USERS_VAR, FIELD_TEXT, offsetof(lg_options, users_var), 0, 0},
+      {O_DEBUG_URL, FIELD_TEXT, offsetof(lg_options, debug_url), 0, 0},
+      {O_HOLD, FIELD_DURATION_OR_FOREVER, offsetof(lg_options, hold_ns), 0, 0},
+      {O_CTIMEOUT, FIELD_DURATION, offsetof(lg_options, connect_timeout_ns), 0,
+       0},
+      {O_RTIMEOUT, FIELD_DURATION, offsetof(lg_options, ramp_timeout_ns), 0, 0},
+      {O_PTIMEOUT, FIELD_DURATION, offsetof(lg_options, publish_timeout_ns), 0,
+       0},
+      {O_DTIMEOUT, FIELD_DURATION, offsetof(lg_options, drain_timeout_ns), 0,
+       0},
+      {O_SETTLE, FIELD_DURATION, offsetof(lg_options, settle_ns), 0, 0},
+      {O_CALL_TIMEOUT, FIELD_DURATION, offsetof(lg_options, call_timeout_ns), 0,
+       0},
+      {O_VARS_INTERVAL, FIELD_DURATION, offsetof(lg_options, vars_interval_ns),
+       0, 0},
+      {O_SHARD_TIMEOUT, FIELD_DURATION, offsetof(lg_options, shard_timeout_ns),
+       0, 0},
   };
-  const size_t nu32 = sizeof u32_flags / sizeof u32_flags[0];
+  const size_t nfields = sizeof fields / sizeof fields[0];
 
   optind = 0; /* reset getopt: tests parse several argument vectors */
   opterr = 0;
   int c, idx = 0, rc;
   while ((c = getopt_long(argc, argv, ":hH:", longopts, &idx)) != -1) {
     const char *a = optarg;
-    const u32_flag *u = u32_flag_of(u32_flags, nu32, c);
-    if (u != NULL) {
-      if (lg_options_u32(a, u->min, u->max,
-                         (uint32_t *)((char *)o + u->offset)) != 0)
-        return lg_options_fail(err, errlen,
-                               "--%s %s: expected %" PRIu32 "..%" PRIu32,
-                               longopts[idx].name, a, u->min, u->max);
+    const field_flag *f = field_flag_of(fields, nfields, c);
+    if (f != NULL) {
+      if ((rc = set_field(f, (char *)o + f->offset, longopts[idx].name, a, err,
+                          errlen)) != 0)
+        return rc;
       continue;
     }
-    uint64_t *dur = NULL;
-    bool forever = false;
     switch (c) {
-    case O_TARGET:
-      o->target = a;
-      break;
     case O_RATE:
       if (parse_double(a, 0, 1e9, &o->rate) != 0)
         return lg_options_fail(err, errlen, "--rate %s: expected a number >= 0",
                                a);
       break;
-    case O_HOLD:
-      dur = &o->hold_ns;
-      forever = true;
-      break;
     case O_RECONNECT:
       o->reconnect = true;
       break;
-    case O_CTIMEOUT:
-      dur = &o->connect_timeout_ns;
-      break;
-    case O_RTIMEOUT:
-      dur = &o->ramp_timeout_ns;
-      break;
-    case O_PTIMEOUT:
-      dur = &o->publish_timeout_ns;
-      break;
-    case O_DTIMEOUT:
-      dur = &o->drain_timeout_ns;
-      break;
-    case O_SETTLE:
-      dur = &o->settle_ns;
-      break;
-    case O_SURL:
-      o->snapshot_url = a;
-      break;
-    case O_SDIR:
-      o->snapshot_dir = a;
-      break;
-    case O_JSON:
-      o->json_path = a;
-      break;
-    case O_PREFIX:
-      o->user_prefix = a;
-      break;
     case O_QUIET:
       o->quiet = true;
-      break;
-    case O_CALL:
-      o->call = a;
-      break;
-    case O_PROTO:
-      o->proto = a;
       break;
     case O_IMPORT:
       if (o->nimport_paths == LG_MAX_IMPORT_PATHS)
         return lg_options_fail(err, errlen, "--import-path: at most %d",
                                LG_MAX_IMPORT_PATHS);
       o->import_paths[o->nimport_paths++] = a;
-      break;
-    case O_PROTOSET:
-      o->protoset = a;
-      break;
-    case O_DATA:
-      o->data = a;
-      break;
-    case O_DATA_FILE:
-      o->data_file = a;
       break;
     case O_LATENCY:
       if (lg_options_u32(a, 1, 536870911, &o->latency_field) != 0)
@@ -458,13 +476,10 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
                                "0.001..10000000",
                                a);
       break;
-    case O_DURATION:
-      dur = &o->duration_ns;
-      forever = true;
+    case O_DURATION: /* the unary run's length, and that it was given */
+      if (parse_duration(a, true, &o->duration_ns) != 0)
+        return not_a_duration(err, errlen, longopts[idx].name, a, true);
       o->duration_set = true;
-      break;
-    case O_CALL_TIMEOUT:
-      dur = &o->call_timeout_ns;
       break;
     case O_MAX_ERRORS:
       if (parse_double(a, 0, 100, &o->max_errors_pct) != 0)
@@ -493,12 +508,6 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
       o->insecure = true;
       o->tls = true;
       break;
-    case O_SERVER_NAME:
-      o->server_name = a;
-      break;
-    case O_RUN_DIR:
-      o->run_dir = a;
-      break;
     case O_RUN_MODE:
       if (strcmp(a, "native") != 0 && strcmp(a, "docker") != 0 &&
           strcmp(a, "external") != 0)
@@ -506,18 +515,6 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
             err, errlen, "--run-mode %s: expected native, docker or external",
             a);
       o->run_mode = a;
-      break;
-    case O_RUN_SERVICE:
-      o->run_service = a;
-      break;
-    case O_USERS_VAR:
-      o->users_var = a;
-      break;
-    case O_DEBUG_URL:
-      o->debug_url = a;
-      break;
-    case O_VARS_INTERVAL:
-      dur = &o->vars_interval_ns;
       break;
     case O_CHECK:
       o->check = true;
@@ -537,9 +534,6 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
     case O_COORDINATE:
       o->coordinate = true;
       break;
-    case O_SHARD_TIMEOUT:
-      dur = &o->shard_timeout_ns;
-      break;
     case 'h':
     case O_HELP:
       lg_options_usage(stdout);
@@ -553,10 +547,6 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
       return lg_options_fail(err, errlen, "unknown option %s",
                              argv[optind - 1]);
     }
-    if (dur != NULL && parse_duration(a, forever, dur) != 0)
-      return lg_options_fail(err, errlen, "--%s %s: not a duration: %s%s",
-                             longopts[idx].name, a, NPC_DURATION_HELP,
-                             forever ? ", or forever" : "");
   }
   if (optind < argc)
     return lg_options_fail(err, errlen, "unexpected argument %s", argv[optind]);
