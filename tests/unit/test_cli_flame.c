@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "capture.h"
 #include "cli.h"
 
 static struct cli_frame fr(const char *name)
@@ -27,13 +28,16 @@ static const struct cli_frame *s_main[] = {&f_main};
 static const struct cli_frame *s_c[] = {&f_c, &f_main};
 static const struct cli_frame *s_odd[] = {&f_odd, &f_main};
 
-static void init_frames(void)
+/* The group's fixture: the frames every test's stacks point at. */
+static int init_frames(void **state)
 {
+  (void)state;
   f_main = fr("main");
   f_a = fr("a");
   f_b = fr("b");
   f_c = fr("c");
   f_odd = fr("<script>&\"x\"");
+  return 0;
 }
 
 static const struct cli_flame_rect *find(const struct cli_flame *f,
@@ -44,6 +48,14 @@ static const struct cli_flame_rect *find(const struct cli_flame *f,
       return &f->rects[i];
   }
   return NULL;
+}
+
+/* The SVG of f, as cli_flame_svg writes it (the caller frees). */
+static char *svg_of(const struct cli_flame *f)
+{
+  struct capture c;
+  assert_int_equal(cli_flame_svg(capture_open(&c), f, "bytes"), 0);
+  return capture_close(&c);
 }
 
 static void test_flame_layout(void **state)
@@ -60,7 +72,6 @@ static void test_flame_layout(void **state)
   const struct cli_flame_rect *r;
 
   (void)state;
-  init_frames();
   assert_int_equal(cli_flame_build(ws, 5, 400, 1, &f), 0);
   assert_int_equal(f.total, 40); /* a 20 + b 10 + main 10; c shrank */
   assert_int_equal(f.shrunk, 5);
@@ -101,7 +112,6 @@ static void test_flame_hides_narrow(void **state)
   struct cli_flame f;
 
   (void)state;
-  init_frames();
   /* b is 1% of 100 px: under the 2 px minimum. */
   assert_int_equal(cli_flame_build(ws, 2, 100, 2, &f), 0);
   assert_int_equal(f.hidden, 1);
@@ -119,7 +129,6 @@ static void test_flame_nothing_grew(void **state)
   struct cli_flame f;
 
   (void)state;
-  init_frames();
   assert_int_equal(cli_flame_build(ws, 2, 100, 1, &f), 0);
   assert_int_equal(f.total, 0);
   assert_int_equal(f.nrects, 0);
@@ -136,17 +145,10 @@ static void test_flame_svg_escapes(void **state)
       {.frames = s_odd, .nframes = 2, .value = 3072},
   };
   struct cli_flame f;
-  char *svg = NULL;
-  size_t len = 0;
-  FILE *out;
 
   (void)state;
-  init_frames();
   assert_int_equal(cli_flame_build(ws, 1, 1200, 1, &f), 0);
-  out = open_memstream(&svg, &len);
-  assert_non_null(out);
-  assert_int_equal(cli_flame_svg(out, &f, "bytes"), 0);
-  fclose(out);
+  char *svg = svg_of(&f);
   assert_non_null(strstr(svg, "<svg xmlns=\"http://www.w3.org/2000/svg\""));
   assert_non_null(strstr(
       svg, "<title>&lt;script&gt;&amp;&quot;x&quot; (3kB, 100%)</title>"));
@@ -171,19 +173,12 @@ static void test_flame_label_truncation(void **state)
       {.frames = s_a, .nframes = 2, .value = 90},
   };
   struct cli_flame f;
-  char *svg = NULL;
-  size_t len = 0;
-  FILE *out;
 
   (void)state;
-  init_frames();
   /* 10% of 1000 px = 100 px: (100 - 6) / 7 = 13 characters fit. */
   longf = fr("averyveryverylongfunctionname\xc3\xa9");
   assert_int_equal(cli_flame_build(ws, 2, 1000, 1, &f), 0);
-  out = open_memstream(&svg, &len);
-  assert_non_null(out);
-  assert_int_equal(cli_flame_svg(out, &f, "bytes"), 0);
-  fclose(out);
+  char *svg = svg_of(&f);
   assert_non_null(strstr(svg, ">averyveryve..</text>"));
   free(svg);
   cli_flame_free(&f);
@@ -200,7 +195,6 @@ static void test_flame_depth_bound(void **state)
   struct cli_flame f;
 
   (void)state;
-  init_frames();
   deep[0] = &f_b; /* the leaf side is what gets cut */
   for (int i = 1; i < DEEP; i++)
     deep[i] = &f_main;
@@ -222,5 +216,5 @@ int main(void)
       cmocka_unit_test(test_flame_label_truncation),
       cmocka_unit_test(test_flame_depth_bound),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return cmocka_run_group_tests(tests, init_frames, NULL);
 }
