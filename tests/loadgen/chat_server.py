@@ -12,13 +12,12 @@ UNAUTHENTICATED); --tls-cert/--tls-key serve TLS. The port goes to
 --port-file (atomically) once serving; SIGTERM/SIGINT writes what the
 server saw to --stats-file as JSON. Stubs are generated in-process (no
 child process, so nothing inherits an LD_PRELOAD meant for this one)."""
-import argparse
 import asyncio
 import json
 import os
 import time
 
-from grpc_test_server import serve_until_signalled, stubs, write_atomic
+from grpc_test_server import arguments, serve_until_signalled, stubs, write_atomic
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -103,11 +102,8 @@ async def serve(args):
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = arguments()
     ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--port-file", required=True)
-    ap.add_argument("--stats-file")
     ap.add_argument("--token")
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")

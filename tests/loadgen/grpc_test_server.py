@@ -1,12 +1,25 @@
 """What the python3-grpcio servers of the tests (chat_server.py,
-notifier_server.py) share: stubs generated in-process, the port written
-atomically once serving, and serving until SIGTERM or SIGINT."""
+notifier_server.py) share: the flags the test scripts drive them with,
+stubs generated in-process, the port written atomically once serving, and
+serving until SIGTERM or SIGINT."""
+import argparse
 import asyncio
 import importlib
 import os
 import signal
 import sys
 import tempfile
+
+
+def arguments():
+    """An argument parser with the flags every test server takes: where to
+    listen (--port 0: any free one), where to say the port once serving,
+    and where to write its stats when stopped."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--port-file", required=True)
+    ap.add_argument("--stats-file")
+    return ap
 
 
 def stubs(proto_dir, name):

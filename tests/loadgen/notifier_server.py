@@ -13,13 +13,12 @@ Modes (--mode) make the server misbehave in one precise way:
   end-after    Connect streams end with OK after --after seconds
   oversize     each Connect stream gets one message larger than 4 MiB
 """
-import argparse
 import asyncio
 import json
 import os
 import time
 
-from grpc_test_server import serve_until_signalled, stubs, write_atomic
+from grpc_test_server import arguments, serve_until_signalled, stubs, write_atomic
 
 
 async def serve(args, pb, pb_grpc, grpc):
@@ -99,11 +98,8 @@ async def serve(args, pb, pb_grpc, grpc):
 
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = arguments()
     ap.add_argument("--proto-dir", default="proto")
-    ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--port-file", required=True)
-    ap.add_argument("--stats-file")
     ap.add_argument("--mode", default="normal",
                     choices=["normal", "unavailable", "end-after", "oversize"])
     ap.add_argument("--after", type=float, default=1.0)
