@@ -16,6 +16,7 @@
  * name the user allowed (NPROF_ALLOWED_HOSTS); the rest get 403.
  */
 #include "internal.h"
+#include "npc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -61,11 +62,7 @@ static pthread_once_t sleep_once = PTHREAD_ONCE_INIT;
 
 static void sleep_cond_init(void)
 {
-  pthread_condattr_t attr;
-  pthread_condattr_init(&attr);
-  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-  pthread_cond_init(&sleep_cond, &attr);
-  pthread_condattr_destroy(&attr);
+  npc_cond_init_monotonic(&sleep_cond);
 }
 
 /* A child forked while another thread held sleep_lock would inherit it
@@ -96,11 +93,7 @@ static void sleep_init(void)
 bool nprof__server_sleep_ns(int64_t ns)
 {
   pthread_once(&sleep_once, sleep_init);
-  struct timespec until;
-  clock_gettime(CLOCK_MONOTONIC, &until);
-  int64_t t = (int64_t)until.tv_nsec + (ns > 0 ? ns : 0);
-  until.tv_sec += (time_t)(t / 1000000000);
-  until.tv_nsec = (long)(t % 1000000000);
+  struct timespec until = npc_ns_timespec(npc_mono_ns() + (ns > 0 ? ns : 0));
   pthread_mutex_lock(&sleep_lock);
   while (!stopping &&
          pthread_cond_timedwait(&sleep_cond, &sleep_lock, &until) != ETIMEDOUT)
