@@ -39,6 +39,9 @@ cleanup() {
 trap cleanup EXIT
 tar -C "$root" -xf "$base"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# debootstrap writes no /etc/hosts (Debian's installer does, as docker
+# does in a container): without it "localhost" does not resolve.
+[ -e "$root/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
 for m in proc sys dev dev/pts; do mount --bind "/$m" "$root/$m"; done
 git -C "$repo" bundle create "$root/repo.bundle" "$rev" --quiet 2>/dev/null ||
   git -C "$repo" bundle create "$root/repo.bundle" HEAD
