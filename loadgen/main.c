@@ -17,14 +17,18 @@
  * A certificate that does not verify ends the run at once (no retries).
  * Exit 0 only when the run met its goal; 1 when not; 2 for usage and
  * configuration errors found before the run (--check stops there). */
+#include <errno.h>
 #include <inttypes.h>
 #include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -229,6 +233,31 @@ static void tl_source(void *ud, lg_tl_sample *s)
   s->client_rss_bytes = lg_rss_kib() * 1024;
 }
 
+/* Whether a TCP connection to a is accepted within timeout_ms. */
+static bool accepts(const struct addrinfo *a, int timeout_ms)
+{
+  int fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return false;
+  bool ok = connect(fd, a->ai_addr, a->ai_addrlen) == 0;
+  if (!ok && errno == EINPROGRESS) {
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    int e = 0;
+    socklen_t len = sizeof e;
+    ok = poll(&p, 1, timeout_ms) == 1 &&
+         getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) == 0 && e == 0;
+  }
+  close(fd);
+  return ok;
+}
+
+/* The target's address. A name with several ("localhost" is ::1 and
+ * 127.0.0.1 on a Debian install, ::1 first) is reached at the first that
+ * accepts a connection, as curl and Go's dialer do: a service listening
+ * on 127.0.0.1 alone is then found by name. One address (an IP literal,
+ * most names) is used untried; when none accepts, the first is kept and
+ * the run says why its connections fail. The coordinator connects to
+ * nothing, so it tries nothing. */
 static int resolve(lg_options *o, char *err, size_t errlen)
 {
   struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
@@ -237,8 +266,18 @@ static int resolve(lg_options *o, char *err, size_t errlen)
     snprintf(err, errlen, "--target %s: %s", o->target, gai_strerror(rc));
     return -1;
   }
-  memcpy(&o->addr, ai->ai_addr, ai->ai_addrlen);
-  o->addrlen = ai->ai_addrlen;
+  const struct addrinfo *use = ai;
+  if (ai->ai_next != NULL && !o->coordinate) {
+    uint64_t ms = o->connect_timeout_ns / 1000000;
+    int timeout_ms = ms < 2000 ? (int)ms : 2000;
+    for (const struct addrinfo *a = ai; a != NULL; a = a->ai_next)
+      if (accepts(a, timeout_ms)) {
+        use = a;
+        break;
+      }
+  }
+  memcpy(&o->addr, use->ai_addr, use->ai_addrlen);
+  o->addrlen = use->ai_addrlen;
   freeaddrinfo(ai);
   return 0;
 }
