@@ -261,10 +261,10 @@ long nprof__threads_capture(nprof__thread **out)
     nprof__log("thread capture handlers have not returned for %d captures: "
                "thread stacks are off until they do",
                MAX_LEAKED);
-  pthread_mutex_unlock(&capture_lock);
 
   /* A late handler may still be writing its slot: the slot reads DONE
-   * only once the stack in it is complete. */
+   * only once the stack in it is complete. Still under capture_lock: once
+   * the late handlers return, the next capture frees a leaked `c`. */
   size_t k = 0;
   for (long i = 0; i < n; i++) {
     capture_slot *s = &c->slots[i];
@@ -280,6 +280,7 @@ long nprof__threads_capture(nprof__thread **out)
       t->depth = -1;
     }
   }
+  pthread_mutex_unlock(&capture_lock);
   /* Never free memory a stuck handler might still write. */
   if (!leak)
     free(c);
