@@ -265,6 +265,28 @@ static void test_debuginfod_refused(void **state)
   dl_iterate_phdr(find_build_id, NULL);
 }
 
+/* More build IDs than the symbolizer remembers (a crafted profile, or a
+ * great many libraries): the frames past its cap keep their FILE+0xOFFSET
+ * names, counted unnamed; that is no failure, least of all "out of
+ * memory". */
+static void test_many_build_ids(void **state)
+{
+  struct self *s = *state;
+  struct cli_symbolize_options o;
+  struct cli_symbolizer *sym = local_symbolizer(s, &o);
+  const size_t n = 5000; /* above the cap of symbols.c */
+  for (size_t i = 0; i < n; i++) {
+    snprintf(build_id, sizeof(build_id), "feedface%08zx", i);
+    struct cli_profile *p = profile_into_self(s, (uintptr_t)symbols_target);
+    assert_int_equal(cli_symbolize(sym, p), 0);
+    assert_string_equal(p->samples[2].frames[0]->function, "");
+    cli_profile_free(p);
+  }
+  assert_int_equal(cli_symbolizer_stats(sym)->unnamed, n);
+  cli_symbolizer_free(sym);
+  dl_iterate_phdr(find_build_id, NULL);
+}
+
 static void test_mode_parse(void **state)
 {
   (void)state;
@@ -286,6 +308,7 @@ int main(void)
       cmocka_unit_test(test_local_build_id),
       cmocka_unit_test(test_wrong_file_refused),
       cmocka_unit_test(test_debuginfod_refused),
+      cmocka_unit_test(test_many_build_ids),
       cmocka_unit_test(test_mode_parse),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
