@@ -61,6 +61,8 @@ struct cli_symbolizer {
   struct cli_symbolize_options o;
   struct symfile *files;
   size_t nfiles, alloc;
+  /* What the build IDs past SYM_MAX_FILES get: no debug file. */
+  struct symfile none;
   debuginfod_client *client; /* NULL until the first remote lookup */
   bool remote_off;           /* no servers, or one failed */
   /* The remote lookup under way: when it began, when bytes last came,
@@ -309,8 +311,8 @@ static bool find_remote(struct cli_symbolizer *s, struct symfile *f)
   return false;
 }
 
-/* The symfile of `build_id`, looked up on first use; NULL when out of
- * memory or past SYM_MAX_FILES. */
+/* The symfile of `build_id`, looked up on first use (past SYM_MAX_FILES,
+ * one without a debug file); NULL when out of memory. */
 static struct symfile *symfile_get(struct cli_symbolizer *s,
                                    const char *build_id, const char *mapping)
 {
@@ -319,7 +321,7 @@ static struct symfile *symfile_get(struct cli_symbolizer *s,
       return &s->files[i];
   }
   if (s->nfiles == SYM_MAX_FILES)
-    return NULL;
+    return &s->none;
   if (s->nfiles == s->alloc) {
     struct symfile *t = npc_grow(s->files, &s->alloc, sizeof(*t), 16);
     if (t == NULL)
