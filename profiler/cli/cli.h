@@ -414,6 +414,10 @@ const struct cli_json *cli_json_get(const struct cli_json *obj,
 /* A finite number member into *out: true; else false, *out untouched. */
 bool cli_json_number(const struct cli_json *obj, const char *key, double *out);
 
+/* The same as a figure: the number, or NAN when there is none (whatever is
+ * absent reads as unknown, never as 0). */
+double cli_json_num(const struct cli_json *obj, const char *key);
+
 /* A string member, or NULL. */
 const char *cli_json_string(const struct cli_json *obj, const char *key);
 

@@ -459,6 +459,13 @@ bool cli_json_number(const struct cli_json *obj, const char *key, double *out)
   return true;
 }
 
+double cli_json_num(const struct cli_json *obj, const char *key)
+{
+  double v = NAN;
+  cli_json_number(obj, key, &v);
+  return v;
+}
+
 const char *cli_json_string(const struct cli_json *obj, const char *key)
 {
   const struct cli_json *j = cli_json_get(obj, key);

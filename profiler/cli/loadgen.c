@@ -43,13 +43,6 @@ static const struct {
     [CLI_LAT_CALL] = {"call_ms", "unary call"},
 };
 
-static double num(const struct cli_json *obj, const char *key)
-{
-  double v = NAN;
-  cli_json_number(obj, key, &v);
-  return v;
-}
-
 int cli_hist_bucket_range(unsigned sub_bits, uint64_t index, double *lo,
                           double *hi)
 {
@@ -100,7 +93,7 @@ static int read_hist(const struct cli_json *h, struct cli_latency *l)
   const struct cli_json *layout = cli_json_get(h, "layout");
   const struct cli_json *buckets = cli_json_get(h, "buckets");
   const char *unit = cli_json_string(layout, "unit");
-  double bits = num(layout, "sub_bucket_bits");
+  double bits = cli_json_num(layout, "sub_bucket_bits");
 
   if (buckets == NULL || buckets->type != CLI_JSON_ARRAY) {
     l->problem = "its histogram has no buckets";
@@ -166,7 +159,7 @@ static int read_hist(const struct cli_json *h, struct cli_latency *l)
   n = m;
   l->bins = bins;
   l->nbins = n;
-  double max = num(h, "max");
+  double max = cli_json_num(h, "max");
   if (isnan(l->max) && !isnan(max))
     l->max = max * scale;
   if (isnan(l->count))
@@ -223,32 +216,33 @@ int cli_loadgen_read(const struct cli_json *lg, struct cli_loadgen *out)
     out->ok = ok->boolean;
   }
   out->reason = cli_json_string(lg, "reason");
-  out->requested = num(lg, "streams_requested");
-  out->established = num(lg, "streams_established");
-  out->peak = num(lg, "streams_established_peak");
-  out->failed = num(lg, "streams_failed");
-  out->establishments = num(lg, "establishments");
-  out->establish_s = num(lg, "establish_seconds");
-  out->establish_rate = num(lg, "establish_rate_per_s");
-  out->messages = num(lg, "messages_received");
+  out->requested = cli_json_num(lg, "streams_requested");
+  out->established = cli_json_num(lg, "streams_established");
+  out->peak = cli_json_num(lg, "streams_established_peak");
+  out->failed = cli_json_num(lg, "streams_failed");
+  out->establishments = cli_json_num(lg, "establishments");
+  out->establish_s = cli_json_num(lg, "establish_seconds");
+  out->establish_rate = cli_json_num(lg, "establish_rate_per_s");
+  out->messages = cli_json_num(lg, "messages_received");
   if (isnan(out->messages))
-    out->messages = num(lg, "notifications_received");
-  out->bytes = num(lg, "bytes_received");
-  out->notifications_expected = num(lg, "notifications_expected");
+    out->messages = cli_json_num(lg, "notifications_received");
+  out->bytes = cli_json_num(lg, "bytes_received");
+  out->notifications_expected = cli_json_num(lg, "notifications_expected");
   const struct cli_json *calls = cli_json_get(lg, "calls");
-  out->calls_sent = num(calls, "sent");
-  out->calls_ok = num(calls, "ok");
-  out->calls_failed = num(calls, "failed");
+  out->calls_sent = cli_json_num(calls, "sent");
+  out->calls_ok = cli_json_num(calls, "ok");
+  out->calls_failed = cli_json_num(calls, "failed");
 
   /* The client's memory: client_rss_kib now, rss_kib before the rename. */
   const struct cli_json *rss = cli_json_get(lg, "client_rss_kib");
   if (rss == NULL)
     rss = cli_json_get(lg, "rss_kib");
-  out->client_rss_baseline = num(rss, "baseline") * 1024;
-  out->client_rss_plateau = num(rss, "plateau") * 1024;
-  out->client_bytes_per_stream = num(lg, "client_rss_bytes_per_stream");
+  out->client_rss_baseline = cli_json_num(rss, "baseline") * 1024;
+  out->client_rss_plateau = cli_json_num(rss, "plateau") * 1024;
+  out->client_bytes_per_stream =
+      cli_json_num(lg, "client_rss_bytes_per_stream");
   if (isnan(out->client_bytes_per_stream))
-    out->client_bytes_per_stream = num(lg, "rss_bytes_per_stream");
+    out->client_bytes_per_stream = cli_json_num(lg, "rss_bytes_per_stream");
 
   const struct cli_json *errs = cli_json_get(lg, "errors");
   for (const struct cli_json *e = errs != NULL ? errs->child : NULL;
@@ -262,18 +256,18 @@ int cli_loadgen_read(const struct cli_json *lg, struct cli_loadgen *out)
   }
   const struct cli_json *phases = cli_json_get(lg, "phases");
   for (size_t i = 0; i < 8; i++)
-    out->marks[i] = num(phases, cli_lg_mark_names[i]);
+    out->marks[i] = cli_json_num(phases, cli_lg_mark_names[i]);
 
   const struct cli_json *hists = cli_json_get(lg, "histograms");
   for (int i = 0; i < CLI_NLAT; i++) {
     struct cli_latency *l = &out->latency[i];
     const struct cli_json *sum = cli_json_get(lg, l->key);
-    l->count = num(sum, "count");
-    l->p50 = num(sum, "p50");
-    l->p90 = num(sum, "p90");
-    l->p99 = num(sum, "p99");
-    l->p999 = num(sum, "p999");
-    l->max = num(sum, "max");
+    l->count = cli_json_num(sum, "count");
+    l->p50 = cli_json_num(sum, "p50");
+    l->p90 = cli_json_num(sum, "p90");
+    l->p99 = cli_json_num(sum, "p99");
+    l->p999 = cli_json_num(sum, "p999");
+    l->max = cli_json_num(sum, "max");
     const struct cli_json *h = cli_json_get(hists, l->key);
     if (h != NULL) {
       int rc = read_hist(h, l);

@@ -115,17 +115,10 @@ static bool count_of(const struct cli_json *j, uint64_t *out)
   return true;
 }
 
-static double num(const struct cli_json *obj, const char *key)
-{
-  double v = NAN;
-  cli_json_number(obj, key, &v);
-  return v;
-}
-
 static bool same_number(const struct cli_json *a, const struct cli_json *b,
                         const char *key)
 {
-  double x = num(a, key), y = num(b, key);
+  double x = cli_json_num(a, key), y = cli_json_num(b, key);
   return (isnan(x) && isnan(y)) || x == y;
 }
 
@@ -143,9 +136,9 @@ static int read_hist(struct merge *m, const struct shard *s,
   const struct cli_json *layout = cli_json_get(j, "layout");
   const char *name = cli_json_string(layout, "name");
   const char *unit = cli_json_string(layout, "unit");
-  h->sub_bits = num(layout, "sub_bucket_bits");
-  h->max_exp = num(layout, "max_exponent");
-  h->nbuckets = num(layout, "buckets");
+  h->sub_bits = cli_json_num(layout, "sub_bucket_bits");
+  h->max_exp = cli_json_num(layout, "max_exponent");
+  h->nbuckets = cli_json_num(layout, "buckets");
   if (name == NULL || strcmp(name, MERGE_LAYOUT) != 0 || unit == NULL ||
       strcmp(unit, "us") != 0 || !(h->sub_bits >= 1 && h->sub_bits <= 32) ||
       h->sub_bits != floor(h->sub_bits) ||
@@ -273,25 +266,25 @@ static int read_shard(struct merge *m, const char *file,
   s->reason = cli_json_string(j, "reason");
   s->last_error = cli_json_string(j, "last_error");
   for (size_t i = 0; i < NSUM; i++) {
-    s->sums[i] = num(j, sum_keys[i]);
+    s->sums[i] = cli_json_num(j, sum_keys[i]);
     if (isnan(s->sums[i]) || s->sums[i] < 0)
       return refuse(m, "%s has no %s", file, sum_keys[i]);
   }
   const struct cli_json *calls = cli_json_get(j, "calls");
   for (size_t i = 0; i < NCALL; i++) {
-    double v = num(calls, call_keys[i]);
+    double v = cli_json_num(calls, call_keys[i]);
     s->calls[i] = isnan(v) ? 0 : v;
   }
   const struct cli_json *rss = cli_json_get(j, "client_rss_kib");
-  s->rss_baseline = num(rss, "baseline");
-  s->rss_plateau = num(rss, "plateau");
+  s->rss_baseline = cli_json_num(rss, "baseline");
+  s->rss_plateau = cli_json_num(rss, "plateau");
   const struct cli_json *per = cli_json_get(j, "messages_per_stream");
-  s->per_stream_min = num(per, "min");
-  s->per_stream_max = num(per, "max");
-  s->establish_s = num(j, "establish_seconds");
+  s->per_stream_min = cli_json_num(per, "min");
+  s->per_stream_max = cli_json_num(per, "max");
+  s->establish_s = cli_json_num(j, "establish_seconds");
   const struct cli_json *phases = cli_json_get(j, "phases");
   for (size_t i = 0; i < 8; i++)
-    s->marks[i] = num(phases, cli_lg_mark_names[i]);
+    s->marks[i] = cli_json_num(phases, cli_lg_mark_names[i]);
   s->connect_at = s->marks[CLI_MARK_CONNECT];
 
   const struct cli_json *errs = cli_json_get(j, "errors");
@@ -439,7 +432,7 @@ int cli_merge(const struct cli_merge_input *in, size_t n,
     if ((rc = read_shard(&m, in[i].name, in[i].json, &all[i])) != 0)
       goto out;
     const char *id = cli_json_string(in[i].json, "run_id");
-    double c = num(cli_json_get(in[i].json, "shard"), "count");
+    double c = cli_json_num(cli_json_get(in[i].json, "shard"), "count");
     if (run_id == NULL) {
       run_id = id;
       run_file = in[i].name;
@@ -532,11 +525,12 @@ int cli_merge(const struct cli_merge_input *in, size_t n,
                   coord->name);
       goto out;
     }
-    if (strcmp(id, run_id) != 0 || num(cj, "shard_count") != count) {
+    if (strcmp(id, run_id) != 0 || cli_json_num(cj, "shard_count") != count) {
       rc = refuse(&m,
                   "%s coordinated run %s of %g shards, the shards are of "
                   "run %s of %g",
-                  coord->name, id, num(cj, "shard_count"), run_id, count);
+                  coord->name, id, cli_json_num(cj, "shard_count"), run_id,
+                  count);
       goto out;
     }
   }
@@ -598,7 +592,8 @@ int cli_merge(const struct cli_merge_input *in, size_t n,
   fprintf(out, ",\n  \"tls\": %s,\n",
           tls != NULL && tls->type == CLI_JSON_BOOL && tls->boolean ? "true"
                                                                     : "false");
-  fprintf(out, "  \"streams_per_conn\": %g,\n", num(first, "streams_per_conn"));
+  fprintf(out, "  \"streams_per_conn\": %g,\n",
+          cli_json_num(first, "streams_per_conn"));
   for (size_t k = 0; k < NSUM; k++)
     fprintf(out, "  \"%s\": %.0f,\n", sum_keys[k], sums[k]);
   fprintf(out,
@@ -620,9 +615,10 @@ int cli_merge(const struct cli_merge_input *in, size_t n,
   fprintf(out,
           "{\"requested\": %.0f, \"sent\": %.0f, \"ok\": %.0f, "
           "\"delivered_reported\": %.0f, \"delivered_to_all\": %.0f},\n",
-          fmax(0, num(pub, "requested")), fmax(0, num(pub, "sent")),
-          fmax(0, num(pub, "ok")), fmax(0, num(pub, "delivered_reported")),
-          fmax(0, num(pub, "delivered_to_all")));
+          fmax(0, cli_json_num(pub, "requested")),
+          fmax(0, cli_json_num(pub, "sent")), fmax(0, cli_json_num(pub, "ok")),
+          fmax(0, cli_json_num(pub, "delivered_reported")),
+          fmax(0, cli_json_num(pub, "delivered_to_all")));
   fputs("  \"errors\": {", out);
   for (size_t k = 0; k < m.nerrors; k++) {
     fputs(k ? ", " : "", out);
@@ -635,7 +631,7 @@ int cli_merge(const struct cli_merge_input *in, size_t n,
   const struct cli_json *cph = cli_json_get(cj, "phases");
   bool firstmark = true;
   for (size_t k = 0; k < 8; k++) {
-    double t = cph != NULL ? num(cph, cli_lg_mark_names[k]) : NAN;
+    double t = cph != NULL ? cli_json_num(cph, cli_lg_mark_names[k]) : NAN;
     for (size_t i = 0; cph == NULL && i < n; i++) {
       double v = m.s[i].marks[k];
       if (!isnan(v) && (isnan(t) || (k <= CLI_MARK_CONNECT ? v < t : v > t)))
@@ -658,8 +654,9 @@ int cli_merge(const struct cli_merge_input *in, size_t n,
   fprintf(out,
           "  \"snapshots\": {\"fetched\": %.0f, \"failed\": %.0f},\n"
           "  \"timeline_samples\": %.0f,\n  \"histograms\": {\n",
-          fmax(0, num(snaps, "fetched")), fmax(0, num(snaps, "failed")),
-          fmax(0, num(cj, "timeline_samples")));
+          fmax(0, cli_json_num(snaps, "fetched")),
+          fmax(0, cli_json_num(snaps, "failed")),
+          fmax(0, cli_json_num(cj, "timeline_samples")));
   for (size_t i = 0; i < NHIST; i++)
     full(out, hist_keys[i], &m.h[i], i + 1 == NHIST);
   fputs("  },\n  \"shards\": [\n", out);
@@ -788,7 +785,8 @@ int cli_merge_main(int argc, char **argv)
     printf("nprof merge: %zu shards of run %s into %s: %.0f of %.0f users "
            "held; result: %s%s%s\n",
            n, cli_json_string(res, "run_id"), output,
-           num(res, "streams_established"), num(res, "streams_requested"),
+           cli_json_num(res, "streams_established"),
+           cli_json_num(res, "streams_requested"),
            okj != NULL && okj->boolean ? "OK" : "FAILED",
            why != NULL && why[0] ? ": " : "", why != NULL ? why : "");
     cli_json_free(res);

@@ -43,13 +43,6 @@ static enum cli_tl_phase phase_parse(const char *s)
   return CLI_TL_UNKNOWN;
 }
 
-static double num(const struct cli_json *obj, const char *key)
-{
-  double v = NAN;
-  cli_json_number(obj, key, &v);
-  return v;
-}
-
 /* Makes room for one more sample, thinning the kept ones when full.
  * Returns false when out of memory. */
 static bool room(struct cli_timeline *tl)
@@ -87,7 +80,7 @@ static int take_line(struct cli_timeline *tl, const char *line, size_t len,
   int rc = cli_json_parse(line, len, &j, NULL, 0);
   if (rc == CLI_ENOMEM)
     return rc;
-  double t = rc == 0 ? num(j, "t") : NAN;
+  double t = rc == 0 ? cli_json_num(j, "t") : NAN;
   if (rc != 0 || isnan(t)) {
     if (last && rc != 0)
       tl->torn = true;
@@ -114,11 +107,11 @@ static int take_line(struct cli_timeline *tl, const char *line, size_t len,
   s->has_vars = vars != NULL && vars->type == CLI_JSON_OBJECT;
   cli_vars_read(s->has_vars ? vars : NULL, users_var, &s->v);
   s->v.allocator = NULL; /* borrowed from the line, which goes now */
-  s->connected = num(lg, "connected");
-  s->established_total = num(lg, "established_total");
-  s->messages = num(lg, "messages");
-  s->errors = num(lg, "errors");
-  s->client_rss = num(lg, "client_rss_bytes");
+  s->connected = cli_json_num(lg, "connected");
+  s->established_total = cli_json_num(lg, "established_total");
+  s->messages = cli_json_num(lg, "messages");
+  s->errors = cli_json_num(lg, "errors");
+  s->client_rss = cli_json_num(lg, "client_rss_bytes");
   cli_json_free(j);
   return 0;
 }

@@ -12,13 +12,6 @@
 
 #include "cli.h"
 
-static double num(const struct cli_json *obj, const char *key)
-{
-  double v = NAN;
-  cli_json_number(obj, key, &v);
-  return v;
-}
-
 void cli_vars_read(const struct cli_json *vars, const char *users_var,
                    struct cli_vars *out)
 {
@@ -27,25 +20,26 @@ void cli_vars_read(const struct cli_json *vars, const char *users_var,
   const struct cli_json *np = cli_json_get(vars, "nprof");
   const struct cli_json *m = cli_json_get(vars, "malloc");
 
-  out->rss = num(proc, "rss_bytes");
-  out->peak_rss = num(proc, "peak_rss_bytes");
-  out->rss_anon = num(proc, "rss_anon_bytes");
-  out->rss_file = num(proc, "rss_file_bytes");
-  out->thread_stacks = num(proc, "thread_stacks_rss_bytes");
-  out->fds = num(proc, "open_fds");
+  out->rss = cli_json_num(proc, "rss_bytes");
+  out->peak_rss = cli_json_num(proc, "peak_rss_bytes");
+  out->rss_anon = cli_json_num(proc, "rss_anon_bytes");
+  out->rss_file = cli_json_num(proc, "rss_file_bytes");
+  out->thread_stacks = cli_json_num(proc, "thread_stacks_rss_bytes");
+  out->fds = cli_json_num(proc, "open_fds");
   /* libnprof's own server threads come and go with requests: not the
    * application's. */
-  out->threads = num(proc, "threads");
-  double own = num(proc, "profiler_threads");
+  out->threads = cli_json_num(proc, "threads");
+  double own = cli_json_num(proc, "profiler_threads");
   if (!isnan(own))
     out->threads -= own;
-  out->heap_inuse = num(np, "heap_inuse_bytes");
+  out->heap_inuse = cli_json_num(np, "heap_inuse_bytes");
   out->allocator = cli_json_string(m, "allocator");
-  out->malloc_in_use = num(m, "in_use_bytes");
-  out->malloc_free = num(m, "free_bytes");
-  out->malloc_mmapped = num(m, "mmapped_bytes");
-  out->malloc_releasable = num(m, "releasable_bytes");
-  out->malloc_arenas = num(m, "arenas");
-  out->users =
-      users_var != NULL && users_var[0] != '\0' ? num(vars, users_var) : NAN;
+  out->malloc_in_use = cli_json_num(m, "in_use_bytes");
+  out->malloc_free = cli_json_num(m, "free_bytes");
+  out->malloc_mmapped = cli_json_num(m, "mmapped_bytes");
+  out->malloc_releasable = cli_json_num(m, "releasable_bytes");
+  out->malloc_arenas = cli_json_num(m, "arenas");
+  out->users = users_var != NULL && users_var[0] != '\0'
+                   ? cli_json_num(vars, users_var)
+                   : NAN;
 }
