@@ -27,7 +27,6 @@
  *  - compare.c   `nprof compare`: two runs side by side, for CI gates.
  *  - merge.c     `nprof merge`: a sharded run's results as one, exactly.
  *  - options.c   what the verbs' command lines share: one option reader.
- *  - grow.c      arrays that grow as they are filled.
  *  - main.c      verb dispatch and usage.
  *
  * Functions return 0 (or a count) on success and a negative CLI_E* code on
