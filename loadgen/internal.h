@@ -685,7 +685,6 @@ typedef struct {
   atomic_uint_fast64_t calls_sent;        /* unary calls started */
   atomic_uint_fast64_t calls_ok;
   atomic_uint_fast64_t calls_failed;
-  atomic_uint_fast64_t calls_inflight;
   atomic_uint_fast64_t calls_scheduled; /* set when the calls stop */
   atomic_uint_fast64_t errors[LG_CAUSE_COUNT];
   atomic_uint_fast64_t grpc_codes[LG_GRPC_CODES + 1]; /* last: beyond 16 */

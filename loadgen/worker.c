@@ -129,8 +129,6 @@ void lg__worker_call_done(lg_worker *w, lg_call *call)
   call->next_free = w->free_call;
   w->free_call = (uint32_t)(call - w->calls);
   w->inflight--;
-  atomic_fetch_sub_explicit(&w->counters.calls_inflight, 1,
-                            memory_order_relaxed);
   /* Called from inside nghttp2's callbacks: more calls go out from the
    * loop, not from here (nghttp2 must not be re-entered to send). Only
    * when a due call waits for this slot: otherwise the timer for the next
@@ -187,8 +185,6 @@ static void dispatch(lg_worker *w)
     call->rpc.state = 1;
     call->due_ns = due;
     w->inflight++;
-    atomic_fetch_add_explicit(&w->counters.calls_inflight, 1,
-                              memory_order_relaxed);
     lg_pacer_advance(&w->pacer);
     lg__conn_call(c, call);
   }
