@@ -227,7 +227,7 @@ static bool plateau(coord *c)
       settle = o->duration_ns / 2;
     if (!hold_until(c, start + settle))
       return false;
-    lg_snapshot_phase(o, r, LG_PHASE_PLATEAU, "plateau");
+    lg_snapshot_phase(o, r, LG_PHASE_PLATEAU);
     uint64_t end = forever ? UINT64_MAX
                            : start + o->duration_ns + o->call_timeout_ns +
                                  o->shard_timeout_ns + 2000000000ull;
@@ -260,7 +260,7 @@ static bool plateau(coord *c)
   set_phase(c, "plateau", LG_TL_PLATEAU);
   if (!hold_until(c, start + o->settle_ns))
     return false;
-  lg_snapshot_phase(o, r, LG_PHASE_PLATEAU, "plateau");
+  lg_snapshot_phase(o, r, LG_PHASE_PLATEAU);
   lg_barrier_say(c->bar, LG_BAR_HOLD, false, NULL);
   set_phase(c, "hold", LG_TL_HOLD);
   if (o->publish > 0 && !*c->interrupted)
@@ -374,7 +374,7 @@ int lg_coordinate(lg_options *o, volatile sig_atomic_t *interrupted)
   }
 
   /* baseline: no shard connects before it is taken */
-  lg_snapshot_phase(o, r, LG_PHASE_BASELINE, "baseline");
+  lg_snapshot_phase(o, r, LG_PHASE_BASELINE);
   bool ok = r->reason[0] == '\0';
 
   /* connect: the ramp ends in every shard (all users up, or given up) */
@@ -419,7 +419,7 @@ int lg_coordinate(lg_options *o, volatile sig_atomic_t *interrupted)
   shards_alive(&c); /* a death during the drain is still the run's */
   set_phase(&c, "drained", LG_TL_DRAINED);
   nap(o->settle_ns);
-  lg_snapshot_phase(o, r, LG_PHASE_DRAINED, "drained");
+  lg_snapshot_phase(o, r, LG_PHASE_DRAINED);
   r->phase_unix_ns[LG_PHASE_END] = lg_unix_ns();
   r->timeline_samples = lg_timeline_stop(tl);
 

@@ -981,10 +981,10 @@ const char *lg_phase_name(int phase);
 void lg_report_phases(FILE *f, const lg_result *r);
 
 /* snapshot.c, with a result: marks phase `phase_idx` (LG_PHASE_*) in r and,
- * when o->snapshot_url is set, takes its snapshot into o->snapshot_dir,
- * counted in r (the first failure becomes r->reason). */
-void lg_snapshot_phase(const lg_options *o, lg_result *r, int phase_idx,
-                       const char *phase);
+ * when o->snapshot_url is set, takes its snapshot into o->snapshot_dir, its
+ * files named by lg_phase_name, counted in r (the first failure becomes
+ * r->reason). */
+void lg_snapshot_phase(const lg_options *o, lg_result *r, int phase_idx);
 
 /* ---- coordinate.c: loadgen --coordinate ------------------------------ */
 

@@ -215,11 +215,6 @@ static bool publish_poll(void *ud)
   return !interrupted;
 }
 
-static void snapshot(run_state *st, int phase_idx, const char *phase)
-{
-  lg_snapshot_phase(st->o, st->r, phase_idx, phase);
-}
-
 /* The timeline's view of the run (lg_tl_source): relaxed atomics only. */
 static void tl_source(void *ud, lg_tl_sample *s)
 {
@@ -407,7 +402,7 @@ static void run_calls(run_state *st, uint64_t *plateau_start)
     settle = o->duration_ns / 2;
   wait_until(st, start + settle);
   r->rss_plateau_kib = lg_rss_kib();
-  snapshot(st, LG_PHASE_PLATEAU, "plateau");
+  lg_snapshot_phase(o, r, LG_PHASE_PLATEAU);
   set_phase(st, "calls", LG_TL_HOLD);
   if (forever) {
     st->hint = "  (Ctrl-C ends the calls)";
@@ -530,7 +525,7 @@ int main(int argc, char **argv)
     return 1;
 
   /* baseline */
-  snapshot(&st, LG_PHASE_BASELINE, "baseline");
+  lg_snapshot_phase(&o, r, LG_PHASE_BASELINE);
   /* After the snapshot: libcurl's own memory is not the users' cost. */
   r->rss_baseline_kib = lg_rss_kib();
 
@@ -635,7 +630,7 @@ int main(int argc, char **argv)
   } else if (!unary && !coordinated) {
     wait_until(&st, plateau_start + o.settle_ns);
     r->rss_plateau_kib = lg_rss_kib();
-    snapshot(&st, LG_PHASE_PLATEAU, "plateau");
+    lg_snapshot_phase(&o, r, LG_PHASE_PLATEAU);
   }
 
   if (o.publish > 0 && !coordinated && !interrupted && !fatal(&st)) {
@@ -747,7 +742,7 @@ int main(int argc, char **argv)
   set_phase(&st, "drained", LG_TL_DRAINED);
   if (joined)
     wait_until(&st, lg_now_ns() + o.settle_ns);
-  snapshot(&st, LG_PHASE_DRAINED, "drained");
+  lg_snapshot_phase(&o, r, LG_PHASE_DRAINED);
   r->phase_unix_ns[LG_PHASE_END] = lg_unix_ns();
   r->timeline_samples = lg_timeline_stop(tl);
 

@@ -56,9 +56,9 @@ int lg_snapshot_take(const char *base_url, const char *dir, const char *phase,
   return res->failed == 0 ? 0 : -1;
 }
 
-void lg_snapshot_phase(const lg_options *o, lg_result *r, int phase_idx,
-                       const char *phase)
+void lg_snapshot_phase(const lg_options *o, lg_result *r, int phase_idx)
 {
+  const char *phase = lg_phase_name(phase_idx);
   r->phase_unix_ns[phase_idx] = lg_unix_ns();
   if (o->snapshot_url == NULL)
     return;
