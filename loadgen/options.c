@@ -561,8 +561,6 @@ int lg_options_parse(lg_options *o, int argc, char **argv, char *err,
   if (o->connect_timeout_ns == 0 || o->drain_timeout_ns == 0 ||
       o->call_timeout_ns == 0 || o->shard_timeout_ns == 0)
     return lg_options_fail(err, errlen, "timeouts must be positive");
-  if (o->connect_timeout_ns == LG_HOLD_FOREVER)
-    return lg_options_fail(err, errlen, "timeouts must be durations");
   if (o->vars_interval_ns < 10000000ull)
     return lg_options_fail(err, errlen, "--vars-interval: at least 10ms");
   if (strlen(o->user_prefix) > 200)
