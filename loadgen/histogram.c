@@ -32,32 +32,14 @@ unsigned lg_hist_index(uint64_t us)
   return SUB + (e - 1) * HALF + (unsigned)((us >> e) - HALF);
 }
 
-/* Bucket idx from its 2^e step: [sub << e, (sub + 1) << e). */
-static void bucket_range(unsigned idx, uint64_t *low, uint64_t *high)
-{
-  assert(idx < LG_HIST_BUCKETS);
-  if (idx < SUB) {
-    *low = *high = idx;
-    return;
-  }
-  unsigned e = (idx - SUB) / HALF + 1;
-  uint64_t sub = (idx - SUB) % HALF + HALF;
-  *low = sub << e;
-  *high = ((sub + 1) << e) - 1;
-}
-
-uint64_t lg_hist_bucket_low(unsigned idx)
-{
-  uint64_t low, high;
-  bucket_range(idx, &low, &high);
-  return low;
-}
-
 uint64_t lg_hist_bucket_high(unsigned idx)
 {
-  uint64_t low, high;
-  bucket_range(idx, &low, &high);
-  return high;
+  assert(idx < LG_HIST_BUCKETS);
+  if (idx < SUB)
+    return idx;
+  unsigned e = (idx - SUB) / HALF + 1;
+  uint64_t sub = (idx - SUB) % HALF + HALF;
+  return ((sub + 1) << e) - 1;
 }
 
 void lg_hist_record(lg_histogram *h, uint64_t us)

@@ -403,10 +403,8 @@ void lg_hist_merge(lg_histogram *dst, const lg_histogram *src);
 /* Value at quantile q in [0,1]: the highest value of the bucket holding it,
  * clipped to the maximum recorded. 0 when empty. */
 uint64_t lg_hist_quantile(const lg_histogram *h, double q);
-/* Bucket index of a value, and the lowest and highest value a bucket
- * holds. */
+/* Bucket index of a value, and the highest value a bucket holds. */
 unsigned lg_hist_index(uint64_t us);
-uint64_t lg_hist_bucket_low(unsigned idx);
 uint64_t lg_hist_bucket_high(unsigned idx);
 
 /* ---- ramp.c ---------------------------------------------------------- */
