@@ -251,8 +251,8 @@ static bool accepts(const struct addrinfo *a, int timeout_ms)
  * accepts a connection, as curl and Go's dialer do: a service listening
  * on 127.0.0.1 alone is then found by name. One address (an IP literal,
  * most names) is used untried; when none accepts, the first is kept and
- * the run says why its connections fail. The coordinator connects to
- * nothing, so it tries nothing. */
+ * the run says why its connections fail. The coordinator holds no users
+ * and tries nothing, unless it dials the target for --publish. */
 static int resolve(lg_options *o, char *err, size_t errlen)
 {
   struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
@@ -262,7 +262,7 @@ static int resolve(lg_options *o, char *err, size_t errlen)
     return -1;
   }
   const struct addrinfo *use = ai;
-  if (ai->ai_next != NULL && !o->coordinate) {
+  if (ai->ai_next != NULL && (!o->coordinate || o->publish > 0)) {
     uint64_t ms = o->connect_timeout_ns / 1000000;
     int timeout_ms = ms < 2000 ? (int)ms : 2000;
     for (const struct addrinfo *a = ai; a != NULL; a = a->ai_next)

@@ -6,7 +6,8 @@
 # a service listening on 127.0.0.1 alone is reached by name. The names
 # come from a hosts file of the test's own, bind-mounted over /etc/hosts
 # in a mount namespace of the loadgen's own (unshare -m): this machine's
-# /etc/hosts is never touched.
+# /etc/hosts is never touched. A coordinator, which connects no users,
+# still dials the target for --publish, and finds it the same way.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/loadgen/lib.sh
@@ -34,6 +35,23 @@ cat "$TMP/a.out"
 [ $rc -eq 0 ] || fail "dualhost: exit $rc, want 0"
 check_json "$TMP/a.json" 'j["streams_established"] == 20' \
   'sum(j["errors"].values()) == 0'
+
+note "a coordinator's --publish dials the target too: the address that accepts"
+with_hosts timeout 60 "$LOADGEN" --target "dualhost:$NOTIFIER_GRPC" --coordinate \
+  --shard-count 1 --run-id r1 --run-dir "$TMP/r1" --streams 4 --publish 1 \
+  --hold 300ms --settle 50ms --shard-timeout 5s --quiet >"$TMP/c.out" 2>&1 &
+cpid=$!
+PIDS+=($cpid)
+with_hosts timeout 60 "$LOADGEN" --target "dualhost:$NOTIFIER_GRPC" --shard-index 0 \
+  --shard-count 1 --run-id r1 --run-dir "$TMP/r1" --streams 4 --publish 1 \
+  --hold 300ms --settle 50ms --shard-timeout 5s --quiet >"$TMP/s.out" 2>&1
+src=$?
+wait $cpid
+crc=$?
+cat "$TMP/c.out" "$TMP/s.out"
+[ $crc -eq 0 ] && [ $src -eq 0 ] || fail "coordinated dualhost: exit $crc (coordinator), $src (shard), want 0"
+check_json "$TMP/r1/coordinator.json" 'j["publish"]["ok"] == 1' \
+  'j["publish"]["delivered_to_all"] == 1'
 
 note "a name whose only address refuses: the run fails in bounded time, naming the target"
 with_hosts timeout 60 "$LOADGEN" --target "v6only:$NOTIFIER_GRPC" --streams 2 \
