@@ -1,7 +1,8 @@
 # common/: the helpers the programs share (atomic writes, capped reads,
-# durations, capped HTTP fetches, one-line logging, the clocks, the run
-# folder's layout, histogram quantiles), archived as $(BUILD)/ar/libnpc.a for the CLI, the loadgen and
-# the notifier to link.
+# durations, capped HTTP fetches, one-line logging, the clocks, JSON
+# strings, growing arrays, histogram quantiles, the run folder's layout),
+# archived as $(BUILD)/ar/libnpc.a for the CLI, the loadgen and the
+# notifier to link.
 
 NPC_CFLAGS := -Icommon/include $(call pc_cflags,libcurl)
 NPC_LIBS := $(call pc_libs,libcurl) -lpthread

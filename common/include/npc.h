@@ -2,10 +2,10 @@
  * npc: the helpers every program of the project shares (the nprof CLI, the
  * loadgen, the notifier), one home per job: atomic file writes, capped file
  * reads, one duration syntax, capped HTTP fetches, one-line logging, the
- * clocks, and the layout of a load test's run folder. Built as
- * build/lib/libnpc.a; libnprof (which lives in other people's processes)
- * does not link it, and compiles in file.c (for its heap dumps), log.c and
- * clock.c alone (hidden).
+ * clocks, JSON strings, growing arrays, histogram quantiles, and the layout
+ * of a load test's run folder. Built as build/ar/libnpc.a; libnprof (which
+ * lives in other people's processes) does not link it, and compiles in
+ * file.c (for its heap dumps), log.c, clock.c and grow.c alone (hidden).
  *
  * Every function returns 0 on success or a negative errno value (-EINVAL,
  * -EFBIG, ...) on failure, as libuv does: strerror(-rc) describes it. On
