@@ -1,6 +1,6 @@
 # The one place the workflow's knobs become loadgen flags (sourced): the
 # native run (scripts/load-test.sh), its shards, their compose services and
-# the Kubernetes Job (scripts/render.sh) all take their flags from here, so
+# the Kubernetes Job (scripts/shards.sh k8s) all take their flags from here, so
 # a shard in a pod runs exactly what a shard on this machine runs.
 #   loadgen_knob_args notifier|service   fills the array `args` (and TARGET)
 # The loadgen judges the values (`loadgen --check`); this only spells them.
