@@ -283,6 +283,8 @@ help: ## this list
 #knob K8S_COLLECT=volume       make k8s-manifests: a shared volume (coordinator, snapshots) or cp (kubectl cp, no snapshots)
 #knob K8S_IMAGE_REGISTRY=      the registry the images were pushed to (nprof/notifier:dev, nprof/loadgen:dev)
 #knob K8S_RUN_ID=              the run's id and folder name (default: UTC time-TEST_COUNT)
+#knob K8S_SERVICE=notifier     the notifier's Deployment and Service name (the shards' target, the allowed host)
+#knob K8S_LINGER=3600          K8S_COLLECT=cp: seconds a finished shard waits to be copied out
 #knob SANITIZER=               e.g. address,undefined: an instrumented build under build/san
 #knob FUZZ_SECONDS=30          seconds per fuzzer for make fuzz
 
