@@ -76,8 +76,8 @@ merge() { # RUN
 
 # One compose service per shard, and the coordinator: the same image and
 # flags as the native run, each shard's index in its environment.
-render_compose() { # FILE INSIDE_RUN K
-  local file=$1 inside=$2 k=$3 i
+render_compose() { # FILE K
+  local file=$1 k=$2 i
   {
     echo "# Rendered by scripts/shards.sh for run $run_id: $k loadgen shards and their"
     echo "# coordinator, next to the notifier of docker-compose.yml. Compose gives"
@@ -136,7 +136,7 @@ run() { # RUN K -- FLAGS...
   shard_pids=()
   if [ -n "${DOCKER:-}" ]; then
     local file=$run/compose.shards.yml
-    render_compose "$file" "$inside" "$k"
+    render_compose "$file" "$k"
     local base build
     base=$(scripts/docker-base.sh --name)
     build=$(scripts/docker-base.sh --build-name)
