@@ -142,6 +142,21 @@ grep -q "image: registry.example:5000/team/nprof/loadgen:dev" "$TMP/reg/loadgen.
   grep -q '"--run-id", "r-1"' "$TMP/reg/loadgen.yaml" &&
   ok "  ...in the images, the target, the allowed hosts, the run id" || bad "  ...registry and Service name"
 
+# A knob's text reaches the manifests as it is: '&', '\' and '"' are not
+# bash's replacement syntax nor broken YAML.
+hdr='x-note: r&d say "hi" a\b'
+if render "$TMP/text" TEST_COUNT=10 SHARDS=2 HEADERS="$hdr" >"$TMP/out" 2>&1 &&
+  /usr/bin/python3 - "$TMP/text" "$hdr" <<'PY' >>"$TMP/out" 2>&1; then
+import sys, yaml
+d, hdr = sys.argv[1], sys.argv[2]
+for f in ("loadgen", "coordinator"):
+    a = yaml.safe_load(open("%s/%s.yaml" % (d, f)))["spec"]["template"]["spec"]["containers"][0]["args"]
+    v = [a[i + 1] for i in range(len(a) - 1) if a[i] == "--headers"]
+    assert v == [hdr], (f, v)
+PY
+  ok "a header value with '&', '\\' and '\"' reaches both Jobs' flags unchanged"
+else bad "a header value with '&', '\\' and '\"' in the manifests"; tail -5 "$TMP/out"; fi
+
 expect_fail "SHARDS=0 refused" "SHARDS=0: expected 1..1000" render "$TMP/bad" SHARDS=0
 expect_fail "more shards than users refused" "fewer users than --shard-count 9" \
   render "$TMP/bad" TEST_COUNT=8 SHARDS=9
