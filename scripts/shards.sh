@@ -189,7 +189,9 @@ run() { # RUN K -- FLAGS...
 fill() { # NAME AS KEY=VALUE...
   local text kv
   text=$(<"deploy/kubernetes/$1.yaml")
-  for kv in "${@:3}"; do text=${text//"\${${kv%%=*}}"/${kv#*=}}; done
+  # The value quoted: bash 5.2 reads an unquoted replacement as a pattern
+  # ('&' is the match, '\' escapes), which knobs' text may hold.
+  for kv in "${@:3}"; do text=${text//"\${${kv%%=*}}"/"${kv#*=}"}; done
   [[ "$text" != *'${'* ]] || die "deploy/kubernetes/$1.yaml: a placeholder left unfilled"
   printf '%s\n' "$text" >"$out/$2.yaml"
 }
